@@ -1,0 +1,156 @@
+//! The genesis file: chain id, validators and the initial allocation.
+
+use std::collections::HashSet;
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{Address, Hash, PublicKey, domain, sha256};
+use crate::encoding;
+use crate::tx::MAX_CHAIN_ID_BYTES;
+use crate::validators::{Validator, ValidatorSet, ValidatorSetError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct GenesisValidator {
+    /// Human-readable name, for logs and status output.
+    pub name: String,
+    pub public_key: PublicKey,
+    #[serde(default = "one")]
+    pub power: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct GenesisAccount {
+    pub address: Address,
+    pub balance: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Genesis {
+    pub chain_id: String,
+    pub genesis_time_ms: u64,
+    pub validators: Vec<GenesisValidator>,
+    pub accounts: Vec<GenesisAccount>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    #[error("genesis chain id must be 1 to {MAX_CHAIN_ID_BYTES} bytes, got {0}")]
+    BadChainId(usize),
+    #[error("genesis validators: {0}")]
+    Validators(#[from] ValidatorSetError),
+    #[error("genesis account {0} appears twice")]
+    DuplicateAccount(Address),
+    #[error("genesis balances add up to more than u64::MAX")]
+    SupplyOverflow,
+    #[error("genesis JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Genesis {
+    pub fn from_json(json: &str) -> Result<Self, GenesisError> {
+        let g: Genesis = serde_json::from_str(json)?;
+        g.validate()?;
+        Ok(g)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("genesis serialises")
+    }
+
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.chain_id.is_empty() || self.chain_id.len() > MAX_CHAIN_ID_BYTES {
+            return Err(GenesisError::BadChainId(self.chain_id.len()));
+        }
+        self.validator_set()?;
+        let mut seen = HashSet::new();
+        let mut supply: u64 = 0;
+        for a in &self.accounts {
+            if !seen.insert(a.address) {
+                return Err(GenesisError::DuplicateAccount(a.address));
+            }
+            supply = supply
+                .checked_add(a.balance)
+                .ok_or(GenesisError::SupplyOverflow)?;
+        }
+        Ok(())
+    }
+
+    pub fn validator_set(&self) -> Result<ValidatorSet, ValidatorSetError> {
+        ValidatorSet::new(
+            self.validators
+                .iter()
+                .map(|v| Validator {
+                    public_key: v.public_key,
+                    power: v.power,
+                })
+                .collect(),
+        )
+    }
+
+    /// Identifies the chain: a database or peer with another genesis hash is foreign.
+    pub fn hash(&self) -> Hash {
+        sha256(&[domain::GENESIS, &encoding::encode(self)])
+    }
+
+    pub fn total_supply(&self) -> u64 {
+        self.accounts.iter().map(|a| a.balance).sum()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+
+    pub fn genesis(validators: usize, accounts: &[(&str, u64)]) -> Genesis {
+        Genesis {
+            chain_id: "test-chain".into(),
+            genesis_time_ms: 0,
+            validators: (0..validators)
+                .map(|i| GenesisValidator {
+                    name: format!("v{i}"),
+                    public_key: Keypair::from_seed(&format!("validator-{i}")).public(),
+                    power: 1,
+                })
+                .collect(),
+            accounts: accounts
+                .iter()
+                .map(|(seed, balance)| GenesisAccount {
+                    address: Keypair::from_seed(seed).public(),
+                    balance: *balance,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_validation() {
+        let g = genesis(4, &[("alice", 100), ("bob", 5)]);
+        let back = Genesis::from_json(&g.to_json()).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.hash(), g.hash());
+        assert_eq!(g.total_supply(), 105);
+
+        let dup = genesis(4, &[("alice", 1), ("alice", 2)]);
+        assert!(matches!(
+            dup.validate(),
+            Err(GenesisError::DuplicateAccount(_))
+        ));
+        let overflow = genesis(4, &[("alice", u64::MAX), ("bob", 1)]);
+        assert!(matches!(
+            overflow.validate(),
+            Err(GenesisError::SupplyOverflow)
+        ));
+        let empty = genesis(0, &[]);
+        assert!(matches!(empty.validate(), Err(GenesisError::Validators(_))));
+        assert!(matches!(
+            Genesis::from_json("{\"chain_id\": 3}"),
+            Err(GenesisError::Json(_))
+        ));
+    }
+}

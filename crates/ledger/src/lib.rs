@@ -1,0 +1,23 @@
+//! lantau's ledger: the byte formats, transactions and blocks, signature verification, the
+//! payments state, and (with the `storage` feature) RocksDB persistence.
+
+pub mod block;
+pub mod crypto;
+pub mod encoding;
+pub mod genesis;
+pub mod merkle;
+pub mod state;
+#[cfg(feature = "storage")]
+pub mod storage;
+pub mod tx;
+pub mod validators;
+pub mod verify;
+pub mod vote;
+
+pub use block::{Block, BlockError, BlockHeader};
+pub use crypto::{Address, Hash, Keypair, PublicKey, Signature, SignatureError};
+pub use genesis::{Genesis, GenesisAccount, GenesisValidator};
+pub use state::{Account, Execution, Receipt, State};
+pub use tx::{SignedTx, Transfer, TxError};
+pub use validators::{Validator, ValidatorSet};
+pub use vote::{CommitCertificate, CommitSig, SignedVote, Vote, VoteKind};

@@ -1,0 +1,483 @@
+//! RocksDB storage: blocks, certificates, the transaction index, account state and metadata,
+//! one column family each. Committing a block writes everything it changes in one synced
+//! `WriteBatch`, so after a crash the database holds exactly the blocks whose commit returned
+//! (and possibly the one in flight, whole), never half of one.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bincode::{Decode, Encode};
+use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::block::Block;
+use crate::crypto::{Address, Hash};
+use crate::encoding::{self, DecodeError};
+use crate::genesis::Genesis;
+use crate::state::{Account, Execution, Receipt, State};
+use crate::vote::CommitCertificate;
+
+const CF_BLOCKS: &str = "blocks";
+const CF_CERTS: &str = "certificates";
+const CF_BLOCK_INDEX: &str = "block_index";
+const CF_TXS: &str = "txs";
+const CF_STATE: &str = "state";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 6] = [
+    CF_BLOCKS,
+    CF_CERTS,
+    CF_BLOCK_INDEX,
+    CF_TXS,
+    CF_STATE,
+    CF_META,
+];
+
+const KEY_SCHEMA: &[u8] = b"schema";
+const KEY_GENESIS: &[u8] = b"genesis";
+const KEY_TIP: &[u8] = b"tip";
+const SCHEMA_VERSION: u32 = 1;
+
+/// The last committed block. At height 0 (nothing committed) `block_hash` is the genesis hash,
+/// which block 1 names as its parent: every chain is rooted in its genesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Tip {
+    pub height: u64,
+    pub block_hash: Hash,
+    pub state_root: Hash,
+}
+
+/// Where a committed transaction is and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct TxRecord {
+    pub height: u64,
+    pub index: u32,
+    pub receipt: Receipt,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the database at {path}: {source}. Is another lantau process using it?")]
+    Open {
+        path: String,
+        source: rocksdb::Error,
+    },
+    #[error(
+        "{path} is not a lantau database (it is non-empty and holds no RocksDB data); point --home at an empty or lantau directory"
+    )]
+    NotADatabase { path: String },
+    #[error(
+        "the database at {path} is not a lantau v{SCHEMA_VERSION} database ({detail}); move it away or use another --home"
+    )]
+    Foreign { path: String, detail: String },
+    #[error(
+        "the database belongs to another chain (genesis {found}, this genesis is {expected}); use the matching genesis.json or a fresh --home"
+    )]
+    GenesisMismatch { expected: Hash, found: Hash },
+    #[error(
+        "database corrupted: {what} ({source}); restore from a backup or resync into a fresh --home"
+    )]
+    Corrupt { what: String, source: DecodeError },
+    #[error("block {got} does not extend the tip: {reason}")]
+    OutOfOrder { got: u64, reason: String },
+    #[error("database I/O: {0}")]
+    Io(#[from] rocksdb::Error),
+}
+
+pub struct Store {
+    db: DB,
+}
+
+fn height_key(height: u64) -> [u8; 8] {
+    // Big-endian so RocksDB's byte order is height order.
+    height.to_be_bytes()
+}
+
+impl Store {
+    /// Open (or create) the database at `path` for `genesis`, and load the state it holds.
+    pub fn open(path: &Path, genesis: &Genesis) -> Result<(Store, State), StorageError> {
+        let shown = path.display().to_string();
+        let existed = path.exists()
+            && std::fs::read_dir(path)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
+        if existed && !path.join("CURRENT").exists() {
+            return Err(StorageError::NotADatabase { path: shown });
+        }
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| {
+            if existed && source.to_string().contains("olumn famil") {
+                StorageError::Foreign {
+                    path: shown.clone(),
+                    detail: source.to_string(),
+                }
+            } else {
+                StorageError::Open {
+                    path: shown.clone(),
+                    source,
+                }
+            }
+        })?;
+        let store = Store { db };
+        let genesis_hash = genesis.hash();
+        match store.get_meta::<u32>(KEY_SCHEMA)? {
+            None if existed && store.get_meta::<Tip>(KEY_TIP)?.is_some() => {
+                return Err(StorageError::Foreign {
+                    path: shown,
+                    detail: "no schema version".into(),
+                });
+            }
+            None => store.write_genesis(genesis)?,
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(StorageError::Foreign {
+                    path: shown,
+                    detail: format!("schema version {v}"),
+                });
+            }
+        }
+        let found: Hash = store
+            .get_meta(KEY_GENESIS)?
+            .ok_or_else(|| StorageError::Foreign {
+                path: shown.clone(),
+                detail: "no genesis hash".into(),
+            })?;
+        if found != genesis_hash {
+            return Err(StorageError::GenesisMismatch {
+                expected: genesis_hash,
+                found,
+            });
+        }
+        let state = store.load_state()?;
+        Ok((store, state))
+    }
+
+    fn write_genesis(&self, genesis: &Genesis) -> Result<(), StorageError> {
+        let state = State::from_genesis(genesis);
+        let mut batch = WriteBatch::default();
+        for (address, account) in state.accounts() {
+            batch.put_cf(self.cf(CF_STATE), address.0, encoding::encode(account));
+        }
+        let tip = Tip {
+            height: 0,
+            block_hash: genesis.hash(),
+            state_root: state.root(),
+        };
+        batch.put_cf(
+            self.cf(CF_META),
+            KEY_GENESIS,
+            encoding::encode(&genesis.hash()),
+        );
+        batch.put_cf(self.cf(CF_META), KEY_TIP, encoding::encode(&tip));
+        // The schema key goes last in the same batch: its presence means genesis is complete.
+        batch.put_cf(
+            self.cf(CF_META),
+            KEY_SCHEMA,
+            encoding::encode(&SCHEMA_VERSION),
+        );
+        self.write_synced(batch)
+    }
+
+    fn load_state(&self) -> Result<State, StorageError> {
+        let tip = self.tip()?;
+        let mut accounts = HashMap::new();
+        for item in self.db.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
+            let (key, value) = item?;
+            let address = Address(key.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                what: format!("state key of {} bytes", key.len()),
+                source: DecodeError::Malformed("address must be 32 bytes".into()),
+            })?);
+            accounts.insert(address, decode(&value, || format!("account {address}"))?);
+        }
+        Ok(State::from_parts(accounts, tip.height, tip.state_root))
+    }
+
+    pub fn tip(&self) -> Result<Tip, StorageError> {
+        self.get_meta(KEY_TIP)?
+            .ok_or_else(|| StorageError::Corrupt {
+                what: "tip record".into(),
+                source: DecodeError::Malformed("missing".into()),
+            })
+    }
+
+    /// Persist a decided block with its certificate and execution result, durably, in one
+    /// atomic write. The block must extend the tip.
+    pub fn commit(
+        &self,
+        block: &Block,
+        certificate: &CommitCertificate,
+        execution: &Execution,
+    ) -> Result<Tip, StorageError> {
+        let tip = self.tip()?;
+        let height = block.header.height;
+        let hash = block.hash();
+        let out_of_order = |reason: String| StorageError::OutOfOrder {
+            got: height,
+            reason,
+        };
+        if height != tip.height + 1 {
+            return Err(out_of_order(format!("tip is at height {}", tip.height)));
+        }
+        if block.header.prev_hash != tip.block_hash {
+            return Err(out_of_order(format!(
+                "parent {} is not the tip {}",
+                block.header.prev_hash, tip.block_hash
+            )));
+        }
+        if execution.height != height || execution.state_root != block.header.state_root {
+            return Err(out_of_order(
+                "execution result does not belong to this block".into(),
+            ));
+        }
+        if certificate.block_hash != hash || certificate.height != height {
+            return Err(out_of_order("certificate is for another block".into()));
+        }
+        let mut batch = WriteBatch::default();
+        let key = height_key(height);
+        batch.put_cf(self.cf(CF_BLOCKS), key, encoding::encode(block));
+        batch.put_cf(self.cf(CF_CERTS), key, encoding::encode(certificate));
+        batch.put_cf(self.cf(CF_BLOCK_INDEX), hash.0, key);
+        let txs = self.cf(CF_TXS);
+        for (index, (tx, receipt)) in block.txs.iter().zip(&execution.receipts).enumerate() {
+            let record = TxRecord {
+                height,
+                index: index as u32,
+                receipt: receipt.clone(),
+            };
+            batch.put_cf(txs, tx.hash().0, encoding::encode(&record));
+        }
+        let state = self.cf(CF_STATE);
+        for (address, account) in &execution.changes {
+            batch.put_cf(state, address.0, encoding::encode(account));
+        }
+        let new_tip = Tip {
+            height,
+            block_hash: hash,
+            state_root: execution.state_root,
+        };
+        batch.put_cf(self.cf(CF_META), KEY_TIP, encoding::encode(&new_tip));
+        self.write_synced(batch)?;
+        Ok(new_tip)
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        self.get(CF_BLOCKS, &height_key(height), || format!("block {height}"))
+    }
+
+    pub fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StorageError> {
+        self.get(CF_CERTS, &height_key(height), || {
+            format!("certificate {height}")
+        })
+    }
+
+    pub fn height_of_block(&self, hash: &Hash) -> Result<Option<u64>, StorageError> {
+        match self.db.get_cf(self.cf(CF_BLOCK_INDEX), hash.0)? {
+            None => Ok(None),
+            Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
+                Ok(b) => Ok(Some(u64::from_be_bytes(b))),
+                Err(_) => Err(StorageError::Corrupt {
+                    what: format!("block index entry for {hash}"),
+                    source: DecodeError::Malformed(format!("{} bytes, expected 8", v.len())),
+                }),
+            },
+        }
+    }
+
+    pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StorageError> {
+        self.get(CF_TXS, &hash.0, || format!("transaction record {hash}"))
+    }
+
+    pub fn account(&self, address: &Address) -> Result<Option<Account>, StorageError> {
+        self.get(CF_STATE, &address.0, || format!("account {address}"))
+    }
+
+    fn get<T: Decode<()>>(
+        &self,
+        cf: &str,
+        key: &[u8],
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<T>, StorageError> {
+        match self.db.get_pinned_cf(self.cf(cf), key)? {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes, what).map(Some),
+        }
+    }
+
+    fn get_meta<T: Decode<()>>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        self.get(CF_META, key, || {
+            format!("metadata {:?}", String::from_utf8_lossy(key))
+        })
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+}
+
+fn decode<T: Decode<()>>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<T, StorageError> {
+    encoding::decode(bytes).map_err(|source| StorageError::Corrupt {
+        what: what(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::tests::block;
+    use crate::crypto::Keypair;
+    use crate::genesis::tests::genesis;
+    use crate::tx::tests::transfer;
+    use crate::vote::tests::{certificate, keys};
+
+    fn commit_next(store: &Store, state: &mut State, txs: Vec<crate::tx::SignedTx>) -> Block {
+        let tip = store.tip().unwrap();
+        let exec = state.execute("test-chain", &txs);
+        let mut b = block(tip.height + 1, tip.block_hash, txs);
+        b.header.state_root = exec.state_root;
+        let cert = certificate(&keys(4), &[0, 1, 2], b.header.height, b.hash());
+        store.commit(&b, &cert, &exec).unwrap();
+        state.apply(&exec);
+        b
+    }
+
+    #[test]
+    fn commit_reopen_restores_exactly_the_last_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[("alice", 100), ("bob", 0)]);
+        let (alice, bob) = (Keypair::from_seed("alice"), Keypair::from_seed("bob"));
+        let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+        assert_eq!(state, State::from_genesis(&g));
+        assert_eq!(store.tip().unwrap().block_hash, g.hash());
+
+        let b1 = commit_next(
+            &store,
+            &mut state,
+            vec![transfer(&alice, bob.public(), 30, 0)],
+        );
+        let b2 = commit_next(
+            &store,
+            &mut state,
+            vec![transfer(&alice, bob.public(), 500, 1)],
+        );
+        drop(store);
+
+        let (store, reopened) = Store::open(dir.path(), &g).unwrap();
+        assert_eq!(reopened, state);
+        assert_eq!(reopened.account(&bob.public()).balance, 30);
+        let tip = store.tip().unwrap();
+        assert_eq!((tip.height, tip.block_hash), (2, b2.hash()));
+        assert_eq!(store.block(1).unwrap().unwrap(), b1);
+        assert_eq!(store.height_of_block(&b2.hash()).unwrap(), Some(2));
+        assert_eq!(store.certificate(2).unwrap().unwrap().block_hash, b2.hash());
+        let rec = store.tx(&b2.txs[0].hash()).unwrap().unwrap();
+        assert_eq!(
+            rec,
+            TxRecord {
+                height: 2,
+                index: 0,
+                receipt: Receipt::InsufficientFunds {
+                    balance: 70,
+                    amount: 500
+                }
+            }
+        );
+        assert!(store.block(3).unwrap().is_none());
+    }
+
+    #[test]
+    fn out_of_order_commits_are_refused_and_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[("alice", 100)]);
+        let (store, state) = Store::open(dir.path(), &g).unwrap();
+        let exec = state.execute("test-chain", &[]);
+        let mut b = block(2, g.hash(), vec![]);
+        b.header.state_root = exec.state_root;
+        let cert = certificate(&keys(4), &[0, 1, 2], 2, b.hash());
+        assert!(matches!(
+            store.commit(&b, &cert, &exec),
+            Err(StorageError::OutOfOrder { .. })
+        ));
+        let b = block(1, Hash::ZERO, vec![]);
+        assert!(matches!(
+            store.commit(&b, &cert, &exec),
+            Err(StorageError::OutOfOrder { .. })
+        ));
+        assert_eq!(store.tip().unwrap().height, 0);
+    }
+
+    #[test]
+    fn foreign_and_corrupt_databases_give_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[("alice", 100)]);
+        drop(Store::open(dir.path(), &g).unwrap());
+        let other = genesis(4, &[("alice", 101)]);
+        assert!(matches!(
+            Store::open(dir.path(), &other),
+            Err(StorageError::GenesisMismatch { .. })
+        ));
+
+        // A directory of unrelated files.
+        let junk = tempfile::tempdir().unwrap();
+        std::fs::write(junk.path().join("notes.txt"), "hello").unwrap();
+        assert!(matches!(
+            Store::open(junk.path(), &g),
+            Err(StorageError::NotADatabase { .. })
+        ));
+
+        // A RocksDB database that is not ours (default column family only, other data).
+        let foreign = tempfile::tempdir().unwrap();
+        {
+            let mut o = Options::default();
+            o.create_if_missing(true);
+            let db = DB::open(&o, foreign.path()).unwrap();
+            db.put(b"k", b"v").unwrap();
+        }
+        let err = Store::open(foreign.path(), &g)
+            .err()
+            .expect("foreign db must not open");
+        assert!(
+            !matches!(err, StorageError::Open { .. }) || err.to_string().contains("Is another"),
+            "{err}"
+        );
+
+        // Corrupt a stored account: reopening reports corruption instead of panicking.
+        {
+            let (store, _) = Store::open(dir.path(), &g).unwrap();
+            let alice = Keypair::from_seed("alice").public();
+            store
+                .db
+                .put_cf(store.cf(CF_STATE), alice.0, [1, 2, 3])
+                .unwrap();
+        }
+        let err = Store::open(dir.path(), &g)
+            .err()
+            .expect("corrupt db must not open");
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("account"), "{err}");
+    }
+
+    #[test]
+    fn second_open_of_a_live_database_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[]);
+        let _first = Store::open(dir.path(), &g).unwrap();
+        let err = Store::open(dir.path(), &g)
+            .err()
+            .expect("lock must be held");
+        assert!(err.to_string().contains("another lantau process"), "{err}");
+    }
+}
