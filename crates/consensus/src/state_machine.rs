@@ -1,0 +1,757 @@
+//! The Tendermint state machine for one validator: inputs in, effects out, no I/O.
+//!
+//! It follows Algorithm 1 of "The latest gossip on BFT consensus" (Buchman, Kwon, Milosevic,
+//! 2018). Every input may enable some of the paper's `upon` rules; after each input
+//! [`Consensus::handle`] re-evaluates the rules until none fires, so the result does not depend
+//! on the order in which enabling messages arrived.
+//!
+//! Safety across crashes: before any signed message is broadcast, an [`Effect::Persist`] of the
+//! [`SignRecord`] comes first in the effect list. The driver must make it durable before
+//! executing the effects after it. Signing is guarded by the record: a validator signs only at
+//! a (height, round, step) position later than the last one it signed, or the identical value
+//! again, so even a restarted validator with a stale view never signs two conflicting messages.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use bincode::{Decode, Encode};
+use ledger::{
+    Block, CommitCertificate, Hash, Keypair, PublicKey, SignedVote, ValidatorSet, Vote, VoteKind,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::messages::{Message, Proposal, SignedProposal};
+use crate::proposer::proposer;
+use crate::votes::{Added, VoteKeeper};
+
+/// Timeouts in milliseconds: `base + delta * round`, so they grow until they exceed the
+/// network's actual delay and the round can succeed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub propose_base_ms: u64,
+    pub propose_delta_ms: u64,
+    pub prevote_base_ms: u64,
+    pub prevote_delta_ms: u64,
+    pub precommit_base_ms: u64,
+    pub precommit_delta_ms: u64,
+    /// How often a validator re-sends its own messages of the current round while it waits,
+    /// so messages lost before the network stabilised cannot stall the height.
+    pub rebroadcast_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            propose_base_ms: 1000,
+            propose_delta_ms: 500,
+            prevote_base_ms: 500,
+            prevote_delta_ms: 500,
+            precommit_base_ms: 500,
+            precommit_delta_ms: 500,
+            rebroadcast_ms: 2000,
+        }
+    }
+}
+
+/// A deliberately broken rule, used only by tests proving the simulator's checker catches
+/// safety bugs. Never set outside tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mutation {
+    #[default]
+    None,
+    /// Prevote for any valid proposal, ignoring locks.
+    NoLocking,
+    /// Count 2f voting power as a quorum instead of 2f+1.
+    WeakQuorum,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub chain_id: String,
+    pub timeouts: Timeouts,
+    pub mutation: Mutation,
+}
+
+impl Config {
+    pub fn new(chain_id: impl Into<String>) -> Self {
+        Self {
+            chain_id: chain_id.into(),
+            timeouts: Timeouts::default(),
+            mutation: Mutation::None,
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+pub enum Step {
+    Propose,
+    Prevote,
+    Precommit,
+}
+
+/// One signature a validator made, with its lock at the time: the validator's write-ahead
+/// log entry. Persisted before the signed message is sent. A restarted validator is rebuilt
+/// from the records of its current height: it re-sends those messages (identical bytes) and
+/// never signs anything that conflicts with them.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct SignRecord {
+    pub height: u64,
+    pub round: u32,
+    pub step: Step,
+    pub value: Option<Hash>,
+    /// `(locked round, locked block)`.
+    pub locked: Option<(u32, Hash)>,
+    pub message: Message,
+}
+
+impl SignRecord {
+    fn position(&self) -> (u64, u32, Step) {
+        (self.height, self.round, self.step)
+    }
+
+    /// May a validator whose last signature is `self` sign `next`? Only at a later position,
+    /// or the identical value at the same position (re-signing gives the same bytes).
+    pub fn permits(&self, next_position: (u64, u32, Step), next_value: Option<Hash>) -> bool {
+        next_position > self.position()
+            || (next_position == self.position() && next_value == self.value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+pub enum TimeoutKind {
+    Propose,
+    Prevote,
+    Precommit,
+    Rebroadcast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+pub struct Timeout {
+    pub height: u64,
+    pub round: u32,
+    pub kind: TimeoutKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum Input {
+    Proposal(SignedProposal),
+    Vote(SignedVote),
+    Timeout(Timeout),
+    /// The block asked for by [`Effect::BuildBlock`].
+    BlockToPropose {
+        height: u64,
+        round: u32,
+        block: Block,
+    },
+    /// The application's judgement of a block asked for by [`Effect::ValidateBlock`].
+    BlockVerdict {
+        block_hash: Hash,
+        valid: bool,
+    },
+    /// A block others decided, with its certificate (from block sync).
+    SyncedBlock {
+        block: Block,
+        certificate: CommitCertificate,
+    },
+}
+
+/// Two conflicting signed votes from one validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    DoubleVote {
+        first: Box<SignedVote>,
+        second: Box<SignedVote>,
+    },
+    DoubleProposal {
+        first: Box<SignedProposal>,
+        second: Box<SignedProposal>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Make this record durable before executing any later effect.
+    Persist(SignRecord),
+    Broadcast(Message),
+    ScheduleTimeout {
+        timeout: Timeout,
+        after_ms: u64,
+    },
+    /// This validator proposes at `(height, round)`: answer with [`Input::BlockToPropose`].
+    BuildBlock {
+        height: u64,
+        round: u32,
+    },
+    /// Judge this block (structure, signatures, execution): answer with [`Input::BlockVerdict`].
+    ValidateBlock {
+        height: u64,
+        block: Block,
+    },
+    /// `block` is decided at its height: commit it. Consensus has moved on to the next height.
+    Decide {
+        block: Block,
+        certificate: CommitCertificate,
+    },
+    Evidence(Evidence),
+}
+
+/// Why an input was refused. Nothing changed; the driver may count or penalise the sender.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InputError {
+    #[error("signer {0} is not a validator")]
+    UnknownValidator(PublicKey),
+    #[error("bad signature from {0}")]
+    BadSignature(PublicKey),
+    #[error("proposal for ({height}, {round}) from {got}, but the proposer is {expected}")]
+    WrongProposer {
+        height: u64,
+        round: u32,
+        expected: PublicKey,
+        got: PublicKey,
+    },
+    #[error("proposal at height {height} carries a block of height {block_height}")]
+    BlockHeightMismatch { height: u64, block_height: u64 },
+    #[error("message for height {got}; this validator is at height {current}")]
+    StaleHeight { current: u64, got: u64 },
+    #[error("message for height {got} is too far ahead of height {current}; sync first")]
+    FarFuture { current: u64, got: u64 },
+    #[error("synced block: {0}")]
+    BadCertificate(#[from] ledger::vote::CertificateError),
+}
+
+/// Messages for the next height are kept (bounded) while this one finishes.
+const MAX_BUFFERED: usize = 10_000;
+
+pub struct Consensus {
+    config: Config,
+    validators: ValidatorSet,
+    key: Option<Keypair>,
+    me: Option<PublicKey>,
+    quorum: u64,
+
+    height: u64,
+    round: u32,
+    step: Step,
+    locked: Option<(u32, Hash)>,
+    valid: Option<(u32, Hash)>,
+
+    votes: VoteKeeper,
+    proposals: BTreeMap<u32, SignedProposal>,
+    blocks: HashMap<Hash, Block>,
+    verdicts: HashMap<Hash, bool>,
+    validating: HashSet<Hash>,
+    last_signed: Option<SignRecord>,
+    own_messages: Vec<Message>,
+    buffered: Vec<Message>,
+
+    // "for the first time" flags of the current round.
+    prevote_timeout_set: bool,
+    precommit_timeout_set: bool,
+    polka_seen: bool,
+}
+
+impl Consensus {
+    /// A validator (or, with `key: None`, an observer) about to run `height`. `log` holds the
+    /// persisted [`SignRecord`]s from before a restart: at least the last one, and every one
+    /// of `height`.
+    pub fn new(
+        config: Config,
+        validators: ValidatorSet,
+        key: Option<Keypair>,
+        height: u64,
+        log: Vec<SignRecord>,
+    ) -> Self {
+        let me = key.as_ref().map(Keypair::public);
+        let total = validators.total_power();
+        let quorum = match config.mutation {
+            Mutation::WeakQuorum => (2 * ((total - 1) / 3)).max(1),
+            _ => 2 * total / 3 + 1,
+        };
+        let last = log.last().cloned();
+        let (round, locked) = match &last {
+            Some(r) if r.height == height => (r.round, r.locked),
+            _ => (0, None),
+        };
+        let mut c = Self {
+            votes: VoteKeeper::new(validators.clone(), quorum),
+            config,
+            validators,
+            key,
+            me,
+            quorum,
+            height,
+            round,
+            step: Step::Propose,
+            locked,
+            valid: None,
+            proposals: BTreeMap::new(),
+            blocks: HashMap::new(),
+            verdicts: HashMap::new(),
+            validating: HashSet::new(),
+            last_signed: last,
+            own_messages: Vec::new(),
+            buffered: Vec::new(),
+            prevote_timeout_set: false,
+            precommit_timeout_set: false,
+            polka_seen: false,
+        };
+        for record in log.into_iter().filter(|r| r.height == height) {
+            if let Message::Proposal(p) = &record.message {
+                c.verdicts.insert(p.proposal.block.hash(), true);
+            }
+            c.own_messages.push(record.message.clone());
+            c.accept(record.message, &mut Vec::new());
+        }
+        c
+    }
+
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    pub fn round(&self) -> u32 {
+        self.round
+    }
+
+    pub fn step(&self) -> Step {
+        self.step
+    }
+
+    pub fn locked(&self) -> Option<(u32, Hash)> {
+        self.locked
+    }
+
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.validators
+    }
+
+    /// Begin (or, after a restart, resume) the current height.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        self.start_round(self.round, &mut fx);
+        self.run_rules(&mut fx);
+        fx
+    }
+
+    pub fn handle(&mut self, input: Input) -> Result<Vec<Effect>, InputError> {
+        let mut fx = Vec::new();
+        match input {
+            Input::Proposal(p) => self.on_message(Message::Proposal(p), &mut fx)?,
+            Input::Vote(v) => self.on_message(Message::Vote(v), &mut fx)?,
+            Input::Timeout(t) => self.on_timeout(t, &mut fx),
+            Input::BlockToPropose {
+                height,
+                round,
+                block,
+            } => {
+                if height == self.height && round == self.round && self.step == Step::Propose {
+                    self.propose(block, None, &mut fx);
+                }
+            }
+            Input::BlockVerdict { block_hash, valid } => {
+                if self.validating.remove(&block_hash) {
+                    self.verdicts.insert(block_hash, valid);
+                }
+            }
+            Input::SyncedBlock { block, certificate } => {
+                if block.header.height != self.height {
+                    return Err(InputError::StaleHeight {
+                        current: self.height,
+                        got: block.header.height,
+                    });
+                }
+                certificate.verify(
+                    &self.config.chain_id,
+                    self.height,
+                    &block.hash(),
+                    &self.validators,
+                )?;
+                self.decide(block, certificate, &mut fx);
+            }
+        }
+        self.run_rules(&mut fx);
+        Ok(fx)
+    }
+
+    fn on_message(&mut self, msg: Message, fx: &mut Vec<Effect>) -> Result<(), InputError> {
+        let signer = msg.signer();
+        if self.validators.index_of(&signer).is_none() {
+            return Err(InputError::UnknownValidator(signer));
+        }
+        let h = msg.height();
+        if h < self.height {
+            return Err(InputError::StaleHeight {
+                current: self.height,
+                got: h,
+            });
+        }
+        if h > self.height + 1 {
+            return Err(InputError::FarFuture {
+                current: self.height,
+                got: h,
+            });
+        }
+        self.verify_message(&msg)?;
+        if h == self.height + 1 {
+            if self.buffered.len() < MAX_BUFFERED {
+                self.buffered.push(msg);
+            }
+            return Ok(());
+        }
+        self.accept(msg, fx);
+        Ok(())
+    }
+
+    fn verify_message(&self, msg: &Message) -> Result<(), InputError> {
+        let chain = &self.config.chain_id;
+        match msg {
+            Message::Vote(v) => v
+                .verify(chain)
+                .map_err(|_| InputError::BadSignature(v.vote.validator)),
+            Message::Proposal(p) => {
+                let pr = &p.proposal;
+                let expected = proposer(&self.validators, pr.height, pr.round);
+                if pr.proposer != expected {
+                    return Err(InputError::WrongProposer {
+                        height: pr.height,
+                        round: pr.round,
+                        expected,
+                        got: pr.proposer,
+                    });
+                }
+                if pr.block.header.height != pr.height {
+                    return Err(InputError::BlockHeightMismatch {
+                        height: pr.height,
+                        block_height: pr.block.header.height,
+                    });
+                }
+                p.verify(chain)
+                    .map_err(|_| InputError::BadSignature(pr.proposer))
+            }
+        }
+    }
+
+    /// Record a verified message of the current height.
+    fn accept(&mut self, msg: Message, fx: &mut Vec<Effect>) {
+        match msg {
+            Message::Vote(v) => {
+                if let Added::Equivocation(first) = self.votes.add(v.clone()) {
+                    fx.push(Effect::Evidence(Evidence::DoubleVote {
+                        first,
+                        second: Box::new(v),
+                    }));
+                }
+            }
+            Message::Proposal(p) => {
+                let round = p.proposal.round;
+                self.votes.heard(round, p.proposal.proposer);
+                match self.proposals.get(&round) {
+                    Some(first) if first.proposal.block.hash() != p.proposal.block.hash() => {
+                        fx.push(Effect::Evidence(Evidence::DoubleProposal {
+                            first: Box::new(first.clone()),
+                            second: Box::new(p),
+                        }));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let block = p.proposal.block.clone();
+                        self.blocks.entry(block.hash()).or_insert(block);
+                        self.proposals.insert(round, p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, t: Timeout, fx: &mut Vec<Effect>) {
+        if t.height != self.height || t.round != self.round {
+            return;
+        }
+        match t.kind {
+            TimeoutKind::Propose if self.step == Step::Propose => {
+                self.vote(VoteKind::Prevote, None, fx);
+                self.step = Step::Prevote;
+            }
+            TimeoutKind::Prevote if self.step == Step::Prevote => {
+                self.vote(VoteKind::Precommit, None, fx);
+                self.step = Step::Precommit;
+            }
+            TimeoutKind::Precommit => self.start_round(self.round + 1, fx),
+            TimeoutKind::Rebroadcast => {
+                fx.extend(
+                    self.own_messages
+                        .iter()
+                        .filter(|m| m.round() == self.round)
+                        .cloned()
+                        .map(Effect::Broadcast),
+                );
+                self.schedule(
+                    TimeoutKind::Rebroadcast,
+                    self.config.timeouts.rebroadcast_ms,
+                    fx,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn schedule(&self, kind: TimeoutKind, after_ms: u64, fx: &mut Vec<Effect>) {
+        let timeout = Timeout {
+            height: self.height,
+            round: self.round,
+            kind,
+        };
+        fx.push(Effect::ScheduleTimeout { timeout, after_ms });
+    }
+
+    fn timeout_ms(&self, base: u64, delta: u64) -> u64 {
+        base.saturating_add(delta.saturating_mul(self.round as u64))
+    }
+
+    fn start_round(&mut self, round: u32, fx: &mut Vec<Effect>) {
+        self.round = round;
+        self.step = Step::Propose;
+        self.prevote_timeout_set = false;
+        self.precommit_timeout_set = false;
+        self.polka_seen = false;
+        let t = self.config.timeouts.clone();
+        self.schedule(TimeoutKind::Rebroadcast, t.rebroadcast_ms, fx);
+        if self.me.is_some() && self.me == Some(proposer(&self.validators, self.height, round)) {
+            match self
+                .valid
+                .and_then(|(vr, v)| self.blocks.get(&v).map(|b| (vr, b.clone())))
+            {
+                Some((vr, block)) => self.propose(block, Some(vr), fx),
+                None => fx.push(Effect::BuildBlock {
+                    height: self.height,
+                    round,
+                }),
+            }
+        }
+        // Scheduled for the proposer too: if building or sending its block fails, the round
+        // still moves on.
+        self.schedule(
+            TimeoutKind::Propose,
+            self.timeout_ms(t.propose_base_ms, t.propose_delta_ms),
+            fx,
+        );
+    }
+
+    fn propose(&mut self, block: Block, pol_round: Option<u32>, fx: &mut Vec<Effect>) {
+        let hash = block.hash();
+        if !self.may_sign(Step::Propose, Some(hash)) {
+            return;
+        }
+        let Some(key) = &self.key else { return };
+        let proposal = Proposal {
+            height: self.height,
+            round: self.round,
+            pol_round,
+            block: block.clone(),
+            proposer: key.public(),
+        };
+        let signed = proposal.sign(&self.config.chain_id, key);
+        // Our own block is valid by construction.
+        self.verdicts.insert(hash, true);
+        self.send(Step::Propose, Some(hash), Message::Proposal(signed), fx);
+    }
+
+    fn may_sign(&self, step: Step, value: Option<Hash>) -> bool {
+        self.key.is_some()
+            && self
+                .last_signed
+                .as_ref()
+                .is_none_or(|last| last.permits((self.height, self.round, step), value))
+    }
+
+    fn vote(&mut self, kind: VoteKind, block: Option<Hash>, fx: &mut Vec<Effect>) {
+        let step = match kind {
+            VoteKind::Prevote => Step::Prevote,
+            VoteKind::Precommit => Step::Precommit,
+        };
+        if !self.may_sign(step, block) {
+            return;
+        }
+        let Some(key) = &self.key else { return };
+        let vote = Vote {
+            height: self.height,
+            round: self.round,
+            kind,
+            block,
+            validator: key.public(),
+        };
+        let signed = vote.sign(&self.config.chain_id, key);
+        self.send(step, block, Message::Vote(signed), fx);
+    }
+
+    /// Persist, then broadcast, then count our own message. A message identical to one
+    /// already sent (same position and value, after a restart) is only re-sent.
+    fn send(&mut self, step: Step, value: Option<Hash>, msg: Message, fx: &mut Vec<Effect>) {
+        if self.own_messages.contains(&msg) {
+            fx.push(Effect::Broadcast(msg));
+            return;
+        }
+        let record = SignRecord {
+            height: self.height,
+            round: self.round,
+            step,
+            value,
+            locked: self.locked,
+            message: msg.clone(),
+        };
+        fx.push(Effect::Persist(record.clone()));
+        self.last_signed = Some(record);
+        fx.push(Effect::Broadcast(msg.clone()));
+        self.own_messages.push(msg.clone());
+        self.accept(msg, fx);
+    }
+
+    fn is_quorum(&self, power: u64) -> bool {
+        power >= self.quorum
+    }
+
+    /// The block's verdict, asking the application for one the first time it is needed.
+    fn verdict(&mut self, hash: Hash, fx: &mut Vec<Effect>) -> Option<bool> {
+        if let Some(v) = self.verdicts.get(&hash) {
+            return Some(*v);
+        }
+        if let Some(block) = self.blocks.get(&hash)
+            && self.validating.insert(hash)
+        {
+            fx.push(Effect::ValidateBlock {
+                height: self.height,
+                block: block.clone(),
+            });
+        }
+        None
+    }
+
+    fn run_rules(&mut self, fx: &mut Vec<Effect>) {
+        // Bounded: every iteration that continues changes height, round or step.
+        for _ in 0..10_000 {
+            if !self.step_rules(fx) {
+                return;
+            }
+        }
+    }
+
+    /// Apply the first enabled rule; true if the state changed.
+    fn step_rules(&mut self, fx: &mut Vec<Effect>) -> bool {
+        // Decision: a proposal for v and 2f+1 precommits for v in any round.
+        for (round, hash) in self.votes.decided_rounds() {
+            if self.blocks.contains_key(&hash) && self.verdict(hash, fx) == Some(true) {
+                let certificate = self.votes.certificate(self.height, round, hash);
+                let block = self.blocks[&hash].clone();
+                self.decide(block, certificate, fx);
+                return true;
+            }
+        }
+        // Round skip: f+1 validators are ahead of us.
+        if let Some(round) = self.votes.skip_round(self.round) {
+            self.start_round(round, fx);
+            return true;
+        }
+        let round = self.round;
+        if self.step == Step::Propose && self.on_proposal(fx) {
+            return true;
+        }
+        if self.step == Step::Prevote
+            && !self.prevote_timeout_set
+            && self.is_quorum(self.votes.total_power(round, VoteKind::Prevote))
+        {
+            {
+                self.prevote_timeout_set = true;
+                let t = &self.config.timeouts;
+                let after = self.timeout_ms(t.prevote_base_ms, t.prevote_delta_ms);
+                self.schedule(TimeoutKind::Prevote, after, fx);
+            }
+        }
+        if self.step >= Step::Prevote && !self.polka_seen {
+            if let Some(p) = self.proposals.get(&round) {
+                let hash = p.proposal.block.hash();
+                if self.is_quorum(self.votes.power_for(round, VoteKind::Prevote, Some(hash)))
+                    && self.verdict(hash, fx) == Some(true)
+                {
+                    self.polka_seen = true;
+                    if self.step == Step::Prevote {
+                        self.locked = Some((round, hash));
+                        self.vote(VoteKind::Precommit, Some(hash), fx);
+                        self.step = Step::Precommit;
+                    }
+                    self.valid = Some((round, hash));
+                    return true;
+                }
+            }
+        }
+        if self.step == Step::Prevote
+            && self.is_quorum(self.votes.power_for(round, VoteKind::Prevote, None))
+        {
+            self.vote(VoteKind::Precommit, None, fx);
+            self.step = Step::Precommit;
+            return true;
+        }
+        if !self.precommit_timeout_set
+            && self.is_quorum(self.votes.total_power(round, VoteKind::Precommit))
+        {
+            self.precommit_timeout_set = true;
+            let t = &self.config.timeouts;
+            let after = self.timeout_ms(t.precommit_base_ms, t.precommit_delta_ms);
+            self.schedule(TimeoutKind::Precommit, after, fx);
+        }
+        false
+    }
+
+    /// The prevote rules of the propose step. True if we prevoted.
+    fn on_proposal(&mut self, fx: &mut Vec<Effect>) -> bool {
+        let round = self.round;
+        let Some(p) = self.proposals.get(&round) else {
+            return false;
+        };
+        let hash = p.proposal.block.hash();
+        let pol_round = p.proposal.pol_round;
+        let locks_ignored = self.config.mutation == Mutation::NoLocking;
+        let prevote_for_value = match pol_round {
+            None => {
+                let Some(valid) = self.verdict(hash, fx) else {
+                    return false;
+                };
+                valid && (locks_ignored || self.locked.is_none_or(|(_, v)| v == hash))
+            }
+            Some(vr) if vr < round => {
+                if !self.is_quorum(self.votes.power_for(vr, VoteKind::Prevote, Some(hash))) {
+                    return false;
+                }
+                let Some(valid) = self.verdict(hash, fx) else {
+                    return false;
+                };
+                valid && (locks_ignored || self.locked.is_none_or(|(lr, v)| lr <= vr || v == hash))
+            }
+            // A proof-of-lock round not below the proposal's round is malformed: prevote nil.
+            Some(_) => false,
+        };
+        self.vote(VoteKind::Prevote, prevote_for_value.then_some(hash), fx);
+        self.step = Step::Prevote;
+        true
+    }
+
+    fn decide(&mut self, block: Block, certificate: CommitCertificate, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Decide { block, certificate });
+        self.height += 1;
+        self.round = 0;
+        self.locked = None;
+        self.valid = None;
+        self.votes = VoteKeeper::new(self.validators.clone(), self.quorum);
+        self.proposals.clear();
+        self.blocks.clear();
+        self.verdicts.clear();
+        self.validating.clear();
+        self.own_messages.clear();
+        self.start_round(0, fx);
+        for msg in std::mem::take(&mut self.buffered) {
+            if msg.height() == self.height {
+                self.accept(msg, fx);
+            }
+        }
+    }
+}

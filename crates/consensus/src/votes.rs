@@ -1,0 +1,172 @@
+//! Vote bookkeeping for one height: who voted what in each round, tallied by voting power,
+//! and equivocation detection (one validator, one round and step, two different values).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ledger::{CommitCertificate, CommitSig, Hash, PublicKey, SignedVote, ValidatorSet, VoteKind};
+
+#[derive(Default)]
+struct Tally {
+    votes: HashMap<PublicKey, SignedVote>,
+    power_by_value: HashMap<Option<Hash>, u64>,
+    total: u64,
+}
+
+#[derive(Default)]
+struct RoundVotes {
+    prevotes: Tally,
+    precommits: Tally,
+    /// Validators heard from in this round (any message), for the round-skip rule.
+    heard: HashSet<PublicKey>,
+    heard_power: u64,
+}
+
+impl RoundVotes {
+    fn tally(&self, kind: VoteKind) -> &Tally {
+        match kind {
+            VoteKind::Prevote => &self.prevotes,
+            VoteKind::Precommit => &self.precommits,
+        }
+    }
+}
+
+/// What adding a vote did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Added {
+    New,
+    /// The same vote again (gossip duplicates): ignored.
+    Duplicate,
+    /// The validator already voted differently in this round and step: the earlier vote is
+    /// returned as evidence, the new one is not counted.
+    Equivocation(Box<SignedVote>),
+}
+
+pub struct VoteKeeper {
+    validators: ValidatorSet,
+    /// Least voting power that counts as a quorum.
+    quorum: u64,
+    rounds: BTreeMap<u32, RoundVotes>,
+}
+
+impl VoteKeeper {
+    pub fn new(validators: ValidatorSet, quorum: u64) -> Self {
+        Self {
+            validators,
+            quorum,
+            rounds: BTreeMap::new(),
+        }
+    }
+
+    /// Add a vote whose signature was checked and whose signer is a validator.
+    pub fn add(&mut self, vote: SignedVote) -> Added {
+        let power = self.validators.power_of(&vote.vote.validator);
+        let round = self.rounds.entry(vote.vote.round).or_default();
+        if round.heard.insert(vote.vote.validator) {
+            round.heard_power += power;
+        }
+        let tally = match vote.vote.kind {
+            VoteKind::Prevote => &mut round.prevotes,
+            VoteKind::Precommit => &mut round.precommits,
+        };
+        if let Some(existing) = tally.votes.get(&vote.vote.validator) {
+            return if existing.vote.block == vote.vote.block {
+                Added::Duplicate
+            } else {
+                Added::Equivocation(Box::new(existing.clone()))
+            };
+        }
+        *tally.power_by_value.entry(vote.vote.block).or_default() += power;
+        tally.total += power;
+        tally.votes.insert(vote.vote.validator, vote);
+        Added::New
+    }
+
+    /// Note that `validator` sent something (a proposal) in `round`.
+    pub fn heard(&mut self, round: u32, validator: PublicKey) {
+        let power = self.validators.power_of(&validator);
+        let r = self.rounds.entry(round).or_default();
+        if r.heard.insert(validator) {
+            r.heard_power += power;
+        }
+    }
+
+    pub fn power_for(&self, round: u32, kind: VoteKind, value: Option<Hash>) -> u64 {
+        self.rounds
+            .get(&round)
+            .and_then(|r| r.tally(kind).power_by_value.get(&value).copied())
+            .unwrap_or(0)
+    }
+
+    pub fn total_power(&self, round: u32, kind: VoteKind) -> u64 {
+        self.rounds.get(&round).map_or(0, |r| r.tally(kind).total)
+    }
+
+    /// The values with more than two thirds of `kind` votes in `round` (at most one, unless
+    /// more than a third of the power equivocates).
+    pub fn quorum_values(&self, round: u32, kind: VoteKind) -> Vec<Option<Hash>> {
+        let Some(r) = self.rounds.get(&round) else {
+            return vec![];
+        };
+        let mut values: Vec<Option<Hash>> = r
+            .tally(kind)
+            .power_by_value
+            .iter()
+            .filter(|(_, p)| **p >= self.quorum)
+            .map(|(v, _)| *v)
+            .collect();
+        values.sort();
+        values
+    }
+
+    /// The lowest round above `current` in which validators holding more than a third of the
+    /// power were heard from.
+    pub fn skip_round(&self, current: u32) -> Option<u32> {
+        self.rounds
+            .range(current + 1..)
+            .find(|(_, r)| self.validators.is_one_third(r.heard_power))
+            .map(|(round, _)| *round)
+    }
+
+    /// Rounds holding a precommit quorum for some block.
+    pub fn decided_rounds(&self) -> Vec<(u32, Hash)> {
+        self.rounds
+            .keys()
+            .flat_map(|&r| {
+                self.quorum_values(r, VoteKind::Precommit)
+                    .into_iter()
+                    .flatten()
+                    .map(move |h| (r, h))
+            })
+            .collect()
+    }
+
+    /// The commit certificate for `block` decided in `round`: every precommit for it.
+    pub fn certificate(&self, height: u64, round: u32, block: Hash) -> CommitCertificate {
+        let mut signatures: Vec<CommitSig> = self
+            .rounds
+            .get(&round)
+            .map(|r| {
+                r.precommits
+                    .votes
+                    .values()
+                    .filter(|v| v.vote.block == Some(block))
+                    .map(|v| CommitSig {
+                        validator_index: self
+                            .validators
+                            .index_of(&v.vote.validator)
+                            .expect("only validators' votes are kept")
+                            as u32,
+                        signature: v.signature,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        signatures.sort_by_key(|s| s.validator_index);
+        CommitCertificate {
+            height,
+            round,
+            block_hash: block,
+            signatures,
+        }
+    }
+}
