@@ -13,6 +13,6 @@ pub mod votes;
 
 pub use messages::{Message, Proposal, SignedProposal};
 pub use state_machine::{
-    Config, Consensus, Effect, Evidence, Input, InputError, Mutation, SignRecord, Step, Timeout,
-    TimeoutKind, Timeouts,
+    Config, Consensus, Effect, Evidence, Input, InputError, LockProof, Mutation, SignRecord, Step,
+    Timeout, TimeoutKind, Timeouts,
 };

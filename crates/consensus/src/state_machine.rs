@@ -58,8 +58,6 @@ impl Default for Timeouts {
 pub enum Mutation {
     #[default]
     None,
-    /// Prevote for any valid proposal, ignoring locks.
-    NoLocking,
     /// Count 2f voting power as a quorum instead of 2f+1.
     WeakQuorum,
 }
@@ -103,6 +101,16 @@ pub struct SignRecord {
     /// `(locked round, locked block)`.
     pub locked: Option<(u32, Hash)>,
     pub message: Message,
+    /// On the record of the precommit that took a lock: the locked block and the quorum of
+    /// prevotes behind it, so a restarted validator can still re-propose the block and prove
+    /// its lock. Without them, locked validators that all restarted could never unlock.
+    pub lock_proof: Option<LockProof>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct LockProof {
+    pub block: Block,
+    pub prevotes: Vec<SignedVote>,
 }
 
 impl SignRecord {
@@ -300,6 +308,17 @@ impl Consensus {
             if let Message::Proposal(p) = &record.message {
                 c.verdicts.insert(p.proposal.block.hash(), true);
             }
+            if let (Some(proof), Some(lock)) = (record.lock_proof, c.locked) {
+                let hash = proof.block.hash();
+                if lock.1 == hash {
+                    c.blocks.insert(hash, proof.block);
+                    c.verdicts.insert(hash, true);
+                    c.valid = Some(lock);
+                    for v in proof.prevotes {
+                        c.votes.add(v);
+                    }
+                }
+            }
             c.own_messages.push(record.message.clone());
             c.accept(record.message, &mut Vec::new());
         }
@@ -479,13 +498,31 @@ impl Consensus {
             }
             TimeoutKind::Precommit => self.start_round(self.round + 1, fx),
             TimeoutKind::Rebroadcast => {
+                // Every vote of this height: a validator still in an earlier round needs them
+                // to finish it, and votes for a block may be a proof-of-lock. Of proposals
+                // (which carry whole blocks) only the current one.
+                let round = self.round;
+                let needed = |m: &&Message| match m {
+                    Message::Vote(_) => true,
+                    Message::Proposal(p) => p.proposal.round == round,
+                };
                 fx.extend(
                     self.own_messages
                         .iter()
-                        .filter(|m| m.round() == self.round)
+                        .filter(needed)
                         .cloned()
                         .map(Effect::Broadcast),
                 );
+                // Relay the proof-of-lock behind our valid block: a proposer re-proposing it
+                // needs every validator to have seen that quorum of prevotes.
+                if let Some((vr, v)) = self.valid {
+                    let proof = self.votes.votes_for(vr, VoteKind::Prevote, Some(v));
+                    fx.extend(
+                        proof
+                            .into_iter()
+                            .map(|v| Effect::Broadcast(Message::Vote(v))),
+                    );
+                }
                 self.schedule(
                     TimeoutKind::Rebroadcast,
                     self.config.timeouts.rebroadcast_ms,
@@ -599,12 +636,25 @@ impl Consensus {
             value,
             locked: self.locked,
             message: msg.clone(),
+            lock_proof: self.lock_proof(step, value),
         };
         fx.push(Effect::Persist(record.clone()));
         self.last_signed = Some(record);
         fx.push(Effect::Broadcast(msg.clone()));
         self.own_messages.push(msg.clone());
         self.accept(msg, fx);
+    }
+
+    /// The proof to persist with a precommit that locks on `value`.
+    fn lock_proof(&self, step: Step, value: Option<Hash>) -> Option<LockProof> {
+        let (round, hash) = self.locked?;
+        if step != Step::Precommit || round != self.round || value != Some(hash) {
+            return None;
+        }
+        Some(LockProof {
+            block: self.blocks.get(&hash)?.clone(),
+            prevotes: self.votes.votes_for(round, VoteKind::Prevote, Some(hash)),
+        })
     }
 
     fn is_quorum(&self, power: u64) -> bool {
@@ -710,13 +760,12 @@ impl Consensus {
         };
         let hash = p.proposal.block.hash();
         let pol_round = p.proposal.pol_round;
-        let locks_ignored = self.config.mutation == Mutation::NoLocking;
         let prevote_for_value = match pol_round {
             None => {
                 let Some(valid) = self.verdict(hash, fx) else {
                     return false;
                 };
-                valid && (locks_ignored || self.locked.is_none_or(|(_, v)| v == hash))
+                valid && self.locked.is_none_or(|(_, v)| v == hash)
             }
             Some(vr) if vr < round => {
                 if !self.is_quorum(self.votes.power_for(vr, VoteKind::Prevote, Some(hash))) {
@@ -725,7 +774,7 @@ impl Consensus {
                 let Some(valid) = self.verdict(hash, fx) else {
                     return false;
                 };
-                valid && (locks_ignored || self.locked.is_none_or(|(lr, v)| lr <= vr || v == hash))
+                valid && self.locked.is_none_or(|(lr, v)| lr <= vr || v == hash)
             }
             // A proof-of-lock round not below the proposal's round is malformed: prevote nil.
             Some(_) => false,

@@ -1,13 +1,24 @@
 //! Vote bookkeeping for one height: who voted what in each round, tallied by voting power,
 //! and equivocation detection (one validator, one round and step, two different values).
+//!
+//! As in the paper, a quorum for a value counts the distinct validators that signed a vote
+//! for that value, so an equivocating validator counts towards each value it signed (safety
+//! still holds: two quorums share an honest validator, and honest validators sign one value).
+//! Counting only the first vote seen would let an equivocator split the honest validators'
+//! views of a proof-of-lock for good and stall the chain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ledger::{CommitCertificate, CommitSig, Hash, PublicKey, SignedVote, ValidatorSet, VoteKind};
 
+/// Distinct values kept per validator, round and step: enough to count an equivocator's votes
+/// where they matter, bounded so it cannot fill memory.
+const MAX_VALUES_PER_VOTER: usize = 3;
+
 #[derive(Default)]
 struct Tally {
-    votes: HashMap<PublicKey, SignedVote>,
+    /// Each validator's distinct votes, first received first.
+    votes: HashMap<PublicKey, Vec<SignedVote>>,
     power_by_value: HashMap<Option<Hash>, u64>,
     total: u64,
 }
@@ -68,17 +79,38 @@ impl VoteKeeper {
             VoteKind::Prevote => &mut round.prevotes,
             VoteKind::Precommit => &mut round.precommits,
         };
-        if let Some(existing) = tally.votes.get(&vote.vote.validator) {
-            return if existing.vote.block == vote.vote.block {
-                Added::Duplicate
-            } else {
-                Added::Equivocation(Box::new(existing.clone()))
-            };
+        let mine = tally.votes.entry(vote.vote.validator).or_default();
+        if mine.iter().any(|v| v.vote.block == vote.vote.block) {
+            return Added::Duplicate;
         }
-        *tally.power_by_value.entry(vote.vote.block).or_default() += power;
-        tally.total += power;
-        tally.votes.insert(vote.vote.validator, vote);
-        Added::New
+        let first = mine.first().cloned();
+        if first.is_none() {
+            tally.total += power;
+        }
+        if mine.len() < MAX_VALUES_PER_VOTER {
+            *tally.power_by_value.entry(vote.vote.block).or_default() += power;
+            mine.push(vote);
+        }
+        match first {
+            None => Added::New,
+            Some(first) => Added::Equivocation(Box::new(first)),
+        }
+    }
+
+    /// Every vote of `kind` for `value` in `round`: the proof that backs a quorum.
+    pub fn votes_for(&self, round: u32, kind: VoteKind, value: Option<Hash>) -> Vec<SignedVote> {
+        self.rounds
+            .get(&round)
+            .map(|r| {
+                r.tally(kind)
+                    .votes
+                    .values()
+                    .flatten()
+                    .filter(|v| v.vote.block == value)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Note that `validator` sent something (a proposal) in `round`.
@@ -143,24 +175,17 @@ impl VoteKeeper {
     /// The commit certificate for `block` decided in `round`: every precommit for it.
     pub fn certificate(&self, height: u64, round: u32, block: Hash) -> CommitCertificate {
         let mut signatures: Vec<CommitSig> = self
-            .rounds
-            .get(&round)
-            .map(|r| {
-                r.precommits
-                    .votes
-                    .values()
-                    .filter(|v| v.vote.block == Some(block))
-                    .map(|v| CommitSig {
-                        validator_index: self
-                            .validators
-                            .index_of(&v.vote.validator)
-                            .expect("only validators' votes are kept")
-                            as u32,
-                        signature: v.signature,
-                    })
-                    .collect()
+            .votes_for(round, VoteKind::Precommit, Some(block))
+            .into_iter()
+            .map(|v| CommitSig {
+                validator_index: self
+                    .validators
+                    .index_of(&v.vote.validator)
+                    .expect("only validators' votes are kept")
+                    as u32,
+                signature: v.signature,
             })
-            .unwrap_or_default();
+            .collect();
         signatures.sort_by_key(|s| s.validator_index);
         CommitCertificate {
             height,

@@ -11,7 +11,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, Wri
 use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
-use crate::crypto::{Address, Hash};
+use crate::crypto::{Address, Hash, PublicKey};
 use crate::encoding::{self, DecodeError};
 use crate::genesis::Genesis;
 use crate::state::{Account, Execution, Receipt, State};
@@ -187,10 +187,11 @@ impl Store {
         let mut accounts = HashMap::new();
         for item in self.db.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
             let (key, value) = item?;
-            let address = Address(key.as_ref().try_into().map_err(|_| StorageError::Corrupt {
-                what: format!("state key of {} bytes", key.len()),
-                source: DecodeError::Malformed("address must be 32 bytes".into()),
-            })?);
+            let address =
+                PublicKey(key.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                    what: format!("state key of {} bytes", key.len()),
+                    source: DecodeError::Malformed("address must be 32 bytes".into()),
+                })?);
             accounts.insert(address, decode(&value, || format!("account {address}"))?);
         }
         Ok(State::from_parts(accounts, tip.height, tip.state_root))

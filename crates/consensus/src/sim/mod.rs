@@ -68,7 +68,7 @@ impl Violation {
 pub struct Outcome {
     pub seed: u64,
     pub violations: Vec<Violation>,
-    /// Highest certificate round among heights first decided after GST.
+    /// Highest certificate round among heights that began after GST.
     pub max_round_after_gst: u32,
     pub messages_delivered: u64,
     pub evidence: u64,
@@ -272,17 +272,32 @@ impl Sim {
                 }
             }
         }
-        for (height, at) in &self.first_decided_at {
-            if *at > self.sc.gst_ms
-                && let Some((_, cert)) = self
-                    .nodes
-                    .iter()
-                    .find_map(|n| n.disk.chain.get(*height as usize - 1))
-            {
-                self.outcome.max_round_after_gst = self.outcome.max_round_after_gst.max(cert.round);
+        // Rounds a height needed when it began after GST: the previous height was first
+        // decided after GST (height 1 counts when GST is 0).
+        for (height, cert_round) in self.decided_rounds() {
+            let began_after_gst = match height {
+                1 => self.sc.gst_ms == 0,
+                h => self
+                    .first_decided_at
+                    .get(&(h - 1))
+                    .is_some_and(|&at| at > self.sc.gst_ms),
+            };
+            if began_after_gst {
+                self.outcome.max_round_after_gst = self.outcome.max_round_after_gst.max(cert_round);
             }
         }
         self.outcome
+    }
+
+    /// The round of the certificate an honest validator committed at each height.
+    fn decided_rounds(&self) -> BTreeMap<u64, u32> {
+        let mut out = BTreeMap::new();
+        for n in self.nodes.iter().filter(|n| n.role == Role::Honest) {
+            for (b, c) in &n.disk.chain {
+                out.entry(b.header.height).or_insert(c.round);
+            }
+        }
+        out
     }
 
     fn done(&self) -> bool {
@@ -578,7 +593,8 @@ impl Sim {
         if let Message::Proposal(p) = &msg {
             self.proposed.insert(p.proposal.block.hash());
         }
-        let alternative = if self.nodes[from].role == Role::Equivocator {
+        let own = msg.signer() == self.keys[self.nodes[from].key_index].public();
+        let alternative = if own && self.nodes[from].role == Role::Equivocator {
             self.equivocate(from, &msg)
         } else {
             None
