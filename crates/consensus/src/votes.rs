@@ -98,8 +98,10 @@ impl VoteKeeper {
     }
 
     /// Every vote of `kind` for `value` in `round`: the proof that backs a quorum.
+    /// Sorted by validator, so the result is deterministic.
     pub fn votes_for(&self, round: u32, kind: VoteKind, value: Option<Hash>) -> Vec<SignedVote> {
-        self.rounds
+        let mut votes: Vec<SignedVote> = self
+            .rounds
             .get(&round)
             .map(|r| {
                 r.tally(kind)
@@ -110,7 +112,9 @@ impl VoteKeeper {
                     .cloned()
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        votes.sort_by_key(|v| v.vote.validator);
+        votes
     }
 
     /// Note that `validator` sent something (a proposal) in `round`.
