@@ -180,7 +180,7 @@ pub enum Evidence {
 #[derive(Debug, Clone)]
 pub enum Effect {
     /// Make this record durable before executing any later effect.
-    Persist(SignRecord),
+    Persist(Box<SignRecord>),
     Broadcast(Message),
     ScheduleTimeout {
         timeout: Timeout,
@@ -638,7 +638,7 @@ impl Consensus {
             message: msg.clone(),
             lock_proof: self.lock_proof(step, value),
         };
-        fx.push(Effect::Persist(record.clone()));
+        fx.push(Effect::Persist(Box::new(record.clone())));
         self.last_signed = Some(record);
         fx.push(Effect::Broadcast(msg.clone()));
         self.own_messages.push(msg.clone());
@@ -717,8 +717,11 @@ impl Consensus {
                 self.schedule(TimeoutKind::Prevote, after, fx);
             }
         }
-        if self.step >= Step::Prevote && !self.polka_seen {
-            if let Some(p) = self.proposals.get(&round) {
+        if self.step >= Step::Prevote
+            && !self.polka_seen
+            && let Some(p) = self.proposals.get(&round)
+        {
+            {
                 let hash = p.proposal.block.hash();
                 if self.is_quorum(self.votes.power_for(round, VoteKind::Prevote, Some(hash)))
                     && self.verdict(hash, fx) == Some(true)

@@ -200,7 +200,7 @@ fn restarted_validator_never_signs_a_conflicting_vote() {
         .iter()
         .filter_map(|e| {
             if let Effect::Persist(r) = e {
-                Some(r.clone())
+                Some((**r).clone())
             } else {
                 None
             }

@@ -97,6 +97,8 @@ pub fn sim_timeouts() -> Timeouts {
     }
 }
 
+// Deliveries dominate the queue; boxing them would only add allocations.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Deliver {
         to: usize,
@@ -435,7 +437,7 @@ impl Sim {
                 Effect::Persist(record) => {
                     let log = &mut self.nodes[i].disk.log;
                     log.retain(|r| r.height == record.height);
-                    log.push(record);
+                    log.push(*record);
                     if self.now < self.sc.gst_ms
                         && self.rng.chance(self.sc.crash_after_persist_prob)
                     {
