@@ -98,12 +98,22 @@ impl VerifiedCache {
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
+        self.contains_many(&[Some(*hash)])[0]
+    }
+
+    /// Look up many hashes under one lock.
+    fn contains_many(&self, hashes: &[Option<Hash>]) -> Vec<bool> {
         let g = self.generations.lock().expect("cache lock");
-        let hit = g[0].contains(hash) || g[1].contains(hash);
+        let found: Vec<bool> = hashes
+            .iter()
+            .map(|h| h.is_some_and(|h| g[0].contains(&h) || g[1].contains(&h)))
+            .collect();
         drop(g);
-        let counter = if hit { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
-        hit
+        let hits = found.iter().filter(|f| **f).count() as u64;
+        let looked_up = hashes.iter().filter(|h| h.is_some()).count() as u64;
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses.fetch_add(looked_up - hits, Ordering::Relaxed);
+        found
     }
 
     pub fn insert_all(&self, hashes: impl IntoIterator<Item = Hash>) {
@@ -133,17 +143,34 @@ struct KeyCache {
 }
 
 impl KeyCache {
-    fn get(&self, key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
-        if let Some(vk) = self.keys.lock().expect("key cache lock").get(key) {
-            return Ok(*vk);
+    /// Parsed keys for `keys`, under one lock for the lookups and one for the inserts; keys
+    /// not seen before are parsed outside the lock.
+    fn get_many(&self, keys: &[&PublicKey]) -> Vec<Result<VerifyingKey, SignatureError>> {
+        let found: Vec<Option<VerifyingKey>> = {
+            let map = self.keys.lock().expect("key cache lock");
+            keys.iter().map(|k| map.get(*k).copied()).collect()
+        };
+        let mut fresh = Vec::new();
+        let out = keys
+            .iter()
+            .zip(found)
+            .map(|(k, hit)| match hit {
+                Some(vk) => Ok(vk),
+                None => {
+                    let vk = k.to_verifying_key()?;
+                    fresh.push((**k, vk));
+                    Ok(vk)
+                }
+            })
+            .collect();
+        if !fresh.is_empty() {
+            let mut map = self.keys.lock().expect("key cache lock");
+            if map.len() + fresh.len() > self.capacity {
+                map.clear();
+            }
+            map.extend(fresh);
         }
-        let vk = key.to_verifying_key()?;
-        let mut keys = self.keys.lock().expect("key cache lock");
-        if keys.len() >= self.capacity {
-            keys.clear();
-        }
-        keys.insert(*key, vk);
-        Ok(vk)
+        out
     }
 }
 
@@ -215,20 +242,21 @@ impl TxVerifier {
                 })
             })
             .collect();
-        let checked: Vec<Result<(), SignatureError>> = {
-            let txs: Vec<Option<&SignedTx>> = decoded
-                .iter()
-                .map(|d| d.as_ref().ok().map(|a| &a.tx))
-                .collect();
-            let hashes: Vec<Option<Hash>> = decoded
-                .iter()
-                .map(|d| d.as_ref().ok().map(|a| a.hash))
-                .collect();
-            self.verify_uncached(&txs, &hashes)
-        };
+        let candidates: Vec<Option<Candidate<'_>>> = decoded
+            .iter()
+            .zip(raw)
+            .map(|(d, bytes)| {
+                d.as_ref().ok().map(|a| Candidate {
+                    tx: &a.tx,
+                    encoded: bytes.as_ref(),
+                    hash: a.hash,
+                })
+            })
+            .collect();
+        let verdicts = self.verify_candidates(&candidates);
         decoded
             .into_iter()
-            .zip(checked)
+            .zip(verdicts)
             .map(|(d, sig)| {
                 let admitted = d?;
                 sig?;
@@ -243,9 +271,19 @@ impl TxVerifier {
         let results: Vec<Result<(), SignatureError>> = self.pool.install(|| {
             txs.par_chunks(VERIFY_CHUNK)
                 .flat_map_iter(|chunk| {
-                    let refs: Vec<Option<&SignedTx>> = chunk.iter().map(Some).collect();
-                    let hashes: Vec<Option<Hash>> = chunk.iter().map(|t| Some(t.hash())).collect();
-                    self.verify_uncached(&refs, &hashes)
+                    let encoded: Vec<Vec<u8>> = chunk.iter().map(SignedTx::encode).collect();
+                    let candidates: Vec<Option<Candidate<'_>>> = chunk
+                        .iter()
+                        .zip(&encoded)
+                        .map(|(tx, e)| {
+                            Some(Candidate {
+                                tx,
+                                encoded: e,
+                                hash: SignedTx::hash_bytes(e),
+                            })
+                        })
+                        .collect();
+                    self.verify_candidates(&candidates)
                 })
                 .collect()
         });
@@ -259,49 +297,67 @@ impl TxVerifier {
         }
     }
 
-    /// Verify the entries not already in the cache (`None` entries are skipped and reported
+    /// Verify the candidates not already in the cache (`None` entries are skipped and reported
     /// Ok; the caller already has an error for them), then remember the valid ones.
-    fn verify_uncached(
+    fn verify_candidates(
         &self,
-        txs: &[Option<&SignedTx>],
-        hashes: &[Option<Hash>],
+        candidates: &[Option<Candidate<'_>>],
     ) -> Vec<Result<(), SignatureError>> {
-        let mut results = vec![Ok(()); txs.len()];
-        let todo: Vec<usize> = (0..txs.len())
-            .filter(|&i| matches!(hashes[i], Some(h) if !self.cache.contains(&h)))
+        let mut results = vec![Ok(()); candidates.len()];
+        let hashes: Vec<Option<Hash>> = candidates
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.hash))
+            .collect();
+        let cached = self.cache.contains_many(&hashes);
+        let todo: Vec<&Candidate<'_>> = candidates
+            .iter()
+            .zip(&cached)
+            .filter_map(|(c, hit)| c.as_ref().filter(|_| !hit))
             .collect();
         if todo.is_empty() {
             return results;
         }
-        let messages: Vec<Vec<u8>> = todo
+        // The signed message is the encoding minus the trailing signature: no re-encoding.
+        let messages: Vec<&[u8]> = todo
             .iter()
-            .map(|&i| txs[i].expect("hash implies tx").signed_message())
+            .map(|c| &c.encoded[..c.encoded.len() - Signature::LEN])
             .collect();
         let items: Vec<SigItem<'_>> = todo
             .iter()
             .zip(&messages)
-            .map(|(&i, message)| {
-                let tx = txs[i].expect("hash implies tx");
-                SigItem {
-                    key: &tx.transfer.from,
-                    domain: domain::TX,
-                    message,
-                    signature: &tx.signature,
-                }
+            .map(|(c, message)| SigItem {
+                key: &c.tx.transfer.from,
+                domain: domain::TX,
+                message,
+                signature: &c.tx.signature,
             })
             .collect();
-        let keys: Vec<_> = items.iter().map(|it| self.keys.get(it.key)).collect();
+        let keys = self
+            .keys
+            .get_many(&items.iter().map(|it| it.key).collect::<Vec<_>>());
         let verdicts = verify_batch_with_keys(&items, &keys);
         let mut valid = Vec::with_capacity(todo.len());
-        for (&i, verdict) in todo.iter().zip(verdicts) {
+        let mut next = verdicts.into_iter();
+        for (i, hit) in cached.iter().enumerate() {
+            if candidates[i].is_none() || *hit {
+                continue;
+            }
+            let verdict = next.next().expect("one verdict per candidate to verify");
             if verdict.is_ok() {
-                valid.push(hashes[i].expect("todo entries have hashes"));
+                valid.push(hashes[i].expect("candidates have hashes"));
             }
             results[i] = verdict;
         }
         self.cache.insert_all(valid);
         results
     }
+}
+
+/// A decoded transaction with its canonical bytes and hash.
+struct Candidate<'a> {
+    tx: &'a SignedTx,
+    encoded: &'a [u8],
+    hash: Hash,
 }
 
 #[cfg(test)]
@@ -336,6 +392,17 @@ mod tests {
         let results = verify_batch(&items);
         for (i, r) in results.iter().enumerate() {
             assert_eq!(r.is_err(), i == 3 || i == 17, "tx {i}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn signed_message_is_the_encoding_without_the_signature() {
+        for t in txs(3) {
+            let e = t.encode();
+            assert_eq!(
+                &e[..e.len() - Signature::LEN],
+                t.signed_message().as_slice()
+            );
         }
     }
 
