@@ -1,1 +1,6 @@
+//! A lantau validator. [`app::Application`] is what consensus drives: it admits
+//! transactions, builds and validates blocks, and commits decided ones to RocksDB.
+//! [`local_net`] runs several validators in one process over an in-memory network.
 
+pub mod app;
+pub mod local_net;

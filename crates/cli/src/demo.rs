@@ -1,0 +1,155 @@
+//! `lantau demo`: a live testnet in one process, printing what it commits.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, Transfer};
+use node::local_net::{LocalNet, LocalNetConfig};
+
+pub struct Options {
+    pub validators: usize,
+    pub seconds: u64,
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            validators: 4,
+            seconds: 10,
+            dir: None,
+        }
+    }
+}
+
+const CHAIN_ID: &str = "lantau-demo";
+const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+pub fn run(opts: Options) -> Result<()> {
+    if !(1..=100).contains(&opts.validators) {
+        bail!("--validators must be between 1 and 100");
+    }
+    let validator_keys: Vec<Keypair> = (0..opts.validators)
+        .map(|i| Keypair::from_seed(&format!("demo-validator-{i}")))
+        .collect();
+    let people: Vec<Keypair> = PEOPLE.iter().map(|p| Keypair::from_seed(p)).collect();
+    let genesis = Genesis {
+        chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
+        validators: validator_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("validator-{i}"),
+                public_key: k.public(),
+                power: 1,
+            })
+            .collect(),
+        accounts: people
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.public(),
+                balance: 1_000_000,
+            })
+            .collect(),
+    };
+    genesis.validate().context("demo genesis")?;
+
+    let temp;
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::tempdir().context("creating a temporary directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let config = LocalNetConfig::default();
+    let mut net = LocalNet::start(&dir, &genesis, validator_keys, config)
+        .with_context(|| format!("opening validator stores under {}", dir.display()))?;
+    println!(
+        "lantau demo: {} validators on chain {CHAIN_ID:?}, stores in {}\n",
+        opts.validators,
+        dir.display()
+    );
+    println!(
+        "{:>6}  {:>4}  {:<10}  {:>6}  {}",
+        "height", "txs", "block", "signers", "balances after the block"
+    );
+
+    let mut nonces = vec![0u64; people.len()];
+    let mut submitted = 0u64;
+    let end = Instant::now() + Duration::from_secs(opts.seconds);
+    let mut round = 0usize;
+    while Instant::now() < end {
+        // A few transfers around the circle alice -> bob -> carol -> dave -> alice.
+        for k in 0..3 {
+            let from = (round + k) % people.len();
+            let to = (from + 1) % people.len();
+            let tx = Transfer {
+                chain_id: CHAIN_ID.into(),
+                from: people[from].public(),
+                to: people[to].public(),
+                amount: 10 + (round % 7) as u64,
+                nonce: nonces[from],
+                memo: vec![],
+            }
+            .sign(&people[from]);
+            match net.submit(round % net.validators(), &tx.encode()) {
+                Ok(_) => {
+                    nonces[from] += 1;
+                    submitted += 1;
+                }
+                Err(e) => eprintln!("transfer refused: {e}"),
+            }
+        }
+        round += 1;
+        net.run_until(Instant::now() + Duration::from_millis(100), &mut |c| {
+            if c.validator != 0 {
+                return;
+            }
+            let balances: Vec<String> = PEOPLE
+                .iter()
+                .zip(&people)
+                .map(|(name, k)| format!("{name} {}", c.app.account(&k.public()).balance))
+                .collect();
+            println!(
+                "{:>6}  {:>4}  {:<10}  {:>4}/{}  {}",
+                c.block.header.height,
+                c.block.txs.len(),
+                &c.block.hash().to_hex()[..10],
+                c.certificate.signatures.len(),
+                opts.validators,
+                balances.join(", ")
+            );
+        });
+    }
+    // Let the last submissions commit.
+    net.run_until(Instant::now() + Duration::from_secs(1), &mut |_| {});
+
+    let tips: Vec<_> = (0..net.validators())
+        .map(|i| net.app(i).tip())
+        .collect::<Result<_, _>>()?;
+    let committed: u64 = (1..=tips[0].height)
+        .map(|h| {
+            net.app(0)
+                .store()
+                .block(h)
+                .map(|b| b.map_or(0, |b| b.txs.len() as u64))
+        })
+        .sum::<Result<u64, _>>()?;
+    println!(
+        "\n{submitted} transfers submitted, {committed} committed in {} blocks; validator tips: {}",
+        tips[0].height,
+        tips.iter()
+            .map(|t| t.height.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let total: u64 = people
+        .iter()
+        .map(|k| net.app(0).account(&k.public()).balance)
+        .sum();
+    println!("total supply {total} (genesis {})", genesis.total_supply());
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The application side of a validator: mempool, block building, block validation and
+//! commit. Consensus decides *which* block; this decides what a block may contain and
+//! persists it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+
+use ledger::merkle::merkle_root;
+use ledger::storage::{StorageError, Store, Tip};
+use ledger::verify::TxVerifier;
+use ledger::{
+    Account, Address, Block, BlockHeader, CommitCertificate, Execution, Genesis, Hash, PublicKey,
+    SignedTx, State, TxError,
+};
+
+/// Limits of one validator's application.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub max_block_txs: usize,
+    pub max_mempool_txs: usize,
+    pub verify_threads: usize,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            max_block_txs: 10_000,
+            max_mempool_txs: 100_000,
+            verify_threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    #[error("transaction {0} is already pending")]
+    Duplicate(Hash),
+    #[error("mempool is full ({0} transactions); retry later")]
+    MempoolFull(usize),
+    #[error("nonce {got} was already used by this account (next is {next})")]
+    StaleNonce { got: u64, next: u64 },
+}
+
+pub struct Application {
+    chain_id: String,
+    config: AppConfig,
+    store: Store,
+    state: State,
+    verifier: TxVerifier,
+    mempool: VecDeque<SignedTx>,
+    pending: HashSet<Hash>,
+    /// Results of executing blocks we validated or built, by block hash, so a decided block
+    /// is not executed twice.
+    executions: HashMap<Hash, Execution>,
+}
+
+impl Application {
+    pub fn open(dir: &Path, genesis: &Genesis, config: AppConfig) -> Result<Self, StorageError> {
+        let (store, state) = Store::open(dir, genesis)?;
+        Ok(Self {
+            chain_id: genesis.chain_id.clone(),
+            verifier: TxVerifier::new(genesis.chain_id.clone(), config.verify_threads, 1 << 20),
+            config,
+            store,
+            state,
+            mempool: VecDeque::new(),
+            pending: HashSet::new(),
+            executions: HashMap::new(),
+        })
+    }
+
+    pub fn tip(&self) -> Result<Tip, StorageError> {
+        self.store.tip()
+    }
+
+    pub fn account(&self, address: &Address) -> Account {
+        self.state.account(address)
+    }
+
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Admit raw transactions (decode, verify once, check against the state).
+    pub fn submit<B: AsRef<[u8]> + Sync>(&mut self, raw: &[B]) -> Vec<Result<Hash, SubmitError>> {
+        self.verifier
+            .admit(raw)
+            .into_iter()
+            .map(|admitted| {
+                let a = admitted?;
+                if self.pending.contains(&a.hash) {
+                    return Err(SubmitError::Duplicate(a.hash));
+                }
+                let next = self.state.account(&a.tx.transfer.from).nonce;
+                if a.tx.transfer.nonce < next {
+                    return Err(SubmitError::StaleNonce {
+                        got: a.tx.transfer.nonce,
+                        next,
+                    });
+                }
+                if self.mempool.len() >= self.config.max_mempool_txs {
+                    return Err(SubmitError::MempoolFull(self.mempool.len()));
+                }
+                self.pending.insert(a.hash);
+                self.mempool.push_back(a.tx);
+                Ok(a.hash)
+            })
+            .collect()
+    }
+
+    /// Build the block this validator proposes at `height`.
+    pub fn build_block(
+        &mut self,
+        height: u64,
+        round: u32,
+        proposer: PublicKey,
+        timestamp_ms: u64,
+    ) -> Block {
+        let tip = self.store.tip().expect("tip is readable");
+        let txs: Vec<SignedTx> = self
+            .mempool
+            .iter()
+            .take(self.config.max_block_txs)
+            .cloned()
+            .collect();
+        let execution = self.state.execute(&self.chain_id, &txs);
+        let hashes: Vec<Hash> = txs.iter().map(SignedTx::hash).collect();
+        let block = Block {
+            header: BlockHeader {
+                chain_id: self.chain_id.clone(),
+                height,
+                round,
+                prev_hash: tip.block_hash,
+                proposer,
+                timestamp_ms,
+                tx_root: merkle_root(&hashes),
+                state_root: execution.state_root,
+            },
+            txs,
+        };
+        self.executions.insert(block.hash(), execution);
+        block
+    }
+
+    /// Judge a proposed block: structure, signatures (verified-once cache) and execution.
+    pub fn validate(&mut self, block: &Block) -> bool {
+        let Ok(tip) = self.store.tip() else {
+            return false;
+        };
+        if block
+            .check_structure(
+                &self.chain_id,
+                tip.height + 1,
+                &tip.block_hash,
+                self.config.max_block_txs,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        if self.verifier.verify_block_txs(&block.txs).is_err() {
+            return false;
+        }
+        let execution = self.state.execute(&self.chain_id, &block.txs);
+        let valid = execution.state_root == block.header.state_root;
+        if valid {
+            self.executions.insert(block.hash(), execution);
+        }
+        valid
+    }
+
+    /// Commit a decided block. Execution never re-checks signatures: the block is certified.
+    pub fn commit(
+        &mut self,
+        block: &Block,
+        certificate: &CommitCertificate,
+    ) -> Result<Tip, StorageError> {
+        let hash = block.hash();
+        let execution = match self.executions.remove(&hash) {
+            Some(e) => e,
+            None => self.state.execute(&self.chain_id, &block.txs),
+        };
+        let tip = self.store.commit(block, certificate, &execution)?;
+        self.state.apply(&execution);
+        self.executions.clear();
+        let committed: HashSet<Hash> = block.txs.iter().map(SignedTx::hash).collect();
+        self.mempool.retain(|tx| !committed.contains(&tx.hash()));
+        // Re-check what is left: transactions whose nonce is now used can never execute.
+        let state = &self.state;
+        self.mempool
+            .retain(|tx| tx.transfer.nonce >= state.account(&tx.transfer.from).nonce);
+        self.pending = self.mempool.iter().map(SignedTx::hash).collect();
+        Ok(tip)
+    }
+}

@@ -1,0 +1,360 @@
+//! Several validators in one process, wired through an in-memory network with a fixed link
+//! delay, in real time. Each validator has its own consensus state machine, application and
+//! RocksDB store. Used by `lantau demo` and by tests; the networked node uses the same
+//! [`Application`] and [`Consensus`] pair.
+//!
+//! The signing log is kept in memory here: nothing in this process crashes and restarts.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use consensus::{Config, Consensus, Effect, Input, Message, Timeout, Timeouts};
+use ledger::storage::StorageError;
+use ledger::{Block, CommitCertificate, Genesis, Hash, Keypair};
+
+use crate::app::{AppConfig, Application, SubmitError};
+
+#[derive(Debug, Clone)]
+pub struct LocalNetConfig {
+    pub link_delay: Duration,
+    /// Least time between a commit and the next proposal, so blocks collect transactions.
+    pub block_interval: Duration,
+    pub timeouts: Timeouts,
+    pub app: AppConfig,
+}
+
+impl Default for LocalNetConfig {
+    fn default() -> Self {
+        Self {
+            link_delay: Duration::from_millis(2),
+            block_interval: Duration::from_millis(200),
+            timeouts: Timeouts::default(),
+            app: AppConfig {
+                verify_threads: 1,
+                ..AppConfig::default()
+            },
+        }
+    }
+}
+
+enum Event {
+    Deliver { to: usize, msg: Message },
+    Timeout { to: usize, timeout: Timeout },
+    Build { to: usize, height: u64, round: u32 },
+}
+
+struct Node {
+    consensus: Consensus,
+    app: Application,
+    key: Keypair,
+    last_commit: Instant,
+}
+
+/// A committed block as one validator saw it.
+pub struct Committed<'a> {
+    pub validator: usize,
+    pub block: &'a Block,
+    pub certificate: &'a CommitCertificate,
+    pub app: &'a Application,
+}
+
+pub struct LocalNet {
+    config: LocalNetConfig,
+    nodes: Vec<Node>,
+    queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    events: Vec<Option<Event>>,
+    seq: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl LocalNet {
+    /// Open one store per validator under `dir/validator-<i>` and start consensus.
+    /// `keys[i]` must be the key of `genesis.validators[i]`.
+    pub fn start(
+        dir: &Path,
+        genesis: &Genesis,
+        keys: Vec<Keypair>,
+        config: LocalNetConfig,
+    ) -> Result<Self, StorageError> {
+        let validators = genesis.validator_set().expect("genesis was validated");
+        let mut nodes = Vec::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            let app = Application::open(
+                &dir.join(format!("validator-{i}")),
+                genesis,
+                config.app.clone(),
+            )?;
+            let height = app.tip()?.height + 1;
+            let consensus_config = Config {
+                timeouts: config.timeouts.clone(),
+                ..Config::new(genesis.chain_id.clone())
+            };
+            let signer = Keypair::from_secret(key.secret_bytes());
+            let consensus = Consensus::new(
+                consensus_config,
+                validators.clone(),
+                Some(signer),
+                height,
+                vec![],
+            );
+            nodes.push(Node {
+                consensus,
+                app,
+                key,
+                last_commit: Instant::now(),
+            });
+        }
+        let mut net = Self {
+            config,
+            nodes,
+            queue: BinaryHeap::new(),
+            events: Vec::new(),
+            seq: 0,
+        };
+        for i in 0..net.nodes.len() {
+            let fx = net.nodes[i].consensus.start();
+            net.apply(i, fx, &mut |_| {});
+        }
+        Ok(net)
+    }
+
+    pub fn validators(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn app(&self, i: usize) -> &Application {
+        &self.nodes[i].app
+    }
+
+    /// Submit a transaction to validator `to`; it is gossiped to the others.
+    pub fn submit(&mut self, to: usize, raw: &[u8]) -> Result<Hash, SubmitError> {
+        let result = self.nodes[to]
+            .app
+            .submit(&[raw])
+            .pop()
+            .expect("one result per transaction");
+        if result.is_ok() {
+            for (i, node) in self.nodes.iter_mut().enumerate() {
+                if i != to {
+                    // Each validator admits (and verifies) it itself, as over the network.
+                    let _ = node.app.submit(&[raw]);
+                }
+            }
+        }
+        result
+    }
+
+    /// Process events until `deadline`, calling `on_commit` for every block any validator
+    /// commits.
+    pub fn run_until(&mut self, deadline: Instant, on_commit: &mut dyn FnMut(Committed<'_>)) {
+        loop {
+            let Some(Reverse((at, _, id))) = self.queue.peek().copied() else {
+                return;
+            };
+            let now = Instant::now();
+            if at > deadline {
+                if deadline > now {
+                    std::thread::sleep(deadline - now);
+                }
+                return;
+            }
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            self.queue.pop();
+            let event = self.events[id].take().expect("each event runs once");
+            let (to, input) = match event {
+                Event::Deliver { to, msg } => (
+                    to,
+                    match msg {
+                        Message::Proposal(p) => Input::Proposal(p),
+                        Message::Vote(v) => Input::Vote(v),
+                    },
+                ),
+                Event::Timeout { to, timeout } => (to, Input::Timeout(timeout)),
+                Event::Build { to, height, round } => {
+                    let node = &mut self.nodes[to];
+                    let block = node
+                        .app
+                        .build_block(height, round, node.key.public(), now_ms());
+                    (
+                        to,
+                        Input::BlockToPropose {
+                            height,
+                            round,
+                            block,
+                        },
+                    )
+                }
+            };
+            if let Ok(fx) = self.nodes[to].consensus.handle(input) {
+                self.apply(to, fx, on_commit);
+            }
+        }
+    }
+
+    fn schedule(&mut self, at: Instant, event: Event) {
+        self.seq += 1;
+        self.events.push(Some(event));
+        self.queue
+            .push(Reverse((at, self.seq, self.events.len() - 1)));
+    }
+
+    fn apply(&mut self, i: usize, effects: Vec<Effect>, on_commit: &mut dyn FnMut(Committed<'_>)) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                // Kept in memory: see the module comment.
+                Effect::Persist(_) => {}
+                Effect::Broadcast(msg) => {
+                    let at = Instant::now() + self.config.link_delay;
+                    for to in (0..self.nodes.len()).filter(|&to| to != i) {
+                        self.schedule(
+                            at,
+                            Event::Deliver {
+                                to,
+                                msg: msg.clone(),
+                            },
+                        );
+                    }
+                }
+                Effect::ScheduleTimeout { timeout, after_ms } => {
+                    self.schedule(
+                        Instant::now() + Duration::from_millis(after_ms),
+                        Event::Timeout { to: i, timeout },
+                    );
+                }
+                Effect::BuildBlock { height, round } => {
+                    let at = (self.nodes[i].last_commit + self.config.block_interval)
+                        .max(Instant::now());
+                    self.schedule(
+                        at,
+                        Event::Build {
+                            to: i,
+                            height,
+                            round,
+                        },
+                    );
+                }
+                Effect::ValidateBlock { block, .. } => {
+                    let valid = self.nodes[i].app.validate(&block);
+                    if let Ok(fx) = self.nodes[i].consensus.handle(Input::BlockVerdict {
+                        block_hash: block.hash(),
+                        valid,
+                    }) {
+                        queue.extend(fx);
+                    }
+                }
+                Effect::Decide { block, certificate } => {
+                    let node = &mut self.nodes[i];
+                    node.app
+                        .commit(&block, &certificate)
+                        .expect("committing a decided block");
+                    node.last_commit = Instant::now();
+                    on_commit(Committed {
+                        validator: i,
+                        block: &block,
+                        certificate: &certificate,
+                        app: &node.app,
+                    });
+                }
+                Effect::Evidence(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::{GenesisAccount, GenesisValidator, Transfer};
+
+    #[test]
+    fn four_validators_commit_the_same_transfers() {
+        let keys: Vec<Keypair> = (0..4)
+            .map(|i| Keypair::from_seed(&format!("local-{i}")))
+            .collect();
+        let alice = Keypair::from_seed("alice");
+        let bob = Keypair::from_seed("bob").public();
+        let genesis = Genesis {
+            chain_id: "local-test".into(),
+            genesis_time_ms: 0,
+            validators: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| GenesisValidator {
+                    name: format!("v{i}"),
+                    public_key: k.public(),
+                    power: 1,
+                })
+                .collect(),
+            accounts: vec![GenesisAccount {
+                address: alice.public(),
+                balance: 1_000,
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = LocalNetConfig {
+            block_interval: Duration::from_millis(20),
+            ..LocalNetConfig::default()
+        };
+        let mut net = LocalNet::start(dir.path(), &genesis, keys, config).unwrap();
+        for nonce in 0..10 {
+            let tx = Transfer {
+                chain_id: "local-test".into(),
+                from: alice.public(),
+                to: bob,
+                amount: 7,
+                nonce,
+                memo: vec![],
+            }
+            .sign(&alice);
+            net.submit((nonce % 4) as usize, &tx.encode()).unwrap();
+        }
+        // A replay is refused.
+        let replay = Transfer {
+            chain_id: "local-test".into(),
+            from: alice.public(),
+            to: bob,
+            amount: 7,
+            nonce: 0,
+            memo: vec![],
+        }
+        .sign(&alice);
+        assert!(matches!(
+            net.submit(0, &replay.encode()),
+            Err(SubmitError::Duplicate(_))
+        ));
+
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && (0..4).any(|i| net.app(i).account(&bob).balance < 70) {
+            net.run_until(Instant::now() + Duration::from_millis(100), &mut |_| {});
+        }
+        for i in 0..4 {
+            assert_eq!(net.app(i).account(&bob).balance, 70, "validator {i}");
+            assert_eq!(net.app(i).account(&alice.public()).nonce, 10);
+        }
+        // Same chain everywhere: compare the blocks at every height validator 0 has.
+        let tip = net.app(0).tip().unwrap();
+        for h in 1..=tip.height.min(net.app(1).tip().unwrap().height) {
+            let b0 = net.app(0).store().block(h).unwrap().unwrap();
+            for i in 1..4 {
+                if let Some(b) = net.app(i).store().block(h).unwrap() {
+                    assert_eq!(b.hash(), b0.hash(), "height {h}, validator {i}");
+                }
+            }
+        }
+        let replay_after_commit = net.submit(1, &replay.encode());
+        assert!(
+            matches!(replay_after_commit, Err(SubmitError::StaleNonce { .. })),
+            "{replay_after_commit:?}"
+        );
+    }
+}
