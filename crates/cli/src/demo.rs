@@ -73,8 +73,8 @@ pub fn run(opts: Options) -> Result<()> {
         dir.display()
     );
     println!(
-        "{:>6}  {:>4}  {:<10}  {:>6}  {}",
-        "height", "txs", "block", "signers", "balances after the block"
+        "{:>6}  {:>4}  {:<10}  {:>6}  balances after the block",
+        "height", "txs", "block", "signers"
     );
 
     let mut nonces = vec![0u64; people.len()];

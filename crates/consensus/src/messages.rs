@@ -50,7 +50,7 @@ impl SignedProposal {
 /// Everything consensus sends on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub enum Message {
-    Proposal(SignedProposal),
+    Proposal(Box<SignedProposal>),
     Vote(SignedVote),
 }
 

@@ -356,7 +356,7 @@ impl Consensus {
     pub fn handle(&mut self, input: Input) -> Result<Vec<Effect>, InputError> {
         let mut fx = Vec::new();
         match input {
-            Input::Proposal(p) => self.on_message(Message::Proposal(p), &mut fx)?,
+            Input::Proposal(p) => self.on_message(Message::Proposal(Box::new(p)), &mut fx)?,
             Input::Vote(v) => self.on_message(Message::Vote(v), &mut fx)?,
             Input::Timeout(t) => self.on_timeout(t, &mut fx),
             Input::BlockToPropose {
@@ -469,14 +469,14 @@ impl Consensus {
                     Some(first) if first.proposal.block.hash() != p.proposal.block.hash() => {
                         fx.push(Effect::Evidence(Evidence::DoubleProposal {
                             first: Box::new(first.clone()),
-                            second: Box::new(p),
+                            second: p,
                         }));
                     }
                     Some(_) => {}
                     None => {
                         let block = p.proposal.block.clone();
                         self.blocks.entry(block.hash()).or_insert(block);
-                        self.proposals.insert(round, p);
+                        self.proposals.insert(round, *p);
                     }
                 }
             }
@@ -591,7 +591,12 @@ impl Consensus {
         let signed = proposal.sign(&self.config.chain_id, key);
         // Our own block is valid by construction.
         self.verdicts.insert(hash, true);
-        self.send(Step::Propose, Some(hash), Message::Proposal(signed), fx);
+        self.send(
+            Step::Propose,
+            Some(hash),
+            Message::Proposal(Box::new(signed)),
+            fx,
+        );
     }
 
     fn may_sign(&self, step: Step, value: Option<Hash>) -> bool {

@@ -120,7 +120,7 @@ fn four_validators_decide_with_a_valid_certificate() {
                     Effect::Broadcast(m) => {
                         for to in (0..4).filter(|&t| t != from) {
                             let input = match m.clone() {
-                                Message::Proposal(p) => Input::Proposal(p),
+                                Message::Proposal(p) => Input::Proposal(*p),
                                 Message::Vote(v) => Input::Vote(v),
                             };
                             inbox.push((to, input));

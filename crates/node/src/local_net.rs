@@ -174,7 +174,7 @@ impl LocalNet {
                 Event::Deliver { to, msg } => (
                     to,
                     match msg {
-                        Message::Proposal(p) => Input::Proposal(p),
+                        Message::Proposal(p) => Input::Proposal(*p),
                         Message::Vote(v) => Input::Vote(v),
                     },
                 ),

@@ -97,8 +97,6 @@ pub fn sim_timeouts() -> Timeouts {
     }
 }
 
-// Deliveries dominate the queue; boxing them would only add allocations.
-#[allow(clippy::large_enum_variant)]
 enum Event {
     Deliver {
         to: usize,
@@ -411,7 +409,7 @@ impl Sim {
             self.schedule(at, Event::SyncReply { to, from, height });
         }
         let input = match msg {
-            Message::Proposal(p) => Input::Proposal(p),
+            Message::Proposal(p) => Input::Proposal(*p),
             Message::Vote(v) => Input::Vote(v),
         };
         self.input(to, input);
@@ -627,7 +625,7 @@ impl Sim {
                     block,
                     ..p.proposal.clone()
                 };
-                Some(Message::Proposal(alt.sign(CHAIN_ID, key)))
+                Some(Message::Proposal(Box::new(alt.sign(CHAIN_ID, key))))
             }
             Message::Vote(v) => {
                 let block = match v.vote.block {
