@@ -117,6 +117,16 @@ impl VoteKeeper {
         votes
     }
 
+    /// Whether this exact signed vote was already added.
+    pub fn contains(&self, vote: &SignedVote) -> bool {
+        self.rounds.get(&vote.vote.round).is_some_and(|r| {
+            r.tally(vote.vote.kind)
+                .votes
+                .get(&vote.vote.validator)
+                .is_some_and(|vs| vs.contains(vote))
+        })
+    }
+
     /// Note that `validator` sent something (a proposal) in `round`.
     pub fn heard(&mut self, round: u32, validator: PublicKey) {
         let power = self.validators.power_of(&validator);
