@@ -224,12 +224,19 @@ pub enum InputError {
     StaleHeight { current: u64, got: u64 },
     #[error("message for height {got} is too far ahead of height {current}; sync first")]
     FarFuture { current: u64, got: u64 },
+    #[error("message for round {got} is too far ahead of round {current}")]
+    FarFutureRound { current: u32, got: u32 },
     #[error("synced block: {0}")]
     BadCertificate(#[from] ledger::vote::CertificateError),
 }
 
-/// Messages for the next height are kept (bounded) while this one finishes.
-const MAX_BUFFERED: usize = 10_000;
+/// Messages for the next height kept per validator while this height finishes: enough for a
+/// few rounds, small enough that a Byzantine validator cannot crowd out the others.
+const MAX_BUFFERED_PER_VALIDATOR: usize = 16;
+/// Rounds ahead of ours for which messages are kept. A Byzantine validator could otherwise
+/// make us store votes for millions of rounds; honest validators are never this far apart
+/// (f+1 of them ahead make us skip to their round).
+pub const MAX_ROUNDS_AHEAD: u32 = 1_000;
 
 pub struct Consensus {
     config: Config,
@@ -416,9 +423,20 @@ impl Consensus {
         if h == self.height && self.already_counted(&msg) {
             return Ok(());
         }
+        if msg.round() > self.round.saturating_add(MAX_ROUNDS_AHEAD) {
+            return Err(InputError::FarFutureRound {
+                current: self.round,
+                got: msg.round(),
+            });
+        }
         self.verify_message(&msg)?;
         if h == self.height + 1 {
-            if self.buffered.len() < MAX_BUFFERED {
+            let from_signer = self
+                .buffered
+                .iter()
+                .filter(|m| m.signer() == signer)
+                .count();
+            if from_signer < MAX_BUFFERED_PER_VALIDATOR {
                 self.buffered.push(msg);
             }
             return Ok(());

@@ -374,6 +374,21 @@ fn bad_inputs_are_refused_with_reasons() {
         c.handle(Input::Vote(far)).err(),
         Some(InputError::FarFuture { current: 1, got: 9 })
     );
+    let far_round = Vote {
+        height: 1,
+        round: 5_000,
+        kind: VoteKind::Prevote,
+        block: None,
+        validator: ks[0].public(),
+    }
+    .sign(CHAIN, &ks[0]);
+    assert_eq!(
+        c.handle(Input::Vote(far_round)).err(),
+        Some(InputError::FarFutureRound {
+            current: 0,
+            got: 5_000
+        })
+    );
     // None of it changed the state.
     assert_eq!((c.height(), c.round(), c.step()), (1, 0, Step::Propose));
 }

@@ -50,7 +50,10 @@ fn verify_batch_with_keys(
         return results;
     }
     // Every `domain || message` in one buffer: one allocation per batch, not one per item.
-    let total: usize = good.iter().map(|&i| items[i].domain.len() + items[i].message.len()).sum();
+    let total: usize = good
+        .iter()
+        .map(|&i| items[i].domain.len() + items[i].message.len())
+        .sum();
     let mut buffer = Vec::with_capacity(total);
     let mut ends = Vec::with_capacity(good.len());
     for &i in &good {
@@ -58,8 +61,12 @@ fn verify_batch_with_keys(
         buffer.extend_from_slice(items[i].message);
         ends.push(buffer.len());
     }
-    let message_refs: Vec<&[u8]> =
-        ends.iter().scan(0, |start, &end| Some(&buffer[std::mem::replace(start, end)..end])).collect();
+    let message_refs: Vec<&[u8]> = ends
+        .iter()
+        .scan(0, |start, &end| {
+            Some(&buffer[std::mem::replace(start, end)..end])
+        })
+        .collect();
     let signatures: Vec<ed25519_dalek::Signature> = good
         .iter()
         .map(|&i| ed25519_dalek::Signature::from_bytes(&items[i].signature.0))
