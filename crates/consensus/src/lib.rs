@@ -5,6 +5,7 @@
 //! that does I/O: no tokio, libp2p or RocksDB. A driver (the node, or [`sim`]) feeds
 //! [`Input`]s to [`Consensus::handle`] and carries out the [`Effect`]s in order.
 
+pub mod io;
 pub mod messages;
 pub mod proposer;
 pub mod sim;

@@ -1,5 +1,5 @@
-//! RocksDB storage: blocks, certificates, the transaction index, account state and metadata,
-//! one column family each. Committing a block writes everything it changes in one synced
+//! RocksDB storage: blocks, certificates, the transaction index, account state, metadata and
+//! the validator's signing log, one column family each. Committing a block writes everything it changes in one synced
 //! `WriteBatch`, so after a crash the database holds exactly the blocks whose commit returned
 //! (and possibly the one in flight, whole), never half of one.
 
@@ -23,13 +23,15 @@ const CF_BLOCK_INDEX: &str = "block_index";
 const CF_TXS: &str = "txs";
 const CF_STATE: &str = "state";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 6] = [
+const CF_SIGNING: &str = "signing";
+const COLUMN_FAMILIES: [&str; 7] = [
     CF_BLOCKS,
     CF_CERTS,
     CF_BLOCK_INDEX,
     CF_TXS,
     CF_STATE,
     CF_META,
+    CF_SIGNING,
 ];
 
 const KEY_SCHEMA: &[u8] = b"schema";
@@ -278,6 +280,33 @@ impl Store {
         Ok(new_tip)
     }
 
+    /// Durably append one entry of the validator's signing log (consensus records, opaque
+    /// here) before the message it describes is sent. Entries are ordered by `(height,
+    /// position)`; appending at a height drops the entries of earlier heights, so the log
+    /// holds the current height's entries, or the last entry of an earlier height.
+    pub fn append_signing_record(
+        &self,
+        height: u64,
+        position: &[u8],
+        record: &[u8],
+    ) -> Result<(), StorageError> {
+        let cf = self.cf(CF_SIGNING);
+        let mut key = height_key(height).to_vec();
+        key.extend_from_slice(position);
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, height_key(0), height_key(height));
+        batch.put_cf(cf, key, record);
+        self.write_synced(batch)
+    }
+
+    /// The signing log, oldest entry first.
+    pub fn signing_log(&self) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.db
+            .iterator_cf(self.cf(CF_SIGNING), IteratorMode::Start)
+            .map(|item| Ok(item?.1.to_vec()))
+            .collect()
+    }
+
     pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
         self.get(CF_BLOCKS, &height_key(height), || format!("block {height}"))
     }
@@ -479,6 +508,30 @@ mod tests {
             .expect("corrupt db must not open");
         assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("account"), "{err}");
+    }
+
+    #[test]
+    fn signing_log_survives_reopen_and_keeps_only_the_current_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[]);
+        {
+            let (store, _) = Store::open(dir.path(), &g).unwrap();
+            store
+                .append_signing_record(1, &[0, 0, 0, 0, 1], b"h1 prevote")
+                .unwrap();
+            store
+                .append_signing_record(1, &[0, 0, 0, 0, 2], b"h1 precommit")
+                .unwrap();
+            assert_eq!(
+                store.signing_log().unwrap(),
+                vec![b"h1 prevote".to_vec(), b"h1 precommit".to_vec()]
+            );
+            store
+                .append_signing_record(2, &[0, 0, 0, 0, 1], b"h2 prevote")
+                .unwrap();
+        }
+        let (store, _) = Store::open(dir.path(), &g).unwrap();
+        assert_eq!(store.signing_log().unwrap(), vec![b"h2 prevote".to_vec()]);
     }
 
     #[test]

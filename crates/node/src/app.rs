@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
+use consensus::{SignRecord, Step};
+use ledger::encoding;
 use ledger::merkle::merkle_root;
 use ledger::storage::{StorageError, Store, Tip};
 use ledger::verify::TxVerifier;
@@ -85,6 +87,33 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Make a consensus signing record durable. Call before sending the message it records.
+    pub fn persist_signing(&self, record: &SignRecord) -> Result<(), StorageError> {
+        let step = match record.step {
+            Step::Propose => 0u8,
+            Step::Prevote => 1,
+            Step::Precommit => 2,
+        };
+        let mut position = record.round.to_be_bytes().to_vec();
+        position.push(step);
+        self.store
+            .append_signing_record(record.height, &position, &encoding::encode(record))
+    }
+
+    /// The signing log to restore consensus from after a restart.
+    pub fn signing_log(&self) -> Result<Vec<SignRecord>, StorageError> {
+        self.store
+            .signing_log()?
+            .iter()
+            .map(|bytes| {
+                encoding::decode(bytes).map_err(|source| StorageError::Corrupt {
+                    what: "signing log entry".into(),
+                    source,
+                })
+            })
+            .collect()
     }
 
     /// Admit raw transactions (decode, verify once, check against the state).

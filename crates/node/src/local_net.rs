@@ -3,7 +3,8 @@
 //! RocksDB store. Used by `lantau demo` and by tests; the networked node uses the same
 //! [`Application`] and [`Consensus`] pair.
 //!
-//! The signing log is kept in memory here: nothing in this process crashes and restarts.
+//! Each validator's signing log is persisted in its store before the message leaves, so a
+//! local net stopped and started again on the same directory resumes safely.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -211,8 +212,12 @@ impl LocalNet {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
             match effect {
-                // Kept in memory: see the module comment.
-                Effect::Persist(_) => {}
+                Effect::Persist(record) => {
+                    self.nodes[i]
+                        .app
+                        .persist_signing(&record)
+                        .expect("persisting the signing log");
+                }
                 Effect::Broadcast(msg) => {
                     let at = Instant::now() + self.config.link_delay;
                     for to in (0..self.nodes.len()).filter(|&to| to != i) {
@@ -276,14 +281,14 @@ mod tests {
     use super::*;
     use ledger::{GenesisAccount, GenesisValidator, Transfer};
 
-    #[test]
-    fn four_validators_commit_the_same_transfers() {
-        let keys: Vec<Keypair> = (0..4)
+    fn validator_keys() -> Vec<Keypair> {
+        (0..4)
             .map(|i| Keypair::from_seed(&format!("local-{i}")))
-            .collect();
-        let alice = Keypair::from_seed("alice");
-        let bob = Keypair::from_seed("bob").public();
-        let genesis = Genesis {
+            .collect()
+    }
+
+    fn test_genesis(keys: &[Keypair], funded: &Keypair) -> Genesis {
+        Genesis {
             chain_id: "local-test".into(),
             genesis_time_ms: 0,
             validators: keys
@@ -296,16 +301,67 @@ mod tests {
                 })
                 .collect(),
             accounts: vec![GenesisAccount {
-                address: alice.public(),
+                address: funded.public(),
                 balance: 1_000,
             }],
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let config = LocalNetConfig {
+        }
+    }
+
+    fn fast() -> LocalNetConfig {
+        LocalNetConfig {
             block_interval: Duration::from_millis(20),
             ..LocalNetConfig::default()
+        }
+    }
+
+    fn run_to_height(net: &mut LocalNet, height: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && (0..4).any(|i| net.app(i).tip().unwrap().height < height)
+        {
+            net.run_until(Instant::now() + Duration::from_millis(50), &mut |_| {});
+        }
+    }
+
+    #[test]
+    fn stopped_and_restarted_net_resumes_the_same_chain() {
+        let keys = validator_keys();
+        let alice = Keypair::from_seed("alice");
+        let genesis = test_genesis(&keys, &alice);
+        let dir = tempfile::tempdir().unwrap();
+        let first_blocks: Vec<Hash> = {
+            let mut net = LocalNet::start(dir.path(), &genesis, validator_keys(), fast()).unwrap();
+            run_to_height(&mut net, 3);
+            (1..=3)
+                .map(|h| net.app(0).store().block(h).unwrap().unwrap().hash())
+                .collect()
         };
-        let mut net = LocalNet::start(dir.path(), &genesis, keys, config).unwrap();
+        let mut net = LocalNet::start(dir.path(), &genesis, keys, fast()).unwrap();
+        assert!(
+            !net.app(0).signing_log().unwrap().is_empty(),
+            "signing log was persisted"
+        );
+        let start = net.app(0).tip().unwrap().height;
+        assert!(start >= 3);
+        run_to_height(&mut net, start + 3);
+        for i in 0..4 {
+            assert!(
+                net.app(i).tip().unwrap().height >= start + 3,
+                "validator {i} resumed"
+            );
+            for (h, hash) in (1..=3).zip(&first_blocks) {
+                assert_eq!(net.app(i).store().block(h).unwrap().unwrap().hash(), *hash);
+            }
+        }
+    }
+
+    #[test]
+    fn four_validators_commit_the_same_transfers() {
+        let keys = validator_keys();
+        let alice = Keypair::from_seed("alice");
+        let bob = Keypair::from_seed("bob").public();
+        let genesis = test_genesis(&keys, &alice);
+        let dir = tempfile::tempdir().unwrap();
+        let mut net = LocalNet::start(dir.path(), &genesis, keys, fast()).unwrap();
         for nonce in 0..10 {
             let tx = Transfer {
                 chain_id: "local-test".into(),

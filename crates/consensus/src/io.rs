@@ -1,0 +1,216 @@
+//! What goes in and out of the state machine: configuration, inputs, effects, the signing
+//! record a driver persists, and the errors for refused inputs.
+
+use bincode::{Decode, Encode};
+use ledger::{Block, CommitCertificate, Hash, PublicKey, SignedVote};
+use serde::{Deserialize, Serialize};
+
+use crate::messages::{Message, SignedProposal};
+
+/// Timeouts in milliseconds: `base + delta * round`, so they grow until they exceed the
+/// network's actual delay and the round can succeed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub propose_base_ms: u64,
+    pub propose_delta_ms: u64,
+    pub prevote_base_ms: u64,
+    pub prevote_delta_ms: u64,
+    pub precommit_base_ms: u64,
+    pub precommit_delta_ms: u64,
+    /// How often a validator re-sends its votes of the height, its current proposal and the
+    /// proof-of-lock of its valid block, so messages lost before the network stabilised
+    /// cannot stall the height.
+    pub rebroadcast_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            propose_base_ms: 1000,
+            propose_delta_ms: 500,
+            prevote_base_ms: 500,
+            prevote_delta_ms: 500,
+            precommit_base_ms: 500,
+            precommit_delta_ms: 500,
+            rebroadcast_ms: 2000,
+        }
+    }
+}
+
+/// A deliberately broken rule, used only by tests proving the simulator's checker catches
+/// safety bugs. Never set outside tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mutation {
+    #[default]
+    None,
+    /// Count 2f voting power as a quorum instead of 2f+1.
+    WeakQuorum,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub chain_id: String,
+    pub timeouts: Timeouts,
+    pub mutation: Mutation,
+}
+
+impl Config {
+    pub fn new(chain_id: impl Into<String>) -> Self {
+        Self {
+            chain_id: chain_id.into(),
+            timeouts: Timeouts::default(),
+            mutation: Mutation::None,
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+pub enum Step {
+    Propose,
+    Prevote,
+    Precommit,
+}
+
+/// One signature a validator made, with its lock at the time: the validator's write-ahead
+/// log entry. Persisted before the signed message is sent. A restarted validator is rebuilt
+/// from the records of its current height: it re-sends those messages (identical bytes) and
+/// never signs anything that conflicts with them.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct SignRecord {
+    pub height: u64,
+    pub round: u32,
+    pub step: Step,
+    pub value: Option<Hash>,
+    /// `(locked round, locked block)`.
+    pub locked: Option<(u32, Hash)>,
+    pub message: Message,
+    /// On the record of the precommit that took a lock: the locked block and the quorum of
+    /// prevotes behind it, so a restarted validator can still re-propose the block and prove
+    /// its lock. Without them, locked validators that all restarted could never unlock.
+    pub lock_proof: Option<LockProof>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct LockProof {
+    pub block: Block,
+    pub prevotes: Vec<SignedVote>,
+}
+
+impl SignRecord {
+    fn position(&self) -> (u64, u32, Step) {
+        (self.height, self.round, self.step)
+    }
+
+    /// May a validator whose last signature is `self` sign `next`? Only at a later position,
+    /// or the identical value at the same position (re-signing gives the same bytes).
+    pub fn permits(&self, next_position: (u64, u32, Step), next_value: Option<Hash>) -> bool {
+        next_position > self.position()
+            || (next_position == self.position() && next_value == self.value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+pub enum TimeoutKind {
+    Propose,
+    Prevote,
+    Precommit,
+    Rebroadcast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+pub struct Timeout {
+    pub height: u64,
+    pub round: u32,
+    pub kind: TimeoutKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum Input {
+    Proposal(SignedProposal),
+    Vote(SignedVote),
+    Timeout(Timeout),
+    /// The block asked for by [`Effect::BuildBlock`].
+    BlockToPropose {
+        height: u64,
+        round: u32,
+        block: Block,
+    },
+    /// The application's judgement of a block asked for by [`Effect::ValidateBlock`].
+    BlockVerdict {
+        block_hash: Hash,
+        valid: bool,
+    },
+    /// A block others decided, with its certificate (from block sync).
+    SyncedBlock {
+        block: Block,
+        certificate: CommitCertificate,
+    },
+}
+
+/// Two conflicting signed votes from one validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    DoubleVote {
+        first: Box<SignedVote>,
+        second: Box<SignedVote>,
+    },
+    DoubleProposal {
+        first: Box<SignedProposal>,
+        second: Box<SignedProposal>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Make this record durable before executing any later effect.
+    Persist(Box<SignRecord>),
+    Broadcast(Message),
+    ScheduleTimeout {
+        timeout: Timeout,
+        after_ms: u64,
+    },
+    /// This validator proposes at `(height, round)`: answer with [`Input::BlockToPropose`].
+    BuildBlock {
+        height: u64,
+        round: u32,
+    },
+    /// Judge this block (structure, signatures, execution): answer with [`Input::BlockVerdict`].
+    ValidateBlock {
+        height: u64,
+        block: Block,
+    },
+    /// `block` is decided at its height: commit it. Consensus has moved on to the next height.
+    Decide {
+        block: Block,
+        certificate: CommitCertificate,
+    },
+    Evidence(Evidence),
+}
+
+/// Why an input was refused. Nothing changed; the driver may count or penalise the sender.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InputError {
+    #[error("signer {0} is not a validator")]
+    UnknownValidator(PublicKey),
+    #[error("bad signature from {0}")]
+    BadSignature(PublicKey),
+    #[error("proposal for ({height}, {round}) from {got}, but the proposer is {expected}")]
+    WrongProposer {
+        height: u64,
+        round: u32,
+        expected: PublicKey,
+        got: PublicKey,
+    },
+    #[error("proposal at height {height} carries a block of height {block_height}")]
+    BlockHeightMismatch { height: u64, block_height: u64 },
+    #[error("message for height {got}; this validator is at height {current}")]
+    StaleHeight { current: u64, got: u64 },
+    #[error("message for height {got} is too far ahead of height {current}; sync first")]
+    FarFuture { current: u64, got: u64 },
+    #[error("message for round {got} is too far ahead of round {current}")]
+    FarFutureRound { current: u32, got: u32 },
+    #[error("synced block: {0}")]
+    BadCertificate(#[from] ledger::vote::CertificateError),
+}
