@@ -51,7 +51,8 @@ pub struct Application {
     store: Store,
     state: State,
     verifier: TxVerifier,
-    mempool: VecDeque<SignedTx>,
+    /// Admitted transactions in arrival order, with their ids.
+    mempool: VecDeque<(Hash, SignedTx)>,
     pending: HashSet<Hash>,
     /// Results of executing blocks we validated or built, by block hash, so a decided block
     /// is not executed twice.
@@ -137,7 +138,7 @@ impl Application {
                     return Err(SubmitError::MempoolFull(self.mempool.len()));
                 }
                 self.pending.insert(a.hash);
-                self.mempool.push_back(a.tx);
+                self.mempool.push_back((a.hash, a.tx));
                 Ok(a.hash)
             })
             .collect()
@@ -152,14 +153,13 @@ impl Application {
         timestamp_ms: u64,
     ) -> Block {
         let tip = self.store.tip().expect("tip is readable");
-        let txs: Vec<SignedTx> = self
+        let (hashes, txs): (Vec<Hash>, Vec<SignedTx>) = self
             .mempool
             .iter()
             .take(self.config.max_block_txs)
             .cloned()
-            .collect();
+            .unzip();
         let execution = self.state.execute(&self.chain_id, &txs);
-        let hashes: Vec<Hash> = txs.iter().map(SignedTx::hash).collect();
         let block = Block {
             header: BlockHeader {
                 chain_id: self.chain_id.clone(),
@@ -219,12 +219,99 @@ impl Application {
         self.state.apply(&execution);
         self.executions.clear();
         let committed: HashSet<Hash> = block.txs.iter().map(SignedTx::hash).collect();
-        self.mempool.retain(|tx| !committed.contains(&tx.hash()));
-        // Re-check what is left: transactions whose nonce is now used can never execute.
+        // Drop what was committed and what can never execute now (its nonce is used).
         let state = &self.state;
-        self.mempool
-            .retain(|tx| tx.transfer.nonce >= state.account(&tx.transfer.from).nonce);
-        self.pending = self.mempool.iter().map(SignedTx::hash).collect();
+        self.mempool.retain(|(hash, tx)| {
+            !committed.contains(hash) && tx.transfer.nonce >= state.account(&tx.transfer.from).nonce
+        });
+        self.pending = self.mempool.iter().map(|(hash, _)| *hash).collect();
         Ok(tip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::{GenesisAccount, GenesisValidator, Keypair, Transfer};
+
+    fn setup(max_mempool_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
+        let alice = Keypair::from_seed("alice");
+        let genesis = Genesis {
+            chain_id: "app-test".into(),
+            genesis_time_ms: 0,
+            validators: vec![GenesisValidator {
+                name: "v".into(),
+                public_key: Keypair::from_seed("v").public(),
+                power: 1,
+            }],
+            accounts: vec![GenesisAccount {
+                address: alice.public(),
+                balance: 100,
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = AppConfig {
+            max_mempool_txs,
+            verify_threads: 1,
+            ..AppConfig::default()
+        };
+        let app = Application::open(dir.path(), &genesis, config).unwrap();
+        (dir, app, alice)
+    }
+
+    fn transfer(from: &Keypair, nonce: u64, chain: &str) -> Vec<u8> {
+        Transfer {
+            chain_id: chain.into(),
+            from: from.public(),
+            to: from.public(),
+            amount: 1,
+            nonce,
+            memo: vec![],
+        }
+        .sign(from)
+        .encode()
+    }
+
+    #[test]
+    fn submissions_get_explicit_errors() {
+        let (_dir, mut app, alice) = setup(2);
+        let results = app.submit(&[
+            transfer(&alice, 0, "app-test"),
+            transfer(&alice, 0, "app-test"),
+            transfer(&alice, 1, "other-chain"),
+            vec![0xde, 0xad],
+            transfer(&alice, 1, "app-test"),
+            transfer(&alice, 2, "app-test"),
+        ]);
+        assert!(results[0].is_ok());
+        assert!(matches!(results[1], Err(SubmitError::Duplicate(_))));
+        assert!(matches!(
+            results[2],
+            Err(SubmitError::Invalid(TxError::WrongChain { .. }))
+        ));
+        assert!(matches!(
+            results[3],
+            Err(SubmitError::Invalid(TxError::Decode(_)))
+        ));
+        assert!(results[4].is_ok());
+        assert!(matches!(results[5], Err(SubmitError::MempoolFull(2))));
+        assert_eq!(app.mempool_len(), 2);
+    }
+
+    #[test]
+    fn blocks_with_a_wrong_state_root_or_bad_signature_are_invalid() {
+        let (_dir, mut app, alice) = setup(10);
+        app.submit(&[transfer(&alice, 0, "app-test")]);
+        let block = app.build_block(1, 0, alice.public(), 0);
+        assert!(app.validate(&block));
+
+        let mut wrong_root = block.clone();
+        wrong_root.header.state_root = Hash::ZERO;
+        assert!(!app.validate(&wrong_root));
+
+        let mut forged = block.clone();
+        forged.txs[0].signature.0[0] ^= 1;
+        forged.header.tx_root = Block::compute_tx_root(&forged.tx_hashes());
+        assert!(!app.validate(&forged));
     }
 }
