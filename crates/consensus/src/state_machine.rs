@@ -125,6 +125,11 @@ impl Consensus {
         c
     }
 
+    /// This validator's key, if it is one.
+    pub fn me(&self) -> Option<PublicKey> {
+        self.me
+    }
+
     pub fn height(&self) -> u64 {
         self.height
     }

@@ -4,3 +4,5 @@
 
 pub mod app;
 pub mod local_net;
+pub mod network;
+pub mod service;

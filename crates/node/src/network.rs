@@ -1,0 +1,330 @@
+//! The libp2p network of a validator: TCP + Noise + yamux, identify and ping, gossipsub topics
+//! for transactions and consensus messages, and request-response for block sync. Only peers in
+//! the genesis allow-list may connect.
+//!
+//! It runs as one tokio task: [`spawn`] returns a command sender and an event receiver.
+
+use std::collections::HashSet;
+use std::io;
+use std::time::Duration;
+
+use bincode::{Decode, Encode};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use ledger::crypto::sha256;
+use ledger::encoding;
+use ledger::{Block, CommitCertificate};
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
+};
+use libp2p::request_response::{self, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits, identify, noise, ping,
+    tcp, yamux,
+};
+use tokio::sync::mpsc;
+
+pub const TX_TOPIC: &str = "lantau/tx/1";
+pub const CONSENSUS_TOPIC: &str = "lantau/consensus/1";
+const SYNC_PROTOCOL: &str = "/lantau/sync/1";
+/// Largest gossip message: a proposal carrying a full block.
+pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
+const MAX_SYNC_REQUEST_BYTES: usize = 1024;
+const MAX_SYNC_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Blocks per sync response.
+pub const SYNC_BATCH: u64 = 256;
+
+#[derive(Debug, Clone, Encode, Decode)]
+pub struct SyncRequest {
+    pub from_height: u64,
+    pub to_height: u64,
+}
+
+#[derive(Debug, Clone, Encode, Decode)]
+pub struct SyncResponse {
+    pub blocks: Vec<(Block, CommitCertificate)>,
+}
+
+pub enum Command {
+    Publish {
+        topic: &'static str,
+        data: Vec<u8>,
+    },
+    RequestBlocks {
+        peer: PeerId,
+        request: SyncRequest,
+    },
+    RespondBlocks {
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+}
+
+pub enum Event {
+    Gossip {
+        topic: &'static str,
+        data: Vec<u8>,
+        from: PeerId,
+    },
+    BlocksRequested {
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    },
+    Blocks {
+        from: PeerId,
+        response: SyncResponse,
+    },
+    SyncFailed {
+        from: PeerId,
+    },
+    Connected(PeerId),
+    Disconnected(PeerId),
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+/// Length-prefixed messages through `ledger::encoding`, with size limits on both sides.
+#[derive(Clone, Default)]
+struct SyncCodec;
+
+async fn read_framed<T: futures::AsyncRead + Unpin + Send, M: Decode<()>>(
+    io: &mut T,
+    limit: usize,
+) -> io::Result<M> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len}-byte message over the {limit}-byte limit"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    encoding::decode(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+async fn write_framed<T: futures::AsyncWrite + Unpin + Send, M: Encode>(
+    io: &mut T,
+    msg: &M,
+) -> io::Result<()> {
+    let bytes = encoding::encode(msg);
+    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+impl request_response::Codec for SyncCodec {
+    type Protocol = StreamProtocol;
+    type Request = SyncRequest;
+    type Response = SyncResponse;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<SyncRequest> {
+        read_framed(io, MAX_SYNC_REQUEST_BYTES).await
+    }
+
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<SyncResponse> {
+        read_framed(io, MAX_SYNC_RESPONSE_BYTES).await
+    }
+
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: SyncRequest,
+    ) -> io::Result<()> {
+        write_framed(io, &req).await
+    }
+
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: SyncResponse,
+    ) -> io::Result<()> {
+        write_framed(io, &res).await
+    }
+}
+
+pub struct NetworkConfig {
+    pub key: libp2p::identity::Keypair,
+    pub listen: Multiaddr,
+    /// Every validator's peer id and address (our own is skipped when dialing).
+    pub peers: Vec<(PeerId, Multiaddr)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("network setup: {0}")]
+    Setup(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+}
+
+/// Start the network task.
+pub fn spawn(
+    config: NetworkConfig,
+) -> Result<(mpsc::Sender<Command>, mpsc::Receiver<Event>), NetworkError> {
+    let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
+    let allowed: HashSet<PeerId> = config.peers.iter().map(|(p, _)| *p).collect();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key| {
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .validation_mode(ValidationMode::Strict)
+                .validate_messages()
+                .max_transmit_size(MAX_GOSSIP_BYTES)
+                .heartbeat_interval(Duration::from_millis(500))
+                // Consensus re-sends identical messages on purpose (its rebroadcast timeout);
+                // a long duplicate window would make gossipsub refuse them as duplicates.
+                .duplicate_cache_time(Duration::from_secs(1))
+                .message_id_fn(|m| MessageId::from(sha256(&[&m.data]).0.to_vec()))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let gossipsub =
+                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let mut allow = allow_block_list::Behaviour::default();
+            for peer in &allowed {
+                allow.allow_peer(*peer);
+            }
+            let limits = connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established_per_peer(Some(2))
+                    .with_max_established(Some(allowed.len() as u32 * 2 + 2)),
+            );
+            Ok(Behaviour {
+                allow,
+                limits,
+                gossipsub,
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/lantau/1".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+                sync: request_response::Behaviour::new(
+                    [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(30)),
+                ),
+            })
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    for topic in [TX_TOPIC, CONSENSUS_TOPIC] {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&IdentTopic::new(topic))
+            .map_err(|e| setup(&e))?;
+    }
+    swarm
+        .listen_on(config.listen.clone())
+        .map_err(|e| NetworkError::Listen {
+            addr: config.listen.clone(),
+            reason: e.to_string(),
+        })?;
+    let me = *swarm.local_peer_id();
+    let peers: Vec<(PeerId, Multiaddr)> =
+        config.peers.into_iter().filter(|(p, _)| *p != me).collect();
+
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(1024);
+    let (evt_tx, evt_rx) = mpsc::channel::<Event>(4096);
+    tokio::spawn(async move {
+        let mut redial = tokio::time::interval(Duration::from_secs(2));
+        let mut connected: HashSet<PeerId> = HashSet::new();
+        loop {
+            tokio::select! {
+                _ = redial.tick() => {
+                    // Dial every validator we are not connected to (also after a peer restarts).
+                    for (peer, addr) in &peers {
+                        if !connected.contains(peer) {
+                            let _ = swarm.dial(addr.clone());
+                        }
+                    }
+                }
+                cmd = cmd_rx.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    match cmd {
+                        Command::Publish { topic, data } => {
+                            // No peers yet (startup) is not an error: consensus re-sends.
+                            if let Err(e) = swarm.behaviour_mut().gossipsub.publish(IdentTopic::new(topic), data) {
+                                tracing::debug!(topic, error = %e, "publish failed");
+                            }
+                        }
+                        Command::RequestBlocks { peer, request } => {
+                            swarm.behaviour_mut().sync.send_request(&peer, request);
+                        }
+                        Command::RespondBlocks { channel, response } => {
+                            let _ = swarm.behaviour_mut().sync.send_response(channel, response);
+                        }
+                    }
+                }
+                event = swarm.select_next_some() => {
+                    let out = match event {
+                        SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                            connected.insert(peer_id).then_some(Event::Connected(peer_id))
+                        }
+                        SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                            connected.remove(&peer_id);
+                            Some(Event::Disconnected(peer_id))
+                        }
+                        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+                            let topic = if message.topic == IdentTopic::new(TX_TOPIC).hash() {
+                                Some(TX_TOPIC)
+                            } else if message.topic == IdentTopic::new(CONSENSUS_TOPIC).hash() {
+                                Some(CONSENSUS_TOPIC)
+                            } else {
+                                None
+                            };
+                            // Forward only what comes from a validator on a known topic; the
+                            // receiver checks signatures before counting anything.
+                            let from_validator = message.source.is_some_and(|s| allowed.contains(&s));
+                            let acceptance = if topic.is_some() && from_validator { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
+                            swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, acceptance);
+                            match (topic, message.source) {
+                                (Some(topic), Some(from)) if from_validator => Some(Event::Gossip { topic, data: message.data, from }),
+                                _ => None,
+                            }
+                        }
+                        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {
+                            request_response::Message::Request { request, channel, .. } => Some(Event::BlocksRequested { request, channel }),
+                            request_response::Message::Response { response, .. } => Some(Event::Blocks { from: peer, response }),
+                        },
+                        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, .. })) => {
+                            Some(Event::SyncFailed { from: peer })
+                        }
+                        _ => None,
+                    };
+                    if let Some(out) = out && evt_tx.send(out).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok((cmd_tx, evt_rx))
+}

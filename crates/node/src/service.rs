@@ -1,0 +1,347 @@
+//! A networked validator: one tokio task owns the consensus state machine and the
+//! application, and drives them with real timers and the libp2p network (see `network`).
+//! Verification and RocksDB writes block, so they run under `block_in_place`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use consensus::{Config, Consensus, Effect, Input, Message, Timeouts};
+use ledger::{Address, Genesis, Hash, Keypair};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::app::{AppConfig, Application};
+use crate::network::{self, Command, Event, NetworkConfig, SyncRequest, SyncResponse};
+
+pub struct NodeSetup {
+    pub dir: PathBuf,
+    pub genesis: Genesis,
+    pub validator_key: Keypair,
+    pub network: NetworkConfig,
+    pub timeouts: Timeouts,
+    /// Least time between a commit and this validator's next proposal.
+    pub block_interval: Duration,
+    pub app: AppConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub height: u64,
+    pub round: u32,
+    pub peers: usize,
+    pub mempool: usize,
+}
+
+enum Request {
+    Submit {
+        raw: Vec<u8>,
+        reply: oneshot::Sender<Result<Hash, String>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+    Balance {
+        address: Address,
+        reply: oneshot::Sender<u64>,
+    },
+}
+
+/// Talks to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    requests: mpsc::Sender<Request>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Storage(#[from] ledger::storage::StorageError),
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
+    #[error("genesis: {0}")]
+    Genesis(String),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl NodeHandle {
+    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, String>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Submit { raw, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Status { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Balance { address, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+struct Node {
+    consensus: Consensus,
+    app: Application,
+    net: mpsc::Sender<Command>,
+    timers: mpsc::Sender<Input>,
+    builds: mpsc::Sender<(u64, u32)>,
+    block_interval: Duration,
+    last_commit: Instant,
+    peers: usize,
+    syncing: bool,
+}
+
+/// Open the store, start the network and the node task.
+pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
+    let validators = setup
+        .genesis
+        .validator_set()
+        .map_err(|e| NodeError::Genesis(e.to_string()))?;
+    let app = Application::open(&setup.dir, &setup.genesis, setup.app)?;
+    let height = app.tip()?.height + 1;
+    let log = app.signing_log()?;
+    let config = Config {
+        timeouts: setup.timeouts,
+        ..Config::new(setup.genesis.chain_id.clone())
+    };
+    let consensus = Consensus::new(config, validators, Some(setup.validator_key), height, log);
+    let (net, mut events) = network::spawn(setup.network)?;
+    let (timers, mut timer_rx) = mpsc::channel::<Input>(1024);
+    let (requests, mut request_rx) = mpsc::channel::<Request>(1024);
+    let (builds, mut build_rx) = mpsc::channel::<(u64, u32)>(16);
+    let mut node = Node {
+        consensus,
+        app,
+        net,
+        timers,
+        builds,
+        block_interval: setup.block_interval,
+        last_commit: Instant::now(),
+        peers: 0,
+        syncing: false,
+    };
+    tokio::spawn(async move {
+        let fx = node.consensus.start();
+        node.apply(fx).await;
+        loop {
+            tokio::select! {
+                Some(input) = timer_rx.recv() => node.input(input).await,
+                Some((height, round)) = build_rx.recv() => node.build(height, round).await,
+                Some(event) = events.recv() => node.on_network(event).await,
+                request = request_rx.recv() => match request {
+                    Some(request) => node.on_request(request).await,
+                    None => return,
+                },
+            }
+        }
+    });
+    Ok(NodeHandle { requests })
+}
+
+impl Node {
+    async fn input(&mut self, input: Input) {
+        match self.consensus.handle(input) {
+            Ok(fx) => self.apply(fx).await,
+            Err(e) => tracing::debug!(error = %e, "consensus input refused"),
+        }
+    }
+
+    async fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Submit { raw, reply } => {
+                let result = tokio::task::block_in_place(|| self.app.submit(&[&raw]))
+                    .pop()
+                    .expect("one result per transaction");
+                if result.is_ok() {
+                    let _ = self
+                        .net
+                        .send(Command::Publish {
+                            topic: network::TX_TOPIC,
+                            data: raw,
+                        })
+                        .await;
+                }
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+            }
+            Request::Status { reply } => {
+                let _ = reply.send(Status {
+                    height: self.consensus.height(),
+                    round: self.consensus.round(),
+                    peers: self.peers,
+                    mempool: self.app.mempool_len(),
+                });
+            }
+            Request::Balance { address, reply } => {
+                let _ = reply.send(self.app.account(&address).balance);
+            }
+        }
+    }
+
+    async fn on_network(&mut self, event: Event) {
+        match event {
+            Event::Gossip {
+                topic: network::TX_TOPIC,
+                data,
+                ..
+            } => {
+                let _ = tokio::task::block_in_place(|| self.app.submit(&[&data]));
+            }
+            Event::Gossip { data, from, .. } => {
+                let Ok(msg) = Message::decode(&data) else {
+                    tracing::debug!(%from, "undecodable consensus message");
+                    return;
+                };
+                if msg.height() > self.consensus.height() {
+                    self.request_sync(from, msg.height()).await;
+                }
+                let input = match msg {
+                    Message::Proposal(p) => Input::Proposal(*p),
+                    Message::Vote(v) => Input::Vote(v),
+                };
+                self.input(input).await;
+            }
+            Event::BlocksRequested { request, channel } => {
+                let mut blocks = Vec::new();
+                let to = request
+                    .to_height
+                    .min(request.from_height.saturating_add(network::SYNC_BATCH - 1));
+                for h in request.from_height..=to {
+                    let store = self.app.store();
+                    match (store.block(h), store.certificate(h)) {
+                        (Ok(Some(b)), Ok(Some(c))) => blocks.push((b, c)),
+                        _ => break,
+                    }
+                }
+                let _ = self
+                    .net
+                    .send(Command::RespondBlocks {
+                        channel,
+                        response: SyncResponse { blocks },
+                    })
+                    .await;
+            }
+            Event::Blocks { response, .. } => {
+                self.syncing = false;
+                for (block, certificate) in response.blocks {
+                    if block.header.height == self.consensus.height() {
+                        self.input(Input::SyncedBlock { block, certificate }).await;
+                    }
+                }
+            }
+            Event::SyncFailed { .. } => self.syncing = false,
+            Event::Connected(_) => self.peers += 1,
+            Event::Disconnected(_) => self.peers = self.peers.saturating_sub(1),
+        }
+    }
+
+    async fn request_sync(&mut self, peer: PeerId, seen_height: u64) {
+        if self.syncing {
+            return;
+        }
+        self.syncing = true;
+        let request = SyncRequest {
+            from_height: self.consensus.height(),
+            to_height: seen_height - 1,
+        };
+        let _ = self
+            .net
+            .send(Command::RequestBlocks { peer, request })
+            .await;
+    }
+
+    async fn apply(&mut self, effects: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Persist(record) => {
+                    // Durable before anything after it is sent.
+                    if let Err(e) =
+                        tokio::task::block_in_place(|| self.app.persist_signing(&record))
+                    {
+                        tracing::error!(error = %e, "cannot persist the signing log; refusing to send");
+                        return;
+                    }
+                }
+                Effect::Broadcast(msg) => {
+                    let _ = self
+                        .net
+                        .send(Command::Publish {
+                            topic: network::CONSENSUS_TOPIC,
+                            data: msg.encode(),
+                        })
+                        .await;
+                }
+                Effect::ScheduleTimeout { timeout, after_ms } => {
+                    let timers = self.timers.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                        let _ = timers.send(Input::Timeout(timeout)).await;
+                    });
+                }
+                Effect::BuildBlock { height, round } => {
+                    // Wait out the block interval without holding up message handling.
+                    let at = self.last_commit + self.block_interval;
+                    let builds = self.builds.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at).await;
+                        let _ = builds.send((height, round)).await;
+                    });
+                }
+                Effect::ValidateBlock { block, .. } => {
+                    let valid = tokio::task::block_in_place(|| self.app.validate(&block));
+                    if let Ok(fx) = self.consensus.handle(Input::BlockVerdict {
+                        block_hash: block.hash(),
+                        valid,
+                    }) {
+                        queue.extend(fx);
+                    }
+                }
+                Effect::Decide { block, certificate } => {
+                    match tokio::task::block_in_place(|| self.app.commit(&block, &certificate)) {
+                        Ok(tip) => {
+                            tracing::info!(height = tip.height, txs = block.txs.len(), "committed")
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "commit failed; stopping consensus");
+                            return;
+                        }
+                    }
+                    self.last_commit = Instant::now();
+                }
+                Effect::Evidence(e) => tracing::warn!(?e, "equivocation"),
+            }
+        }
+    }
+
+    async fn build(&mut self, height: u64, round: u32) {
+        let Some(proposer) = self.consensus.me() else {
+            return;
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let block =
+            tokio::task::block_in_place(|| self.app.build_block(height, round, proposer, now_ms));
+        self.input(Input::BlockToPropose {
+            height,
+            round,
+            block,
+        })
+        .await;
+    }
+}

@@ -1,0 +1,247 @@
+//! Validators as separate nodes on 127.0.0.1, talking libp2p.
+
+use std::time::Duration;
+
+use consensus::Timeouts;
+use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, Transfer};
+use libp2p::{Multiaddr, PeerId};
+use node::app::AppConfig;
+use node::network::NetworkConfig;
+use node::service::{self, NodeHandle, NodeSetup};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn p2p_key(i: usize) -> libp2p::identity::Keypair {
+    let mut seed = ledger::crypto::sha256(&[b"test-p2p-key", &[i as u8]]).0;
+    libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).unwrap()
+}
+
+struct Net {
+    handles: Vec<Option<NodeHandle>>,
+    dirs: Vec<tempfile::TempDir>,
+    keys: Vec<Keypair>,
+    genesis: Genesis,
+    peers: Vec<(PeerId, Multiaddr)>,
+}
+
+impl Net {
+    fn node(&self, i: usize) -> &NodeHandle {
+        self.handles[i].as_ref().expect("node is running")
+    }
+
+    fn running(&self) -> impl Iterator<Item = &NodeHandle> {
+        self.handles.iter().flatten()
+    }
+
+    fn setup(&self, i: usize) -> NodeSetup {
+        NodeSetup {
+            dir: self.dirs[i].path().to_path_buf(),
+            genesis: self.genesis.clone(),
+            validator_key: Keypair::from_secret(self.keys[i].secret_bytes()),
+            network: NetworkConfig {
+                key: p2p_key(i),
+                listen: self.peers[i].1.clone(),
+                peers: self.peers.clone(),
+            },
+            timeouts: Timeouts {
+                propose_base_ms: 500,
+                rebroadcast_ms: 500,
+                ..Timeouts::default()
+            },
+            block_interval: Duration::from_millis(50),
+            app: AppConfig {
+                verify_threads: 1,
+                ..AppConfig::default()
+            },
+        }
+    }
+
+    async fn min_height(&self) -> u64 {
+        let mut min = u64::MAX;
+        for h in self.running() {
+            min = min.min(h.status().await.unwrap().height);
+        }
+        min
+    }
+}
+
+fn genesis(keys: &[Keypair], alice: &Keypair) -> Genesis {
+    Genesis {
+        chain_id: "net-test".into(),
+        genesis_time_ms: 0,
+        validators: keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("v{i}"),
+                public_key: k.public(),
+                power: 1,
+            })
+            .collect(),
+        accounts: vec![GenesisAccount {
+            address: alice.public(),
+            balance: 1_000,
+        }],
+    }
+}
+
+fn start(n: usize, alice: &Keypair) -> Net {
+    let keys: Vec<Keypair> = (0..n)
+        .map(|i| Keypair::from_seed(&format!("net-{i}")))
+        .collect();
+    let genesis = genesis(&keys, alice);
+    let peers: Vec<(PeerId, Multiaddr)> = (0..n)
+        .map(|i| {
+            (
+                p2p_key(i).public().to_peer_id(),
+                format!("/ip4/127.0.0.1/tcp/{}", free_port())
+                    .parse()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let dirs = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut net = Net {
+        handles: vec![],
+        dirs,
+        keys,
+        genesis,
+        peers,
+    };
+    for i in 0..n {
+        let handle = service::start(net.setup(i)).unwrap();
+        net.handles.push(Some(handle));
+    }
+    net
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_networked_validators_commit_a_transfer_everywhere() {
+    let alice = Keypair::from_seed("alice");
+    let bob = Keypair::from_seed("bob").public();
+    let net = start(4, &alice);
+    wait_for("blocks to be committed", async || {
+        net.min_height().await >= 3
+    })
+    .await;
+
+    let tx = Transfer {
+        chain_id: "net-test".into(),
+        from: alice.public(),
+        to: bob,
+        amount: 42,
+        nonce: 0,
+        memo: vec![],
+    }
+    .sign(&alice);
+    net.node(1)
+        .submit(tx.encode())
+        .await
+        .unwrap()
+        .expect("accepted");
+    assert!(
+        net.node(1).submit(tx.encode()).await.unwrap().is_err(),
+        "a replay is refused"
+    );
+    wait_for("the transfer on every validator", async || {
+        for h in net.running() {
+            if h.balance(bob).await.unwrap() != 42 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for h in net.running() {
+        assert_eq!(h.balance(alice.public()).await.unwrap(), 958);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_validator_catches_up_through_block_sync() {
+    let alice = Keypair::from_seed("alice");
+    let mut net = start(4, &alice);
+    wait_for("first blocks", async || net.min_height().await >= 2).await;
+    // Stop validator 3; the other three keep deciding without it.
+    net.handles[3] = None;
+    let stopped_at = net.min_height().await;
+    wait_for("progress without validator 3", async || {
+        net.min_height().await >= stopped_at + 20
+    })
+    .await;
+    net.handles[3] = Some(service::start(net.setup(3)).unwrap());
+    let target = net.node(0).status().await.unwrap().height;
+    wait_for("validator 3 to catch up", async || {
+        net.node(3).status().await.unwrap().height >= target
+    })
+    .await;
+    // And it takes part again: the chain keeps growing with all four.
+    let now = net.min_height().await;
+    wait_for("progress after the restart", async || {
+        net.min_height().await >= now + 3
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_outside_the_genesis_set_cannot_connect() {
+    let alice = Keypair::from_seed("alice");
+    let net = start(4, &alice);
+    wait_for("validators to connect", async || {
+        for h in net.running() {
+            if h.status().await.unwrap().peers < 3 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    // A stranger that knows every address and dials them all.
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let mut setup = net.setup(0);
+    setup.dir = stranger_dir.path().to_path_buf();
+    setup.validator_key = Keypair::from_seed("stranger");
+    let stranger_key = p2p_key(99);
+    let stranger_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", free_port())
+        .parse()
+        .unwrap();
+    let mut peers = net.peers.clone();
+    peers.push((stranger_key.public().to_peer_id(), stranger_addr.clone()));
+    setup.network = NetworkConfig {
+        key: stranger_key,
+        listen: stranger_addr,
+        peers,
+    };
+    let stranger = service::start(setup).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        stranger.status().await.unwrap().peers,
+        0,
+        "no validator accepted the stranger"
+    );
+    assert_eq!(
+        stranger.status().await.unwrap().height,
+        1,
+        "the stranger learned nothing"
+    );
+    for h in net.running() {
+        assert_eq!(h.status().await.unwrap().peers, 3);
+    }
+}
