@@ -9,7 +9,7 @@ use consensus::{SignRecord, Step};
 use ledger::encoding;
 use ledger::merkle::merkle_root;
 use ledger::storage::{StorageError, Store, Tip};
-use ledger::verify::TxVerifier;
+use ledger::verify::{Admitted, TxVerifier};
 use ledger::{
     Account, Address, Block, BlockHeader, CommitCertificate, Execution, Genesis, Hash, PublicKey,
     SignedTx, State, TxError,
@@ -20,6 +20,8 @@ use ledger::{
 pub struct AppConfig {
     pub max_block_txs: usize,
     pub max_mempool_txs: usize,
+    /// Bound on the encoded size of everything in the mempool.
+    pub max_mempool_bytes: usize,
     pub verify_threads: usize,
 }
 
@@ -28,6 +30,7 @@ impl Default for AppConfig {
         Self {
             max_block_txs: 10_000,
             max_mempool_txs: 100_000,
+            max_mempool_bytes: 64 * 1024 * 1024,
             verify_threads: 0,
         }
     }
@@ -39,8 +42,8 @@ pub enum SubmitError {
     Invalid(#[from] TxError),
     #[error("transaction {0} is already pending")]
     Duplicate(Hash),
-    #[error("mempool is full ({0} transactions); retry later")]
-    MempoolFull(usize),
+    #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
+    MempoolFull { txs: usize, bytes: usize },
     #[error("nonce {got} was already used by this account (next is {next})")]
     StaleNonce { got: u64, next: u64 },
 }
@@ -51,9 +54,10 @@ pub struct Application {
     store: Store,
     state: State,
     verifier: TxVerifier,
-    /// Admitted transactions in arrival order, with their ids.
-    mempool: VecDeque<(Hash, SignedTx)>,
+    /// Admitted transactions in arrival order.
+    mempool: VecDeque<Admitted>,
     pending: HashSet<Hash>,
+    mempool_bytes: usize,
     /// Results of executing blocks we validated or built, by block hash, so a decided block
     /// is not executed twice.
     executions: HashMap<Hash, Execution>,
@@ -70,6 +74,7 @@ impl Application {
             state,
             mempool: VecDeque::new(),
             pending: HashSet::new(),
+            mempool_bytes: 0,
             executions: HashMap::new(),
         })
     }
@@ -134,12 +139,19 @@ impl Application {
                         next,
                     });
                 }
-                if self.mempool.len() >= self.config.max_mempool_txs {
-                    return Err(SubmitError::MempoolFull(self.mempool.len()));
+                if self.mempool.len() >= self.config.max_mempool_txs
+                    || self.mempool_bytes + a.size > self.config.max_mempool_bytes
+                {
+                    return Err(SubmitError::MempoolFull {
+                        txs: self.mempool.len(),
+                        bytes: self.mempool_bytes,
+                    });
                 }
+                self.mempool_bytes += a.size;
                 self.pending.insert(a.hash);
-                self.mempool.push_back((a.hash, a.tx));
-                Ok(a.hash)
+                let hash = a.hash;
+                self.mempool.push_back(a);
+                Ok(hash)
             })
             .collect()
     }
@@ -157,7 +169,7 @@ impl Application {
             .mempool
             .iter()
             .take(self.config.max_block_txs)
-            .cloned()
+            .map(|a| (a.hash, a.tx.clone()))
             .unzip();
         let execution = self.state.execute(&self.chain_id, &txs);
         let block = Block {
@@ -221,10 +233,12 @@ impl Application {
         let committed: HashSet<Hash> = block.txs.iter().map(SignedTx::hash).collect();
         // Drop what was committed and what can never execute now (its nonce is used).
         let state = &self.state;
-        self.mempool.retain(|(hash, tx)| {
-            !committed.contains(hash) && tx.transfer.nonce >= state.account(&tx.transfer.from).nonce
+        self.mempool.retain(|a| {
+            !committed.contains(&a.hash)
+                && a.tx.transfer.nonce >= state.account(&a.tx.transfer.from).nonce
         });
-        self.pending = self.mempool.iter().map(|(hash, _)| *hash).collect();
+        self.pending = self.mempool.iter().map(|a| a.hash).collect();
+        self.mempool_bytes = self.mempool.iter().map(|a| a.size).sum();
         Ok(tip)
     }
 }
@@ -294,8 +308,27 @@ mod tests {
             Err(SubmitError::Invalid(TxError::Decode(_)))
         ));
         assert!(results[4].is_ok());
-        assert!(matches!(results[5], Err(SubmitError::MempoolFull(2))));
+        assert!(matches!(
+            results[5],
+            Err(SubmitError::MempoolFull { txs: 2, .. })
+        ));
         assert_eq!(app.mempool_len(), 2);
+    }
+
+    #[test]
+    fn mempool_is_bounded_in_bytes_too() {
+        let (_dir, mut app, alice) = setup(1000);
+        let one = transfer(&alice, 0, "app-test").len();
+        app.config.max_mempool_bytes = one * 2;
+        let results = app.submit(&[
+            transfer(&alice, 0, "app-test"),
+            transfer(&alice, 1, "app-test"),
+            transfer(&alice, 2, "app-test"),
+        ]);
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert!(
+            matches!(results[2], Err(SubmitError::MempoolFull { txs: 2, bytes }) if bytes == 2 * one)
+        );
     }
 
     #[test]

@@ -106,7 +106,9 @@ struct Node {
     syncing: bool,
 }
 
-/// Open the store, start the network and the node task.
+/// Open the store, start the network and the node task. Call from inside a multi-threaded
+/// tokio runtime: blocking work runs under `block_in_place`. Dropping every [`NodeHandle`]
+/// stops the node.
 pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
     let validators = setup
         .genesis
