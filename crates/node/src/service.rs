@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use consensus::{Config, Consensus, Effect, Input, Message, Timeouts};
-use ledger::{Address, Genesis, Hash, Keypair};
+use ledger::{Account, Address, Genesis, Hash, Keypair};
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -41,9 +41,9 @@ enum Request {
     Status {
         reply: oneshot::Sender<Status>,
     },
-    Balance {
+    Account {
         address: Address,
-        reply: oneshot::Sender<u64>,
+        reply: oneshot::Sender<Account>,
     },
 }
 
@@ -84,13 +84,17 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::Stopped)
     }
 
-    pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
+    pub async fn account(&self, address: Address) -> Result<Account, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.requests
-            .send(Request::Balance { address, reply })
+            .send(Request::Account { address, reply })
             .await
             .map_err(|_| NodeError::Stopped)?;
         rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
+        Ok(self.account(address).await?.balance)
     }
 }
 
@@ -188,8 +192,8 @@ impl Node {
                     mempool: self.app.mempool_len(),
                 });
             }
-            Request::Balance { address, reply } => {
-                let _ = reply.send(self.app.account(&address).balance);
+            Request::Account { address, reply } => {
+                let _ = reply.send(self.app.account(&address));
             }
         }
     }

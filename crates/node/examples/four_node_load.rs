@@ -1,0 +1,147 @@
+//! Rough load run: four libp2p validators in this process on 127.0.0.1, pre-signed transfers
+//! submitted round-robin at a fixed rate, committed tx/s and submit-to-commit latency printed.
+//! The proper harness is `lantau bench` (testnet crate); this is a quick look.
+//!
+//!   cargo run --release -p node --example four_node_load -- [rate_tx_per_s] [seconds]
+
+use std::time::{Duration, Instant};
+
+use consensus::Timeouts;
+use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, Transfer};
+use libp2p::{Multiaddr, PeerId};
+use node::app::AppConfig;
+use node::network::NetworkConfig;
+use node::service::{self, NodeSetup};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn p2p_key(i: usize) -> libp2p::identity::Keypair {
+    let mut seed = ledger::crypto::sha256(&[b"load-p2p-key", &[i as u8]]).0;
+    libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let rate: u64 = args.next().map_or(1000, |a| a.parse().expect("rate"));
+    let seconds: u64 = args.next().map_or(10, |a| a.parse().expect("seconds"));
+    let senders: Vec<Keypair> = (0..200)
+        .map(|i| Keypair::from_seed(&format!("load-{i}")))
+        .collect();
+    let keys: Vec<Keypair> = (0..4)
+        .map(|i| Keypair::from_seed(&format!("load-validator-{i}")))
+        .collect();
+    let genesis = Genesis {
+        chain_id: "load".into(),
+        genesis_time_ms: 0,
+        validators: keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("v{i}"),
+                public_key: k.public(),
+                power: 1,
+            })
+            .collect(),
+        accounts: senders
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.public(),
+                balance: 1 << 40,
+            })
+            .collect(),
+    };
+    let total = (rate * seconds) as usize;
+    eprintln!("pre-signing {total} transfers ...");
+    let mut nonces = vec![0u64; senders.len()];
+    let txs: Vec<Vec<u8>> = (0..total)
+        .map(|i| {
+            let s = i % senders.len();
+            nonces[s] += 1;
+            Transfer {
+                chain_id: "load".into(),
+                from: senders[s].public(),
+                to: senders[(s + 1) % senders.len()].public(),
+                amount: 1,
+                nonce: nonces[s] - 1,
+                memo: vec![],
+            }
+            .sign(&senders[s])
+            .encode()
+        })
+        .collect();
+    let peers: Vec<(PeerId, Multiaddr)> = (0..4)
+        .map(|i| {
+            (
+                p2p_key(i).public().to_peer_id(),
+                format!("/ip4/127.0.0.1/tcp/{}", free_port())
+                    .parse()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<_> = keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| {
+            service::start(NodeSetup {
+                dir: dirs[i].path().to_path_buf(),
+                genesis: genesis.clone(),
+                validator_key: key,
+                network: NetworkConfig {
+                    key: p2p_key(i),
+                    listen: peers[i].1.clone(),
+                    peers: peers.clone(),
+                },
+                timeouts: Timeouts::default(),
+                block_interval: Duration::from_millis(100),
+                app: AppConfig {
+                    verify_threads: 1,
+                    ..AppConfig::default()
+                },
+            })
+            .unwrap()
+        })
+        .collect();
+    while nodes[0].status().await.unwrap().height < 3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start_height = nodes[0].status().await.unwrap().height;
+    let started = Instant::now();
+    let mut refused = 0;
+    for (i, tx) in txs.into_iter().enumerate() {
+        let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        if nodes[i % 4].submit(tx).await.unwrap().is_err() {
+            refused += 1;
+        }
+    }
+    let sent_in = started.elapsed();
+    // Done when every sender's last nonce is committed on validator 0.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    'wait: while Instant::now() < deadline {
+        for (k, expected) in senders.iter().zip(&nonces) {
+            if nodes[0].account(k.public()).await.unwrap().nonce < *expected {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue 'wait;
+            }
+        }
+        break;
+    }
+    let elapsed = started.elapsed();
+    let end_height = nodes[0].status().await.unwrap().height;
+    println!(
+        "4 validators, {total} transfers offered at {rate}/s over {:.1}s ({refused} refused); all committed after {:.2}s: {:.0} committed tx/s, {} blocks",
+        sent_in.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        (total - refused) as f64 / elapsed.as_secs_f64(),
+        end_height - start_height,
+    );
+}
