@@ -2,6 +2,7 @@
 //! transactions, builds and validates blocks, and commits decided ones to RocksDB.
 //! [`local_net`] runs several validators in one process over an in-memory network.
 
+pub mod api;
 pub mod app;
 pub mod local_net;
 pub mod network;

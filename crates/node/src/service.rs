@@ -11,7 +11,7 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::app::{AppConfig, Application};
+use crate::app::{AppConfig, Application, SubmitError};
 use crate::network::{self, Command, Event, NetworkConfig, SyncRequest, SyncResponse};
 
 pub struct NodeSetup {
@@ -36,7 +36,7 @@ pub struct Status {
 enum Request {
     Submit {
         raw: Vec<u8>,
-        reply: oneshot::Sender<Result<Hash, String>>,
+        reply: oneshot::Sender<Result<Hash, SubmitError>>,
     },
     Status {
         reply: oneshot::Sender<Status>,
@@ -66,7 +66,7 @@ pub enum NodeError {
 }
 
 impl NodeHandle {
-    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, String>, NodeError> {
+    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.requests
             .send(Request::Submit { raw, reply })
@@ -182,7 +182,7 @@ impl Node {
                         })
                         .await;
                 }
-                let _ = reply.send(result.map_err(|e| e.to_string()));
+                let _ = reply.send(result);
             }
             Request::Status { reply } => {
                 let _ = reply.send(Status {

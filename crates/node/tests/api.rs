@@ -1,0 +1,195 @@
+//! The HTTP API against a running single-validator node: good requests work, bad ones get a
+//! 4xx with a stable code, and the node keeps serving.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use consensus::Timeouts;
+use http_body_util::BodyExt;
+use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, Transfer};
+use node::api::{ApiError, router};
+use node::app::AppConfig;
+use node::network::NetworkConfig;
+use node::service::{self, NodeSetup};
+use tower::ServiceExt;
+
+const LIMIT: usize = 4096;
+
+fn start(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
+    let validator = Keypair::from_seed("api-validator");
+    let genesis = Genesis {
+        chain_id: "api-test".into(),
+        genesis_time_ms: 0,
+        validators: vec![GenesisValidator {
+            name: "v".into(),
+            public_key: validator.public(),
+            power: 1,
+        }],
+        accounts: vec![GenesisAccount {
+            address: alice.public(),
+            balance: 100,
+        }],
+    };
+    let mut seed = [7u8; 32];
+    let key = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let peers = vec![(key.public().to_peer_id(), addr.clone())];
+    service::start(NodeSetup {
+        dir: dir.to_path_buf(),
+        genesis,
+        validator_key: validator,
+        network: NetworkConfig {
+            key,
+            listen: addr,
+            peers,
+        },
+        timeouts: Timeouts::default(),
+        block_interval: Duration::from_millis(20),
+        app: AppConfig {
+            verify_threads: 1,
+            ..AppConfig::default()
+        },
+    })
+    .unwrap()
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn code(v: &serde_json::Value) -> String {
+    serde_json::from_value::<ApiError>(v.clone())
+        .map(|e| e.code)
+        .unwrap_or_default()
+}
+
+fn tx_json(tx: &ledger::SignedTx) -> String {
+    format!("{{\"tx\": \"{}\"}}", hex::encode(tx.encode()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start(dir.path(), &alice);
+    let app = router(node, LIMIT);
+    let transfer = |nonce, chain: &str| {
+        Transfer {
+            chain_id: chain.into(),
+            from: alice.public(),
+            to: alice.public(),
+            amount: 1,
+            nonce,
+            memo: vec![],
+        }
+        .sign(&alice)
+    };
+
+    let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&transfer(0, "api-test"))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["hash"].as_str().unwrap(),
+        transfer(0, "api-test").hash().to_hex()
+    );
+
+    let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&transfer(0, "api-test"))).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "duplicate".into())
+    );
+
+    let mut forged = transfer(1, "api-test");
+    forged.signature.0[0] ^= 1;
+    let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&forged)).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature".into())
+    );
+
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/txs",
+        &tx_json(&transfer(1, "other-chain")),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "wrong_chain".into())
+    );
+
+    let (s, v) = call(&app, "POST", "/v1/txs", "{\"tx\": \"00ff\"}").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "malformed_tx".into())
+    );
+
+    let (s, v) = call(&app, "POST", "/v1/txs", "{\"tx\": \"not hex\"}").await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_hex".into()));
+
+    for bad in ["{", "[]", "{\"tx\": 5}", "{\"tx\": \"00\", \"extra\": 1}"] {
+        let (s, v) = call(&app, "POST", "/v1/txs", bad).await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::BAD_REQUEST, "bad_json".into()),
+            "{bad}"
+        );
+    }
+
+    let huge = format!("{{\"tx\": \"{}\"}}", "00".repeat(LIMIT));
+    let (s, v) = call(&app, "POST", "/v1/txs", &huge).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".into())
+    );
+
+    let (s, v) = call(&app, "GET", "/v1/accounts/zz", "").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "bad_address".into())
+    );
+
+    // Still serving, and the one good transfer gets committed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, v) = call(&app, "GET", &format!("/v1/accounts/{}", alice.public()), "").await;
+        assert_eq!(s, StatusCode::OK);
+        if v["nonce"] == 1 {
+            assert_eq!(v["balance"], 100);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "transfer not committed: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = call(&app, "GET", "/v1/status", "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["height"].as_u64().unwrap() >= 2, "{v}");
+    let (s, _) = call(&app, "GET", "/health", "").await;
+    assert_eq!(s, StatusCode::OK);
+}
