@@ -1,6 +1,7 @@
-//! `lantau`: the command-line tool. For now: `lantau demo`, a live in-process testnet.
+//! `lantau`: the command-line tool.
 
 mod demo;
+mod start;
 
 use anyhow::{Context, Result, bail};
 
@@ -13,6 +14,11 @@ usage:
       machine and RocksDB store, send signed transfers for S seconds (default 10) and print
       every committed block with the balances it changed. Stores go to PATH (default: a
       temporary directory, removed at exit).
+  lantau init --home DIR [--chain-id ID]
+      Create a single-validator home (config.toml, genesis.json, keys) in DIR.
+  lantau start --home DIR
+      Run the validator in DIR: libp2p on config.toml's p2p_listen, the HTTP API on
+      api_listen. Stops cleanly on Ctrl-C or SIGTERM. Logs: RUST_LOG (default info).
   lantau help
 ";
 
@@ -47,6 +53,28 @@ fn run() -> Result<()> {
                 }
             }
             demo::run(opts)
+        }
+        Some("init") => {
+            let (mut home, mut chain_id) = (None, "lantau-local".to_string());
+            while let Some(flag) = args.next() {
+                match flag.as_str() {
+                    "--home" => home = Some(args.next().context("--home needs a directory")?),
+                    "--chain-id" => chain_id = args.next().context("--chain-id needs a value")?,
+                    other => bail!("unknown option {other:?} for init\n\n{USAGE}"),
+                }
+            }
+            start::init(home.context("init needs --home DIR")?.as_ref(), &chain_id)
+        }
+        Some("start") => {
+            let mut home = None;
+            while let Some(flag) = args.next() {
+                match flag.as_str() {
+                    "--home" => home = Some(args.next().context("--home needs a directory")?),
+                    other => bail!("unknown option {other:?} for start\n\n{USAGE}"),
+                }
+            }
+            let home: String = home.context("start needs --home DIR")?;
+            start::start(home.as_ref())
         }
         None | Some("help") | Some("--help") | Some("-h") => {
             print!("{USAGE}");

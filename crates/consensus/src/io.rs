@@ -10,6 +10,7 @@ use crate::messages::{Message, SignedProposal};
 /// Timeouts in milliseconds: `base + delta * round`, so they grow until they exceed the
 /// network's actual delay and the round can succeed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Timeouts {
     pub propose_base_ms: u64,
     pub propose_delta_ms: u64,

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod home;
 pub mod local_net;
 pub mod network;
 pub mod service;

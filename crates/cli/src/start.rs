@@ -1,0 +1,71 @@
+//! `lantau init` and `lantau start`: a validator home and the node that runs from it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ledger::Keypair;
+use node::{api, home, service};
+
+/// Demo accounts funded by `lantau init`, from fixed seeds so examples can sign for them.
+pub const DEMO_ACCOUNTS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
+    let funded: Vec<_> = DEMO_ACCOUNTS
+        .iter()
+        .map(|s| (Keypair::from_seed(s).public(), 1_000_000))
+        .collect();
+    home::init(home_dir, chain_id, &funded)?;
+    println!(
+        "initialised a single-validator home in {}",
+        home_dir.display()
+    );
+    println!("start it with: lantau start --home {}", home_dir.display());
+    Ok(())
+}
+
+pub fn start(home_dir: &Path) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let loaded =
+        home::load(home_dir).with_context(|| format!("loading the home {}", home_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    runtime.block_on(async move {
+        let api_listen = loaded.config.api_listen.clone();
+        let node = service::start(loaded.setup).context("starting the node")?;
+        let listener = tokio::net::TcpListener::bind(&api_listen)
+            .await
+            .with_context(|| {
+                format!("binding the API to {api_listen} (is another node using it?)")
+            })?;
+        tracing::info!(%api_listen, "API listening");
+        let app = api::router(node, loaded.config.api_max_body_bytes);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving the API")?;
+        // Every commit is one synced RocksDB write: stopping here loses nothing committed.
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,153 @@
+//! The real `lantau` binary: init a home, start it, submit over HTTP, stop with SIGTERM,
+//! start again and find the committed state.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use ledger::{Keypair, Transfer};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn lantau() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lantau"))
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn terminate(node: &mut Node) -> std::process::ExitStatus {
+    let pid = node.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    node.0.wait().unwrap()
+}
+
+#[test]
+fn init_start_submit_stop_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let out = lantau()
+        .args(["init", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = lantau()
+        .args(["init", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "init must not overwrite a home");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let (p2p, api) = (free_port(), free_port());
+    let config_path = home.path().join("config.toml");
+    let config = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("/tcp/26656", &format!("/tcp/{p2p}"))
+        .replace("127.0.0.1:26657", &format!("127.0.0.1:{api}"))
+        .replace("block_interval_ms = 200", "block_interval_ms = 20");
+    std::fs::write(&config_path, config).unwrap();
+
+    let start = || {
+        Node(
+            lantau()
+                .args(["start", "--home"])
+                .arg(home.path())
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut node = start();
+    let height = |port| {
+        http(port, "GET", "/v1/status", "").map(|(_, b)| json(&b)["height"].as_u64().unwrap_or(0))
+    };
+    wait_until("blocks", || height(api).unwrap_or(0) >= 2);
+
+    let alice = Keypair::from_seed("alice");
+    let bob = Keypair::from_seed("bob").public();
+    let tx = Transfer {
+        chain_id: "lantau-local".into(),
+        from: alice.public(),
+        to: bob,
+        amount: 250,
+        nonce: 0,
+        memo: vec![],
+    }
+    .sign(&alice);
+    let (status, body) = http(
+        api,
+        "POST",
+        "/v1/txs",
+        &format!("{{\"tx\":\"{}\"}}", hex::encode(tx.encode())),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(api, "POST", "/v1/txs", "{not json").unwrap();
+    assert_eq!(status, 400, "{body}");
+    let bob_balance = |port| {
+        http(port, "GET", &format!("/v1/accounts/{bob}"), "")
+            .map(|(_, b)| json(&b)["balance"].as_u64().unwrap_or(0))
+    };
+    wait_until("the transfer", || bob_balance(api) == Some(1_000_250));
+
+    assert!(
+        terminate(&mut node).success(),
+        "SIGTERM stops the node cleanly"
+    );
+    let mut node = start();
+    wait_until("the restarted node", || bob_balance(api) == Some(1_000_250));
+    let after = height(api).unwrap();
+    wait_until("new blocks after the restart", || {
+        height(api).unwrap_or(0) > after
+    });
+    assert!(terminate(&mut node).success());
+}

@@ -1,0 +1,272 @@
+//! A validator's home directory: `config.toml`, `genesis.json`, `validator_key` (the
+//! consensus signing key), `node_key` (the libp2p identity) and `data/` (RocksDB).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use consensus::Timeouts;
+use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair};
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppConfig;
+use crate::network::NetworkConfig;
+use crate::service::NodeSetup;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub peer_id: String,
+    pub address: String,
+}
+
+/// `config.toml`. Every field has a default; unknown fields are an error (typos).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub moniker: String,
+    pub p2p_listen: String,
+    pub api_listen: String,
+    pub api_max_body_bytes: usize,
+    pub block_interval_ms: u64,
+    pub max_block_txs: usize,
+    pub mempool_max_txs: usize,
+    pub mempool_max_bytes: usize,
+    /// Signature verification threads; 0 = one per core.
+    pub verify_threads: usize,
+    /// Every validator's libp2p peer id and address, this one's included.
+    pub peers: Vec<Peer>,
+    pub timeouts: Timeouts,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        let app = AppConfig::default();
+        Self {
+            moniker: "validator".into(),
+            p2p_listen: "/ip4/127.0.0.1/tcp/26656".into(),
+            api_listen: "127.0.0.1:26657".into(),
+            api_max_body_bytes: 64 * 1024,
+            block_interval_ms: 200,
+            max_block_txs: app.max_block_txs,
+            mempool_max_txs: app.max_mempool_txs,
+            mempool_max_bytes: app.max_mempool_bytes,
+            verify_threads: 0,
+            peers: vec![],
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{0} already exists; refusing to overwrite a home (use another --home)")]
+    Exists(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
+    move |source| HomeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, message: impl ToString) -> HomeError {
+    HomeError::Invalid {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Write `contents` readable by the owner only (keys).
+fn write_secret(path: &Path, contents: &str) -> Result<(), HomeError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(io(path))?;
+    f.write_all(contents.as_bytes()).map_err(io(path))
+}
+
+fn read_secret(path: &Path) -> Result<[u8; 32], HomeError> {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut out)
+        .map_err(|_| invalid(path, "expected 64 hex characters"))?;
+    Ok(out)
+}
+
+pub fn p2p_identity(secret: [u8; 32]) -> libp2p::identity::Keypair {
+    let mut secret = secret;
+    libp2p::identity::Keypair::ed25519_from_bytes(&mut secret)
+        .expect("32 bytes are an ed25519 secret")
+}
+
+/// Create a single-validator home: keys, a genesis naming this validator and funding
+/// `funded` accounts, and a config whose only peer is itself.
+pub fn init(
+    home: &Path,
+    chain_id: &str,
+    funded: &[(ledger::Address, u64)],
+) -> Result<(), HomeError> {
+    let genesis_path = home.join("genesis.json");
+    if genesis_path.exists() {
+        return Err(HomeError::Exists(genesis_path));
+    }
+    fs::create_dir_all(home).map_err(io(home))?;
+    let validator = Keypair::generate();
+    let node_secret: [u8; 32] = Keypair::generate().secret_bytes();
+    write_secret(
+        &home.join("validator_key"),
+        &hex::encode(validator.secret_bytes()),
+    )?;
+    write_secret(&home.join("node_key"), &hex::encode(node_secret))?;
+    let genesis = Genesis {
+        chain_id: chain_id.into(),
+        genesis_time_ms: 0,
+        validators: vec![GenesisValidator {
+            name: "validator-0".into(),
+            public_key: validator.public(),
+            power: 1,
+        }],
+        accounts: funded
+            .iter()
+            .map(|(address, balance)| GenesisAccount {
+                address: *address,
+                balance: *balance,
+            })
+            .collect(),
+    };
+    genesis.validate().map_err(|e| invalid(&genesis_path, e))?;
+    fs::write(&genesis_path, genesis.to_json()).map_err(io(&genesis_path))?;
+    let mut config = NodeConfig::default();
+    config.peers = vec![Peer {
+        peer_id: p2p_identity(node_secret).public().to_peer_id().to_string(),
+        address: config.p2p_listen.clone(),
+    }];
+    let config_path = home.join("config.toml");
+    let text = toml::to_string_pretty(&config).map_err(|e| invalid(&config_path, e))?;
+    fs::write(&config_path, text).map_err(io(&config_path))?;
+    Ok(())
+}
+
+/// Everything `lantau start` needs from a home.
+pub struct Loaded {
+    pub setup: NodeSetup,
+    pub config: NodeConfig,
+}
+
+pub fn load(home: &Path) -> Result<Loaded, HomeError> {
+    let config_path = home.join("config.toml");
+    let text = fs::read_to_string(&config_path).map_err(io(&config_path))?;
+    let config: NodeConfig = toml::from_str(&text).map_err(|e| invalid(&config_path, e))?;
+    let genesis_path = home.join("genesis.json");
+    let json = fs::read_to_string(&genesis_path).map_err(io(&genesis_path))?;
+    let genesis = Genesis::from_json(&json).map_err(|e| invalid(&genesis_path, e))?;
+    let validator_key = Keypair::from_secret(read_secret(&home.join("validator_key"))?);
+    let node_key = p2p_identity(read_secret(&home.join("node_key"))?);
+    let listen: Multiaddr = config
+        .p2p_listen
+        .parse()
+        .map_err(|e| invalid(&config_path, format!("p2p_listen: {e}")))?;
+    let peers = config
+        .peers
+        .iter()
+        .map(|p| {
+            let id: PeerId = p
+                .peer_id
+                .parse()
+                .map_err(|e| invalid(&config_path, format!("peer id {}: {e}", p.peer_id)))?;
+            let addr: Multiaddr = p
+                .address
+                .parse()
+                .map_err(|e| invalid(&config_path, format!("peer address {}: {e}", p.address)))?;
+            Ok((id, addr))
+        })
+        .collect::<Result<Vec<_>, HomeError>>()?;
+    let setup = NodeSetup {
+        dir: home.join("data"),
+        genesis,
+        validator_key,
+        network: NetworkConfig {
+            key: node_key,
+            listen,
+            peers,
+        },
+        timeouts: config.timeouts.clone(),
+        block_interval: Duration::from_millis(config.block_interval_ms),
+        app: AppConfig {
+            max_block_txs: config.max_block_txs,
+            max_mempool_txs: config.mempool_max_txs,
+            max_mempool_bytes: config.mempool_max_bytes,
+            verify_threads: config.verify_threads,
+        },
+    };
+    Ok(Loaded { setup, config })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_then_load_round_trips_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = Keypair::from_seed("alice").public();
+        init(dir.path(), "home-test", &[(alice, 5)]).unwrap();
+        let loaded = load(dir.path()).unwrap();
+        assert_eq!(loaded.setup.genesis.chain_id, "home-test");
+        assert_eq!(loaded.setup.network.peers.len(), 1);
+        assert_eq!(
+            loaded.setup.network.peers[0].0,
+            loaded.setup.network.key.public().to_peer_id()
+        );
+        assert!(matches!(
+            init(dir.path(), "home-test", &[]),
+            Err(HomeError::Exists(_))
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("validator_key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "home-test", &[]).unwrap();
+        fs::write(dir.path().join("config.toml"), "block_interval_msx = 3\n").unwrap();
+        let err = load(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("block_interval_msx"),
+            "{err}"
+        );
+        // Partial configs take defaults for the rest.
+        fs::write(
+            dir.path().join("config.toml"),
+            "block_interval_ms = 3\n[timeouts]\npropose_base_ms = 9\n",
+        )
+        .unwrap();
+        let loaded = load(dir.path()).unwrap();
+        assert_eq!(loaded.config.block_interval_ms, 3);
+        assert_eq!(loaded.config.timeouts.propose_base_ms, 9);
+        assert_eq!(
+            loaded.config.timeouts.prevote_base_ms,
+            Timeouts::default().prevote_base_ms
+        );
+    }
+}
