@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | POST | `/v1/txs` `{"tx": "<hex of the encoded SignedTx>"}` | `{"hash"}`; 400 malformed, 422 refused, 413 too large, 503 mempool full |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce"}` |
+//! | GET | `/v1/txs/{hash}` | `{"status": "pending"}` or `{"status": "committed", "height", "index", "receipt"}`; 404 |
+//! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
 //! | GET | `/v1/status` | `{"height", "round", "peers", "mempool"}` |
 //! | GET | `/health` | `{"ok": true}` |
 
@@ -14,11 +16,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ledger::{Address, TxError};
+use ledger::{Address, Hash, TxError};
 use serde::{Deserialize, Serialize};
 
 use crate::app::SubmitError;
-use crate::service::{NodeError, NodeHandle};
+use crate::service::{NodeError, NodeHandle, TxStatus};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ApiError {
@@ -37,12 +39,19 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
         .into_response()
 }
 
-fn stopped(e: NodeError) -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "node_stopped",
-        e.to_string(),
-    )
+fn node_error(e: NodeError) -> Response {
+    match e {
+        NodeError::Storage(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_error",
+            e.to_string(),
+        ),
+        e => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node_stopped",
+            e.to_string(),
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -55,6 +64,8 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/txs", post(submit))
         .route("/v1/accounts/{address}", get(account))
+        .route("/v1/txs/{hash}", get(tx))
+        .route("/v1/blocks/{height}", get(block))
         .route("/v1/status", get(status))
         .route(
             "/health",
@@ -101,7 +112,7 @@ async fn submit(
             };
             error(status, code, e.to_string())
         }
-        Err(e) => stopped(e),
+        Err(e) => node_error(e),
     }
 }
 
@@ -112,7 +123,54 @@ async fn account(State(node): State<NodeHandle>, Path(address): Path<String>) ->
     };
     match node.account(address).await {
         Ok(a) => Json(a).into_response(),
-        Err(e) => stopped(e),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn tx(State(node): State<NodeHandle>, Path(hash): Path<String>) -> Response {
+    let hash: Hash = match hash.parse() {
+        Ok(h) => h,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hash", format!("{e}")),
+    };
+    match node.tx(hash).await {
+        Ok(TxStatus::Pending) => Json(serde_json::json!({ "status": "pending" })).into_response(),
+        Ok(TxStatus::Committed(r)) => Json(serde_json::json!({
+            "status": "committed", "height": r.height, "index": r.index, "receipt": r.receipt
+        }))
+        .into_response(),
+        Ok(TxStatus::Unknown) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no transaction {hash}"),
+        ),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Response {
+    let height = match height.as_str() {
+        "latest" => None,
+        h => match h.parse::<u64>() {
+            Ok(h) => Some(h),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_height",
+                    "height must be a number or \"latest\"",
+                );
+            }
+        },
+    };
+    match node.block(height).await {
+        Ok(Some((block, certificate))) => {
+            Json(serde_json::json!({ "block": block, "certificate": certificate })).into_response()
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no committed block at that height",
+        ),
+        Err(e) => node_error(e),
     }
 }
 
@@ -122,6 +180,6 @@ async fn status(State(node): State<NodeHandle>) -> Response {
             "height": s.height, "round": s.round, "peers": s.peers, "mempool": s.mempool
         }))
         .into_response(),
-        Err(e) => stopped(e),
+        Err(e) => node_error(e),
     }
 }

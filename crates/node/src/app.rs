@@ -87,6 +87,10 @@ impl Application {
         self.state.account(address)
     }
 
+    pub fn is_pending(&self, hash: &Hash) -> bool {
+        self.pending.contains(hash)
+    }
+
     pub fn mempool_len(&self) -> usize {
         self.mempool.len()
     }

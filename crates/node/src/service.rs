@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use consensus::{Config, Consensus, Effect, Input, Message, Timeouts};
-use ledger::{Account, Address, Genesis, Hash, Keypair};
+use ledger::storage::{StorageError, TxRecord};
+use ledger::{Account, Address, Block, CommitCertificate, Genesis, Hash, Keypair};
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -45,6 +46,22 @@ enum Request {
         address: Address,
         reply: oneshot::Sender<Account>,
     },
+    Tx {
+        hash: Hash,
+        reply: oneshot::Sender<Result<TxStatus, StorageError>>,
+    },
+    Block {
+        height: Option<u64>,
+        reply: oneshot::Sender<Result<Option<(Block, CommitCertificate)>, StorageError>>,
+    },
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    Pending,
+    Committed(TxRecord),
+    Unknown,
 }
 
 /// Talks to a running node.
@@ -91,6 +108,28 @@ impl NodeHandle {
             .await
             .map_err(|_| NodeError::Stopped)?;
         rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Tx { hash, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
+    }
+
+    /// A committed block with its certificate; `None` height means the latest.
+    pub async fn block(
+        &self,
+        height: Option<u64>,
+    ) -> Result<Option<(Block, CommitCertificate)>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Block { height, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
     }
 
     pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
@@ -194,6 +233,31 @@ impl Node {
             }
             Request::Account { address, reply } => {
                 let _ = reply.send(self.app.account(&address));
+            }
+            Request::Tx { hash, reply } => {
+                let status = if self.app.is_pending(&hash) {
+                    Ok(TxStatus::Pending)
+                } else {
+                    self.app
+                        .store()
+                        .tx(&hash)
+                        .map(|r| r.map_or(TxStatus::Unknown, TxStatus::Committed))
+                };
+                let _ = reply.send(status);
+            }
+            Request::Block { height, reply } => {
+                let store = self.app.store();
+                let result = (|| {
+                    let h = match height {
+                        Some(h) => h,
+                        None => store.tip()?.height,
+                    };
+                    Ok(match (store.block(h)?, store.certificate(h)?) {
+                        (Some(b), Some(c)) => Some((b, c)),
+                        _ => None,
+                    })
+                })();
+                let _ = reply.send(result);
             }
         }
     }

@@ -187,6 +187,34 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let hash = transfer(0, "api-test").hash();
+    let (s, v) = call(&app, "GET", &format!("/v1/txs/{hash}"), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "committed");
+    assert_eq!(v["receipt"]["status"], "ok");
+    let height = v["height"].as_u64().unwrap();
+    let (s, v) = call(&app, "GET", &format!("/v1/blocks/{height}"), "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["block"]["header"]["height"], height);
+    assert_eq!(
+        v["block"]["txs"][0]["signature"],
+        transfer(0, "api-test").signature.to_hex()
+    );
+    assert_eq!(v["certificate"]["block_hash"].as_str().unwrap().len(), 64);
+    let (s, v) = call(&app, "GET", "/v1/blocks/latest", "").await;
+    assert!(s == StatusCode::OK && v["block"]["header"]["height"].as_u64().unwrap() >= height);
+    let (s, v) = call(&app, "GET", "/v1/blocks/999999", "").await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found".into()));
+    let (s, v) = call(&app, "GET", "/v1/blocks/x", "").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "bad_height".into())
+    );
+    let (s, v) = call(&app, "GET", &format!("/v1/txs/{}", ledger::Hash::ZERO), "").await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found".into()));
+    let (s, v) = call(&app, "GET", "/v1/txs/123", "").await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_hash".into()));
+
     let (s, v) = call(&app, "GET", "/v1/status", "").await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["height"].as_u64().unwrap() >= 2, "{v}");
