@@ -9,6 +9,7 @@
 //! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
 //! | GET | `/v1/status` | `{"height", "round", "peers", "mempool"}` |
 //! | GET | `/health` | `{"ok": true}` |
+//! | GET | `/metrics` | Prometheus text format |
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -71,6 +72,7 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
             "/health",
             get(|| async { Json(serde_json::json!({"ok": true})) }),
         )
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(node)
 }
@@ -79,18 +81,23 @@ async fn submit(
     State(node): State<NodeHandle>,
     body: Result<Json<SubmitTx>, JsonRejection>,
 ) -> Response {
+    // Requests refused here never reach the node; count them with the node's refusals.
+    let refuse = |status, code, message: String| {
+        node.metrics().add(&node.metrics().txs_refused, 1);
+        error(status, code, message)
+    };
     let req = match body {
         Ok(Json(req)) => req,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(e.status(), "body_too_large", e.body_text());
+            return refuse(e.status(), "body_too_large", e.body_text());
         }
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_json", e.body_text()),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad_json", e.body_text()),
     };
     let Ok(bytes) = hex::decode(req.tx.trim_start_matches("0x")) else {
-        return error(
+        return refuse(
             StatusCode::BAD_REQUEST,
             "bad_hex",
-            "\"tx\" must be the hex encoding of a signed transaction",
+            "\"tx\" must be the hex encoding of a signed transaction".into(),
         );
     };
     match node.submit(bytes).await {
@@ -172,6 +179,14 @@ async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Re
         ),
         Err(e) => node_error(e),
     }
+}
+
+async fn metrics(State(node): State<NodeHandle>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        node.metrics().render(),
+    )
+        .into_response()
 }
 
 async fn status(State(node): State<NodeHandle>) -> Response {

@@ -87,6 +87,11 @@ impl Application {
         self.state.account(address)
     }
 
+    /// Verified-once cache `(hits, misses)`.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (self.verifier.cache().hits(), self.verifier.cache().misses())
+    }
+
     pub fn is_pending(&self, hash: &Hash) -> bool {
         self.pending.contains(hash)
     }

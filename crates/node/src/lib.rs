@@ -6,5 +6,6 @@ pub mod api;
 pub mod app;
 pub mod home;
 pub mod local_net;
+pub mod metrics;
 pub mod network;
 pub mod service;

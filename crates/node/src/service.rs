@@ -12,7 +12,10 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use crate::app::{AppConfig, Application, SubmitError};
+use crate::metrics::Metrics;
 use crate::network::{self, Command, Event, NetworkConfig, SyncRequest, SyncResponse};
 
 pub struct NodeSetup {
@@ -68,6 +71,7 @@ pub enum TxStatus {
 #[derive(Clone)]
 pub struct NodeHandle {
     requests: mpsc::Sender<Request>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,10 @@ pub enum NodeError {
 }
 
 impl NodeHandle {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.requests
@@ -147,6 +155,7 @@ struct Node {
     last_commit: Instant,
     peers: usize,
     syncing: bool,
+    metrics: Arc<Metrics>,
 }
 
 /// Open the store, start the network and the node task. Call from inside a multi-threaded
@@ -179,7 +188,9 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         last_commit: Instant::now(),
         peers: 0,
         syncing: false,
+        metrics: Arc::new(Metrics::default()),
     };
+    let metrics = node.metrics.clone();
     tokio::spawn(async move {
         let fx = node.consensus.start();
         node.apply(fx).await;
@@ -195,15 +206,31 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
             }
         }
     });
-    Ok(NodeHandle { requests })
+    Ok(NodeHandle { requests, metrics })
 }
 
 impl Node {
     async fn input(&mut self, input: Input) {
         match self.consensus.handle(input) {
             Ok(fx) => self.apply(fx).await,
-            Err(e) => tracing::debug!(error = %e, "consensus input refused"),
+            Err(e) => {
+                self.metrics
+                    .add(&self.metrics.consensus_messages_refused, 1);
+                tracing::debug!(error = %e, "consensus input refused");
+            }
         }
+        self.update_gauges();
+    }
+
+    fn update_gauges(&self) {
+        let m = &self.metrics;
+        m.set(&m.height, self.consensus.height());
+        m.set(&m.round, self.consensus.round() as u64);
+        m.set(&m.peers, self.peers as u64);
+        m.set(&m.mempool_txs, self.app.mempool_len() as u64);
+        let (hits, misses) = self.app.cache_stats();
+        m.set(&m.verify_cache_hits, hits);
+        m.set(&m.verify_cache_misses, misses);
     }
 
     async fn on_request(&mut self, request: Request) {
@@ -212,6 +239,9 @@ impl Node {
                 let result = tokio::task::block_in_place(|| self.app.submit(&[&raw]))
                     .pop()
                     .expect("one result per transaction");
+                if result.is_err() {
+                    self.metrics.add(&self.metrics.txs_refused, 1);
+                }
                 if result.is_ok() {
                     let _ = self
                         .net
@@ -269,10 +299,17 @@ impl Node {
                 data,
                 ..
             } => {
-                let _ = tokio::task::block_in_place(|| self.app.submit(&[&data]));
+                // A transaction we already hold (gossip echoes) is not a refusal.
+                let refused = tokio::task::block_in_place(|| self.app.submit(&[&data]))
+                    .iter()
+                    .filter(|r| r.is_err() && !matches!(r, Err(SubmitError::Duplicate(_))))
+                    .count();
+                self.metrics.add(&self.metrics.txs_refused, refused as u64);
             }
             Event::Gossip { data, from, .. } => {
                 let Ok(msg) = Message::decode(&data) else {
+                    self.metrics
+                        .add(&self.metrics.consensus_messages_refused, 1);
                     tracing::debug!(%from, "undecodable consensus message");
                     return;
                 };
@@ -382,8 +419,13 @@ impl Node {
                     }
                 }
                 Effect::Decide { block, certificate } => {
+                    let started = std::time::Instant::now();
                     match tokio::task::block_in_place(|| self.app.commit(&block, &certificate)) {
                         Ok(tip) => {
+                            let m = &self.metrics;
+                            m.set(&m.last_commit_micros, started.elapsed().as_micros() as u64);
+                            m.add(&m.txs_committed, block.txs.len() as u64);
+                            m.add(&m.blocks_committed, 1);
                             tracing::info!(height = tip.height, txs = block.txs.len(), "committed")
                         }
                         Err(e) => {

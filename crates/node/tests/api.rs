@@ -220,4 +220,32 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     assert!(v["height"].as_u64().unwrap() >= 2, "{v}");
     let (s, _) = call(&app, "GET", "/health", "").await;
     assert_eq!(s, StatusCode::OK);
+
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("lantau_height") >= 2.0);
+    assert_eq!(value("lantau_txs_committed_total"), 1.0);
+    // Refused: duplicate, bad signature, wrong chain, malformed tx, bad hex, four bad JSON
+    // bodies and one oversized body.
+    assert_eq!(value("lantau_txs_refused_total"), 10.0);
+    assert!(value("lantau_blocks_committed_total") >= 1.0);
+    assert!(value("lantau_last_block_commit_seconds") > 0.0);
 }
