@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, Transfer};
+use ledger::{Genesis, Keypair, Transfer};
 use node::local_net::{LocalNet, LocalNetConfig};
 
 pub struct Options {
@@ -34,26 +34,9 @@ pub fn run(opts: Options) -> Result<()> {
         .map(|i| Keypair::from_seed(&format!("demo-validator-{i}")))
         .collect();
     let people: Vec<Keypair> = PEOPLE.iter().map(|p| Keypair::from_seed(p)).collect();
-    let genesis = Genesis {
-        chain_id: CHAIN_ID.into(),
-        genesis_time_ms: 0,
-        validators: validator_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisValidator {
-                name: format!("validator-{i}"),
-                public_key: k.public(),
-                power: 1,
-            })
-            .collect(),
-        accounts: people
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.public(),
-                balance: 1_000_000,
-            })
-            .collect(),
-    };
+    let validators: Vec<_> = validator_keys.iter().map(Keypair::public).collect();
+    let funded: Vec<_> = people.iter().map(|k| (k.public(), 1_000_000)).collect();
+    let genesis = Genesis::with_validators(CHAIN_ID, &validators, &funded);
     genesis.validate().context("demo genesis")?;
 
     let temp;

@@ -52,6 +52,34 @@ pub enum GenesisError {
 }
 
 impl Genesis {
+    /// A genesis with `validators` of power 1 (named `validator-<i>`) and the given balances.
+    pub fn with_validators(
+        chain_id: &str,
+        validators: &[PublicKey],
+        accounts: &[(Address, u64)],
+    ) -> Self {
+        Self {
+            chain_id: chain_id.into(),
+            genesis_time_ms: 0,
+            validators: validators
+                .iter()
+                .enumerate()
+                .map(|(i, k)| GenesisValidator {
+                    name: format!("validator-{i}"),
+                    public_key: *k,
+                    power: 1,
+                })
+                .collect(),
+            accounts: accounts
+                .iter()
+                .map(|(address, balance)| GenesisAccount {
+                    address: *address,
+                    balance: *balance,
+                })
+                .collect(),
+        }
+    }
+
     pub fn from_json(json: &str) -> Result<Self, GenesisError> {
         let g: Genesis = serde_json::from_str(json)?;
         g.validate()?;

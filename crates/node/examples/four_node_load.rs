@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use consensus::Timeouts;
-use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, Transfer};
+use ledger::{Genesis, Keypair, Transfer};
 use libp2p::{Multiaddr, PeerId};
 use node::app::AppConfig;
 use node::network::NetworkConfig;
@@ -37,26 +37,9 @@ async fn main() {
     let keys: Vec<Keypair> = (0..4)
         .map(|i| Keypair::from_seed(&format!("load-validator-{i}")))
         .collect();
-    let genesis = Genesis {
-        chain_id: "load".into(),
-        genesis_time_ms: 0,
-        validators: keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisValidator {
-                name: format!("v{i}"),
-                public_key: k.public(),
-                power: 1,
-            })
-            .collect(),
-        accounts: senders
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.public(),
-                balance: 1 << 40,
-            })
-            .collect(),
-    };
+    let validators: Vec<_> = keys.iter().map(Keypair::public).collect();
+    let funded: Vec<_> = senders.iter().map(|k| (k.public(), 1u64 << 40)).collect();
+    let genesis = Genesis::with_validators("load", &validators, &funded);
     let total = (rate * seconds) as usize;
     eprintln!("pre-signing {total} transfers ...");
     let mut nonces = vec![0u64; senders.len()];

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use consensus::Timeouts;
-use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair};
+use ledger::{Genesis, Keypair};
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
@@ -130,22 +130,7 @@ pub fn init(
         &hex::encode(validator.secret_bytes()),
     )?;
     write_secret(&home.join("node_key"), &hex::encode(node_secret))?;
-    let genesis = Genesis {
-        chain_id: chain_id.into(),
-        genesis_time_ms: 0,
-        validators: vec![GenesisValidator {
-            name: "validator-0".into(),
-            public_key: validator.public(),
-            power: 1,
-        }],
-        accounts: funded
-            .iter()
-            .map(|(address, balance)| GenesisAccount {
-                address: *address,
-                balance: *balance,
-            })
-            .collect(),
-    };
+    let genesis = Genesis::with_validators(chain_id, &[validator.public()], funded);
     genesis.validate().map_err(|e| invalid(&genesis_path, e))?;
     fs::write(&genesis_path, genesis.to_json()).map_err(io(&genesis_path))?;
     let mut config = NodeConfig::default();

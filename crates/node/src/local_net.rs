@@ -279,7 +279,7 @@ impl LocalNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::{GenesisAccount, GenesisValidator, Transfer};
+    use ledger::Transfer;
 
     fn validator_keys() -> Vec<Keypair> {
         (0..4)
@@ -288,23 +288,8 @@ mod tests {
     }
 
     fn test_genesis(keys: &[Keypair], funded: &Keypair) -> Genesis {
-        Genesis {
-            chain_id: "local-test".into(),
-            genesis_time_ms: 0,
-            validators: keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| GenesisValidator {
-                    name: format!("v{i}"),
-                    public_key: k.public(),
-                    power: 1,
-                })
-                .collect(),
-            accounts: vec![GenesisAccount {
-                address: funded.public(),
-                balance: 1_000,
-            }],
-        }
+        let validators: Vec<_> = keys.iter().map(Keypair::public).collect();
+        Genesis::with_validators("local-test", &validators, &[(funded.public(), 1_000)])
     }
 
     fn fast() -> LocalNetConfig {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use consensus::Timeouts;
-use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, Transfer};
+use ledger::{Genesis, Keypair, Transfer};
 use libp2p::{Multiaddr, PeerId};
 use node::app::AppConfig;
 use node::network::NetworkConfig;
@@ -72,23 +72,8 @@ impl Net {
 }
 
 fn genesis(keys: &[Keypair], alice: &Keypair) -> Genesis {
-    Genesis {
-        chain_id: "net-test".into(),
-        genesis_time_ms: 0,
-        validators: keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisValidator {
-                name: format!("v{i}"),
-                public_key: k.public(),
-                power: 1,
-            })
-            .collect(),
-        accounts: vec![GenesisAccount {
-            address: alice.public(),
-            balance: 1_000,
-        }],
-    }
+    let validators: Vec<_> = keys.iter().map(Keypair::public).collect();
+    Genesis::with_validators("net-test", &validators, &[(alice.public(), 1_000)])
 }
 
 fn start(n: usize, alice: &Keypair) -> Net {
