@@ -4,7 +4,9 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | POST | `/v1/txs` `{"tx": "<hex of the encoded SignedTx>"}` | `{"hash"}`; 400 malformed, 422 refused, 413 too large, 503 mempool full |
+//! | POST | `/v1/txs?wait_ms=N` | as above, but waits up to N ms (at most 60 s) for the commit: `{"hash", "status", "height", "receipt"}` |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce"}` |
+//! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
 //! | GET | `/v1/txs/{hash}` | `{"status": "pending"}` or `{"status": "committed", "height", "index", "receipt"}`; 404 |
 //! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
 //! | GET | `/v1/status` | `{"height", "round", "peers", "mempool"}` |
@@ -12,7 +14,7 @@
 //! | GET | `/metrics` | Prometheus text format |
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -67,6 +69,7 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/txs/{hash}", get(tx))
         .route("/v1/blocks/{height}", get(block))
+        .route("/v1/validators", get(validators))
         .route("/v1/status", get(status))
         .route(
             "/health",
@@ -77,8 +80,17 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         .with_state(node)
 }
 
+#[derive(Deserialize)]
+struct SubmitQuery {
+    wait_ms: Option<u64>,
+}
+
+/// Longest a submission may wait for its commit.
+const MAX_WAIT_MS: u64 = 60_000;
+
 async fn submit(
     State(node): State<NodeHandle>,
+    Query(query): Query<SubmitQuery>,
     body: Result<Json<SubmitTx>, JsonRejection>,
 ) -> Response {
     // Requests refused here never reach the node; count them with the node's refusals.
@@ -101,7 +113,10 @@ async fn submit(
         );
     };
     match node.submit(bytes).await {
-        Ok(Ok(hash)) => Json(serde_json::json!({ "hash": hash })).into_response(),
+        Ok(Ok(hash)) => match query.wait_ms {
+            None => Json(serde_json::json!({ "hash": hash })).into_response(),
+            Some(wait) => wait_for_commit(&node, hash, wait.min(MAX_WAIT_MS)).await,
+        },
         Ok(Err(e)) => {
             let (status, code) = match &e {
                 SubmitError::Invalid(TxError::Signature(_)) => {
@@ -119,6 +134,37 @@ async fn submit(
             };
             error(status, code, e.to_string())
         }
+        Err(e) => node_error(e),
+    }
+}
+
+async fn wait_for_commit(node: &NodeHandle, hash: Hash, wait_ms: u64) -> Response {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+    loop {
+        match node.tx(hash).await {
+            Ok(TxStatus::Committed(r)) => {
+                return Json(serde_json::json!({
+                    "hash": hash, "status": "committed", "height": r.height, "index": r.index, "receipt": r.receipt
+                }))
+                .into_response();
+            }
+            Ok(_) if tokio::time::Instant::now() >= deadline => {
+                // Accepted, not yet committed: the client polls /v1/txs/{hash}.
+                return (
+                    StatusCode::ACCEPTED,
+                    Json(serde_json::json!({ "hash": hash, "status": "pending" })),
+                )
+                    .into_response();
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(e) => return node_error(e),
+        }
+    }
+}
+
+async fn validators(State(node): State<NodeHandle>) -> Response {
+    match node.validators().await {
+        Ok(v) => Json(v).into_response(),
         Err(e) => node_error(e),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use consensus::{Config, Consensus, Effect, Input, Message, Timeouts};
 use ledger::storage::{StorageError, TxRecord};
-use ledger::{Account, Address, Block, CommitCertificate, Genesis, Hash, Keypair};
+use ledger::{Account, Address, Block, CommitCertificate, Genesis, Hash, Keypair, Validator};
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -56,6 +56,9 @@ enum Request {
     Block {
         height: Option<u64>,
         reply: oneshot::Sender<Result<Option<(Block, CommitCertificate)>, StorageError>>,
+    },
+    Validators {
+        reply: oneshot::Sender<Vec<Validator>>,
     },
 }
 
@@ -138,6 +141,15 @@ impl NodeHandle {
             .await
             .map_err(|_| NodeError::Stopped)?;
         Ok(rx.await.map_err(|_| NodeError::Stopped)??)
+    }
+
+    pub async fn validators(&self) -> Result<Vec<Validator>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Validators { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
     }
 
     pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
@@ -274,6 +286,9 @@ impl Node {
                         .map(|r| r.map_or(TxStatus::Unknown, TxStatus::Committed))
                 };
                 let _ = reply.send(status);
+            }
+            Request::Validators { reply } => {
+                let _ = reply.send(self.consensus.validators().validators().to_vec());
             }
             Request::Block { height, reply } => {
                 let store = self.app.store();

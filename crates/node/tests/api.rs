@@ -121,7 +121,28 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
         (StatusCode::UNPROCESSABLE_ENTITY, "duplicate".into())
     );
 
-    let mut forged = transfer(1, "api-test");
+    // Waiting for the commit returns the receipt.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/txs?wait_ms=20000",
+        &tx_json(&transfer(1, "api-test")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["receipt"]["status"].as_str()),
+        (Some("committed"), Some("ok"))
+    );
+    let (s, v) = call(&app, "GET", "/v1/validators", "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v[0]["public_key"],
+        Keypair::from_seed("api-validator").public().to_hex()
+    );
+    assert_eq!(v[0]["power"], 1);
+
+    let mut forged = transfer(2, "api-test");
     forged.signature.0[0] ^= 1;
     let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&forged)).await;
     assert_eq!(
@@ -177,7 +198,7 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     loop {
         let (s, v) = call(&app, "GET", &format!("/v1/accounts/{}", alice.public()), "").await;
         assert_eq!(s, StatusCode::OK);
-        if v["nonce"] == 1 {
+        if v["nonce"] == 2 {
             assert_eq!(v["balance"], 100);
             break;
         }
@@ -242,7 +263,7 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
             .unwrap()
     };
     assert!(value("lantau_height") >= 2.0);
-    assert_eq!(value("lantau_txs_committed_total"), 1.0);
+    assert_eq!(value("lantau_txs_committed_total"), 2.0);
     // Refused: duplicate, bad signature, wrong chain, malformed tx, bad hex, four bad JSON
     // bodies and one oversized body.
     assert_eq!(value("lantau_txs_refused_total"), 10.0);
