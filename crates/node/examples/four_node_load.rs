@@ -22,8 +22,7 @@ fn free_port() -> u16 {
 }
 
 fn p2p_key(i: usize) -> libp2p::identity::Keypair {
-    let mut seed = ledger::crypto::sha256(&[b"load-p2p-key", &[i as u8]]).0;
-    libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).unwrap()
+    node::home::p2p_identity(ledger::crypto::sha256(&[b"load-p2p-key", &[i as u8]]).0)
 }
 
 #[tokio::main(flavor = "multi_thread")]

@@ -31,8 +31,7 @@ fn start(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
             balance: 100,
         }],
     };
-    let mut seed = [7u8; 32];
-    let key = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).unwrap();
+    let key = node::home::p2p_identity([7u8; 32]);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
