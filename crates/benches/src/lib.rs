@@ -20,6 +20,7 @@ pub fn genesis(senders: &[Keypair]) -> Genesis {
             name: "bench".into(),
             public_key: Keypair::from_seed("bench-validator").public(),
             power: 1,
+            p2p: None,
         }],
         accounts: senders
             .iter()

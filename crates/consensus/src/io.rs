@@ -215,3 +215,18 @@ pub enum InputError {
     #[error("synced block: {0}")]
     BadCertificate(#[from] ledger::vote::CertificateError),
 }
+
+impl InputError {
+    /// Whether the message proves its sender wrong (bad signature, non-validator signer, a
+    /// proposal from the wrong proposer), as opposed to merely arriving late or early.
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            InputError::UnknownValidator(_)
+                | InputError::BadSignature(_)
+                | InputError::WrongProposer { .. }
+                | InputError::BlockHeightMismatch { .. }
+                | InputError::BadCertificate(_)
+        )
+    }
+}

@@ -17,6 +17,19 @@ pub struct GenesisValidator {
     pub public_key: PublicKey,
     #[serde(default = "one")]
     pub power: u64,
+    /// Where the other validators reach this one. Part of the chain's identity: only these
+    /// peer ids may connect. A node can override an address in its config.toml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p: Option<P2pEndpoint>,
+}
+
+/// A validator's libp2p identity and address, as text (the ledger does not link libp2p; the
+/// node parses them).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pEndpoint {
+    pub peer_id: String,
+    pub address: String,
 }
 
 fn one() -> u64 {
@@ -68,6 +81,7 @@ impl Genesis {
                     name: format!("validator-{i}"),
                     public_key: *k,
                     power: 1,
+                    p2p: None,
                 })
                 .collect(),
             accounts: accounts
@@ -144,6 +158,7 @@ pub(crate) mod tests {
                     name: format!("v{i}"),
                     public_key: Keypair::from_seed(&format!("validator-{i}")).public(),
                     power: 1,
+                    p2p: None,
                 })
                 .collect(),
             accounts: accounts

@@ -16,7 +16,7 @@ pub mod vote;
 
 pub use block::{Block, BlockError, BlockHeader};
 pub use crypto::{Address, Hash, Keypair, PublicKey, Signature, SignatureError};
-pub use genesis::{Genesis, GenesisAccount, GenesisValidator};
+pub use genesis::{Genesis, GenesisAccount, GenesisValidator, P2pEndpoint};
 pub use state::{Account, Execution, Receipt, State};
 pub use tx::{SignedTx, Transfer, TxError};
 pub use validators::{Validator, ValidatorSet};

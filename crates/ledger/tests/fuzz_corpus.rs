@@ -56,6 +56,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             name: "v".into(),
             public_key: alice.public(),
             power: 1,
+            p2p: None,
         }],
         accounts: vec![GenesisAccount {
             address: alice.public(),

@@ -71,6 +71,7 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/validators", get(validators))
         .route("/v1/status", get(status))
+        .route("/v1/peers", get(peers))
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({"ok": true})) }),
@@ -238,8 +239,28 @@ async fn metrics(State(node): State<NodeHandle>) -> Response {
 async fn status(State(node): State<NodeHandle>) -> Response {
     match node.status().await {
         Ok(s) => Json(serde_json::json!({
-            "height": s.height, "round": s.round, "peers": s.peers, "mempool": s.mempool
+            "chain_id": s.chain_id,
+            "validator": s.validator,
+            "height": s.height,
+            "committed_height": s.height.saturating_sub(1),
+            "round": s.round,
+            "peers": s.peers,
+            "mempool": s.mempool,
+            "syncing": s.syncing,
         }))
+        .into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn peers(State(node): State<NodeHandle>) -> Response {
+    match node.peers().await {
+        Ok(peers) => Json(
+            peers
+                .iter()
+                .map(|p| serde_json::json!({"peer_id": p.peer_id.to_string(), "score": p.score}))
+                .collect::<Vec<_>>(),
+        )
         .into_response(),
         Err(e) => node_error(e),
     }

@@ -132,6 +132,10 @@ impl Application {
     }
 
     /// Admit raw transactions (decode, verify once, check against the state).
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
     pub fn submit<B: AsRef<[u8]> + Sync>(&mut self, raw: &[B]) -> Vec<Result<Hash, SubmitError>> {
         self.verifier
             .admit(raw)
@@ -266,6 +270,7 @@ mod tests {
                 name: "v".into(),
                 public_key: Keypair::from_seed("v").public(),
                 power: 1,
+                p2p: None,
             }],
             accounts: vec![GenesisAccount {
                 address: alice.public(),

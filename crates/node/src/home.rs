@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use consensus::Timeouts;
-use ledger::{Genesis, Keypair};
+use ledger::{Genesis, Keypair, P2pEndpoint};
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +36,9 @@ pub struct NodeConfig {
     pub mempool_max_bytes: usize,
     /// Signature verification threads; 0 = one per core.
     pub verify_threads: usize,
-    /// Every validator's libp2p peer id and address, this one's included.
-    pub peers: Vec<Peer>,
+    /// Addresses that replace genesis.json's for the given validators (a host moved). Only
+    /// peer ids named in genesis are allowed.
+    pub peer_address_overrides: Vec<Peer>,
     pub timeouts: Timeouts,
 }
 
@@ -54,7 +55,7 @@ impl Default for NodeConfig {
             mempool_max_txs: app.max_mempool_txs,
             mempool_max_bytes: app.max_mempool_bytes,
             verify_threads: 0,
-            peers: vec![],
+            peer_address_overrides: vec![],
             timeouts: Timeouts::default(),
         }
     }
@@ -111,17 +112,14 @@ pub fn p2p_identity(secret: [u8; 32]) -> libp2p::identity::Keypair {
         .expect("32 bytes are an ed25519 secret")
 }
 
-/// Create a single-validator home: keys, a genesis naming this validator and funding
-/// `funded` accounts, and a config whose only peer is itself.
-pub fn init(
-    home: &Path,
-    chain_id: &str,
-    funded: &[(ledger::Address, u64)],
-) -> Result<(), HomeError> {
-    let genesis_path = home.join("genesis.json");
-    if genesis_path.exists() {
-        return Err(HomeError::Exists(genesis_path));
-    }
+/// The keys of a new validator home, written with owner-only permissions.
+pub struct NewKeys {
+    pub validator: ledger::PublicKey,
+    pub peer_id: PeerId,
+}
+
+/// Write fresh `validator_key` and `node_key` files into `home` (created if missing).
+pub fn generate_keys(home: &Path) -> Result<NewKeys, HomeError> {
     fs::create_dir_all(home).map_err(io(home))?;
     let validator = Keypair::generate();
     let node_secret: [u8; 32] = Keypair::generate().secret_bytes();
@@ -130,18 +128,47 @@ pub fn init(
         &hex::encode(validator.secret_bytes()),
     )?;
     write_secret(&home.join("node_key"), &hex::encode(node_secret))?;
-    let genesis = Genesis::with_validators(chain_id, &[validator.public()], funded);
+    Ok(NewKeys {
+        validator: validator.public(),
+        peer_id: p2p_identity(node_secret).public().to_peer_id(),
+    })
+}
+
+/// Write `genesis.json` and `config.toml` into a home that has its keys.
+pub fn write_home(home: &Path, genesis: &Genesis, config: &NodeConfig) -> Result<(), HomeError> {
+    let genesis_path = home.join("genesis.json");
     genesis.validate().map_err(|e| invalid(&genesis_path, e))?;
     fs::write(&genesis_path, genesis.to_json()).map_err(io(&genesis_path))?;
-    let mut config = NodeConfig::default();
-    config.peers = vec![Peer {
-        peer_id: p2p_identity(node_secret).public().to_peer_id().to_string(),
-        address: config.p2p_listen.clone(),
-    }];
     let config_path = home.join("config.toml");
-    let text = toml::to_string_pretty(&config).map_err(|e| invalid(&config_path, e))?;
-    fs::write(&config_path, text).map_err(io(&config_path))?;
+    let text = toml::to_string_pretty(config).map_err(|e| invalid(&config_path, e))?;
+    fs::write(&config_path, text).map_err(io(&config_path))
+}
+
+/// Refuse to initialise over an existing home.
+pub fn ensure_fresh(home: &Path) -> Result<(), HomeError> {
+    let genesis_path = home.join("genesis.json");
+    if genesis_path.exists() {
+        return Err(HomeError::Exists(genesis_path));
+    }
     Ok(())
+}
+
+/// Create a single-validator home: keys, a genesis naming this validator (with its peer id
+/// and address) and funding `funded` accounts, and a default config.
+pub fn init(
+    home: &Path,
+    chain_id: &str,
+    funded: &[(ledger::Address, u64)],
+) -> Result<(), HomeError> {
+    ensure_fresh(home)?;
+    let keys = generate_keys(home)?;
+    let config = NodeConfig::default();
+    let mut genesis = Genesis::with_validators(chain_id, &[keys.validator], funded);
+    genesis.validators[0].p2p = Some(P2pEndpoint {
+        peer_id: keys.peer_id.to_string(),
+        address: config.p2p_listen.clone(),
+    });
+    write_home(home, &genesis, &config)
 }
 
 /// Everything `lantau start` needs from a home.
@@ -163,21 +190,8 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
         .p2p_listen
         .parse()
         .map_err(|e| invalid(&config_path, format!("p2p_listen: {e}")))?;
-    let peers = config
-        .peers
-        .iter()
-        .map(|p| {
-            let id: PeerId = p
-                .peer_id
-                .parse()
-                .map_err(|e| invalid(&config_path, format!("peer id {}: {e}", p.peer_id)))?;
-            let addr: Multiaddr = p
-                .address
-                .parse()
-                .map_err(|e| invalid(&config_path, format!("peer address {}: {e}", p.address)))?;
-            Ok((id, addr))
-        })
-        .collect::<Result<Vec<_>, HomeError>>()?;
+    let peers = genesis_peers(&genesis, &config.peer_address_overrides)
+        .map_err(|message| invalid(&genesis_path, message))?;
     let setup = NodeSetup {
         dir: home.join("data"),
         genesis,
@@ -197,6 +211,46 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
         },
     };
     Ok(Loaded { setup, config })
+}
+
+/// Every validator's peer id and address from genesis, with `overrides` applied.
+pub fn genesis_peers(
+    genesis: &Genesis,
+    overrides: &[Peer],
+) -> Result<Vec<(PeerId, Multiaddr)>, String> {
+    let mut peers = Vec::new();
+    for v in &genesis.validators {
+        let p2p = v.p2p.as_ref().ok_or_else(|| {
+            format!(
+                "validator {:?} has no p2p endpoint (peer_id, address); a networked chain needs one per validator",
+                v.name
+            )
+        })?;
+        let id: PeerId = p2p
+            .peer_id
+            .parse()
+            .map_err(|e| format!("validator {:?}: peer id {}: {e}", v.name, p2p.peer_id))?;
+        let addr: Multiaddr = p2p
+            .address
+            .parse()
+            .map_err(|e| format!("validator {:?}: address {}: {e}", v.name, p2p.address))?;
+        peers.push((id, addr));
+    }
+    for o in overrides {
+        let id: PeerId = o
+            .peer_id
+            .parse()
+            .map_err(|e| format!("address override: peer id {}: {e}", o.peer_id))?;
+        let addr: Multiaddr = o
+            .address
+            .parse()
+            .map_err(|e| format!("address override for {id}: {}: {e}", o.address))?;
+        let slot = peers.iter_mut().find(|(p, _)| *p == id).ok_or_else(|| {
+            format!("address override for {id}, which is not a genesis validator")
+        })?;
+        slot.1 = addr;
+    }
+    Ok(peers)
 }
 
 #[cfg(test)]
@@ -253,5 +307,31 @@ mod tests {
             loaded.config.timeouts.prevote_base_ms,
             Timeouts::default().prevote_base_ms
         );
+    }
+
+    #[test]
+    fn peers_come_from_genesis_and_overrides_only_move_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "home-test", &[]).unwrap();
+        let genesis = load(dir.path()).unwrap().setup.genesis;
+        let me = genesis.validators[0].p2p.clone().unwrap();
+        let moved = Peer {
+            peer_id: me.peer_id.clone(),
+            address: "/ip4/10.0.0.7/tcp/4000".into(),
+        };
+        let peers = genesis_peers(&genesis, &[moved]).unwrap();
+        assert_eq!(peers[0].1.to_string(), "/ip4/10.0.0.7/tcp/4000");
+
+        let stranger = Peer {
+            peer_id: p2p_identity([7; 32]).public().to_peer_id().to_string(),
+            address: "/ip4/10.0.0.8/tcp/4000".into(),
+        };
+        let err = genesis_peers(&genesis, &[stranger]).unwrap_err();
+        assert!(err.contains("not a genesis validator"), "{err}");
+
+        let mut no_p2p = genesis.clone();
+        no_p2p.validators[0].p2p = None;
+        let err = genesis_peers(&no_p2p, &[]).unwrap_err();
+        assert!(err.contains("no p2p endpoint"), "{err}");
     }
 }

@@ -13,6 +13,7 @@ pub struct Metrics {
     pub blocks_committed: AtomicU64,
     pub txs_refused: AtomicU64,
     pub consensus_messages_refused: AtomicU64,
+    pub gossip_rejected: AtomicU64,
     pub verify_cache_hits: AtomicU64,
     pub verify_cache_misses: AtomicU64,
     pub last_commit_micros: AtomicU64,
@@ -29,7 +30,7 @@ impl Metrics {
 
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
             (
                 "lantau_height",
                 "gauge",
@@ -77,6 +78,12 @@ impl Metrics {
                 "counter",
                 "Consensus messages refused (bad signature, unknown signer, stale, malformed)",
                 &self.consensus_messages_refused,
+            ),
+            (
+                "lantau_gossip_rejected_total",
+                "counter",
+                "Gossip messages rejected as misbehaviour (malformed, bad signature, non-validator signer); their senders are penalised",
+                &self.gossip_rejected,
             ),
             (
                 "lantau_verify_cache_hits_total",

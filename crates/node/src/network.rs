@@ -14,7 +14,8 @@ use ledger::crypto::sha256;
 use ledger::encoding;
 use ledger::{Block, CommitCertificate};
 use libp2p::gossipsub::{
-    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
+    PeerScoreThresholds, TopicScoreParams, ValidationMode,
 };
 use libp2p::request_response::{self, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -45,7 +46,39 @@ pub struct SyncResponse {
     pub blocks: Vec<(Block, CommitCertificate)>,
 }
 
+/// What the node made of a gossip message. Gossipsub forwards accepted messages only, and a
+/// rejected one lowers its sender's peer score until the sender is graylisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    /// Not misbehaviour (a stale vote, a tx already committed): drop without penalty.
+    Ignore,
+    /// Malformed, badly signed, or signed by a non-validator.
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerInfo {
+    pub peer_id: PeerId,
+    /// Gossipsub peer score; negative after rejected messages.
+    pub score: f64,
+}
+
 pub enum Command {
+    Report {
+        id: MessageId,
+        source: PeerId,
+        verdict: Verdict,
+    },
+    Peers {
+        reply: tokio::sync::oneshot::Sender<Vec<PeerInfo>>,
+    },
+    /// Cut a validator off (closing its connections and refusing new ones), or let it back.
+    /// For operators quarantining a peer, and for partition tests.
+    SetBlocked {
+        peer: PeerId,
+        blocked: bool,
+    },
     Publish {
         topic: &'static str,
         data: Vec<u8>,
@@ -61,10 +94,15 @@ pub enum Command {
 }
 
 pub enum Event {
+    /// Answer with [`Command::Report`]: gossipsub holds the message until then.
     Gossip {
         topic: &'static str,
         data: Vec<u8>,
+        /// The validator that published it.
         from: PeerId,
+        id: MessageId,
+        /// The peer that passed it to us (the one penalised for a bad message).
+        source: PeerId,
     },
     BlocksRequested {
         request: SyncRequest,
@@ -178,6 +216,31 @@ pub enum NetworkError {
     Listen { addr: Multiaddr, reason: String },
 }
 
+/// Peer scoring that only punishes invalid messages. The validator set is small and fixed, so
+/// the mesh-delivery and IP-colocation penalties meant for open networks would only hurt
+/// (every local validator shares 127.0.0.1; a quiet chain delivers few messages).
+fn peer_score_params() -> PeerScoreParams {
+    let topic = TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        // P4 counts squared: three invalid messages (-90) cross the graylist threshold (-80).
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..TopicScoreParams::default()
+    };
+    PeerScoreParams {
+        topics: [TX_TOPIC, CONSENSUS_TOPIC]
+            .into_iter()
+            .map(|t| (IdentTopic::new(t).hash(), topic.clone()))
+            .collect(),
+        ip_colocation_factor_weight: 0.0,
+        ..PeerScoreParams::default()
+    }
+}
+
 /// Start the network task.
 pub fn spawn(
     config: NetworkConfig,
@@ -204,8 +267,9 @@ pub fn spawn(
                 .message_id_fn(|m| MessageId::from(sha256(&[&m.data]).0.to_vec()))
                 .build()
                 .map_err(|e| e.to_string())?;
-            let gossipsub =
+            let mut gossipsub =
                 gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            gossipsub.with_peer_score(peer_score_params(), PeerScoreThresholds::default())?;
             let mut allow = allow_block_list::Behaviour::default();
             for peer in &allowed {
                 allow.allow_peer(*peer);
@@ -269,6 +333,31 @@ pub fn spawn(
                 cmd = cmd_rx.recv() => {
                     let Some(cmd) = cmd else { return };
                     match cmd {
+                        Command::Report { id, source, verdict } => {
+                            let acceptance = match verdict {
+                                Verdict::Accept => MessageAcceptance::Accept,
+                                Verdict::Ignore => MessageAcceptance::Ignore,
+                                Verdict::Reject => MessageAcceptance::Reject,
+                            };
+                            swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                        }
+                        Command::Peers { reply } => {
+                            let gossip = &swarm.behaviour().gossipsub;
+                            let mut peers: Vec<PeerInfo> = connected.iter().map(|p| PeerInfo {
+                                peer_id: *p,
+                                score: gossip.peer_score(p).unwrap_or(0.0),
+                            }).collect();
+                            peers.sort_by_key(|p| p.peer_id);
+                            let _ = reply.send(peers);
+                        }
+                        Command::SetBlocked { peer, blocked } => {
+                            // Only genesis validators are ever allowed back in.
+                            if blocked {
+                                swarm.behaviour_mut().allow.disallow_peer(peer);
+                            } else if allowed.contains(&peer) {
+                                swarm.behaviour_mut().allow.allow_peer(peer);
+                            }
+                        }
                         Command::Publish { topic, data } => {
                             // No peers yet (startup) is not an error: consensus re-sends.
                             if let Err(e) = swarm.behaviour_mut().gossipsub.publish(IdentTopic::new(topic), data) {
@@ -300,14 +389,21 @@ pub fn spawn(
                             } else {
                                 None
                             };
-                            // Forward only what comes from a validator on a known topic; the
-                            // receiver checks signatures before counting anything.
+                            // Only a validator may publish, on a known topic; the node judges
+                            // the content and reports back.
                             let from_validator = message.source.is_some_and(|s| allowed.contains(&s));
-                            let acceptance = if topic.is_some() && from_validator { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
-                            swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, acceptance);
                             match (topic, message.source) {
-                                (Some(topic), Some(from)) if from_validator => Some(Event::Gossip { topic, data: message.data, from }),
-                                _ => None,
+                                (Some(topic), Some(from)) if from_validator => Some(Event::Gossip {
+                                    topic,
+                                    data: message.data,
+                                    from,
+                                    id: message_id,
+                                    source: propagation_source,
+                                }),
+                                _ => {
+                                    swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
+                                    None
+                                }
                             }
                         }
                         SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {

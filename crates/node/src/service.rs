@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use consensus::{Config, Consensus, Effect, Input, Message, Timeouts};
+use consensus::{Config, Consensus, Effect, Input, InputError, Message, Timeouts};
 use ledger::storage::{StorageError, TxRecord};
 use ledger::{Account, Address, Block, CommitCertificate, Genesis, Hash, Keypair, Validator};
 use libp2p::PeerId;
+use libp2p::gossipsub::MessageId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -16,7 +17,9 @@ use std::sync::Arc;
 
 use crate::app::{AppConfig, Application, SubmitError};
 use crate::metrics::Metrics;
-use crate::network::{self, Command, Event, NetworkConfig, SyncRequest, SyncResponse};
+use crate::network::{
+    self, Command, Event, NetworkConfig, PeerInfo, SyncRequest, SyncResponse, Verdict,
+};
 
 pub struct NodeSetup {
     pub dir: PathBuf,
@@ -31,10 +34,16 @@ pub struct NodeSetup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
+    pub chain_id: String,
+    /// This node's validator key, if it is one.
+    pub validator: Option<ledger::PublicKey>,
+    /// The height consensus works on (one above the last committed block).
     pub height: u64,
     pub round: u32,
     pub peers: usize,
     pub mempool: usize,
+    /// Fetching blocks from a peer that is ahead.
+    pub syncing: bool,
 }
 
 enum Request {
@@ -59,6 +68,13 @@ enum Request {
     },
     Validators {
         reply: oneshot::Sender<Vec<Validator>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    SetBlocked {
+        peer: PeerId,
+        blocked: bool,
     },
 }
 
@@ -152,6 +168,24 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::Stopped)
     }
 
+    /// Connected peers with their gossip scores.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Peers { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Disconnect a validator and refuse it until unblocked (see `network::Command::SetBlocked`).
+    pub async fn set_peer_blocked(&self, peer: PeerId, blocked: bool) -> Result<(), NodeError> {
+        self.requests
+            .send(Request::SetBlocked { peer, blocked })
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
     pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
         Ok(self.account(address).await?.balance)
     }
@@ -167,6 +201,8 @@ struct Node {
     last_commit: Instant,
     peers: usize,
     syncing: bool,
+    /// The highest height a peer has shown us to be committed.
+    sync_target: u64,
     metrics: Arc<Metrics>,
 }
 
@@ -200,6 +236,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         last_commit: Instant::now(),
         peers: 0,
         syncing: false,
+        sync_target: 0,
         metrics: Arc::new(Metrics::default()),
     };
     let metrics = node.metrics.clone();
@@ -208,7 +245,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         node.apply(fx).await;
         loop {
             tokio::select! {
-                Some(input) = timer_rx.recv() => node.input(input).await,
+                Some(input) = timer_rx.recv() => { let _ = node.input(input).await; }
                 Some((height, round)) = build_rx.recv() => node.build(height, round).await,
                 Some(event) = events.recv() => node.on_network(event).await,
                 request = request_rx.recv() => match request {
@@ -222,16 +259,36 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
 }
 
 impl Node {
-    async fn input(&mut self, input: Input) {
-        match self.consensus.handle(input) {
-            Ok(fx) => self.apply(fx).await,
+    async fn input(&mut self, input: Input) -> Result<(), InputError> {
+        let result = match self.consensus.handle(input) {
+            Ok(fx) => {
+                self.apply(fx).await;
+                Ok(())
+            }
             Err(e) => {
                 self.metrics
                     .add(&self.metrics.consensus_messages_refused, 1);
                 tracing::debug!(error = %e, "consensus input refused");
+                Err(e)
             }
-        }
+        };
         self.update_gauges();
+        result
+    }
+
+    async fn report(&mut self, id: MessageId, source: PeerId, verdict: Verdict) {
+        if verdict == Verdict::Reject {
+            self.metrics.add(&self.metrics.gossip_rejected, 1);
+            tracing::warn!(%source, "rejected a gossip message; the peer is penalised");
+        }
+        let _ = self
+            .net
+            .send(Command::Report {
+                id,
+                source,
+                verdict,
+            })
+            .await;
     }
 
     fn update_gauges(&self) {
@@ -267,10 +324,13 @@ impl Node {
             }
             Request::Status { reply } => {
                 let _ = reply.send(Status {
+                    chain_id: self.app.chain_id().to_string(),
+                    validator: self.consensus.me(),
                     height: self.consensus.height(),
                     round: self.consensus.round(),
                     peers: self.peers,
                     mempool: self.app.mempool_len(),
+                    syncing: self.syncing,
                 });
             }
             Request::Account { address, reply } => {
@@ -286,6 +346,13 @@ impl Node {
                         .map(|r| r.map_or(TxStatus::Unknown, TxStatus::Committed))
                 };
                 let _ = reply.send(status);
+            }
+            Request::SetBlocked { peer, blocked } => {
+                let _ = self.net.send(Command::SetBlocked { peer, blocked }).await;
+            }
+            Request::Peers { reply } => {
+                // The network task answers directly.
+                let _ = self.net.send(Command::Peers { reply }).await;
             }
             Request::Validators { reply } => {
                 let _ = reply.send(self.consensus.validators().validators().to_vec());
@@ -312,20 +379,42 @@ impl Node {
             Event::Gossip {
                 topic: network::TX_TOPIC,
                 data,
+                id,
+                source,
                 ..
             } => {
-                // A transaction we already hold (gossip echoes) is not a refusal.
-                let refused = tokio::task::block_in_place(|| self.app.submit(&[&data]))
+                let results = tokio::task::block_in_place(|| self.app.submit(&[&data]));
+                // A transaction we already hold (gossip echoes) is not a refusal; one that is
+                // malformed or badly signed is the sender's fault.
+                let refused = results
                     .iter()
                     .filter(|r| r.is_err() && !matches!(r, Err(SubmitError::Duplicate(_))))
                     .count();
                 self.metrics.add(&self.metrics.txs_refused, refused as u64);
+                let verdict = if results
+                    .iter()
+                    .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
+                {
+                    Verdict::Reject
+                } else if results.iter().all(|r| r.is_ok()) {
+                    Verdict::Accept
+                } else {
+                    Verdict::Ignore
+                };
+                self.report(id, source, verdict).await;
             }
-            Event::Gossip { data, from, .. } => {
+            Event::Gossip {
+                data,
+                from,
+                id,
+                source,
+                ..
+            } => {
                 let Ok(msg) = Message::decode(&data) else {
                     self.metrics
                         .add(&self.metrics.consensus_messages_refused, 1);
                     tracing::debug!(%from, "undecodable consensus message");
+                    self.report(id, source, Verdict::Reject).await;
                     return;
                 };
                 if msg.height() > self.consensus.height() {
@@ -335,7 +424,12 @@ impl Node {
                     Message::Proposal(p) => Input::Proposal(*p),
                     Message::Vote(v) => Input::Vote(v),
                 };
-                self.input(input).await;
+                let verdict = match self.input(input).await {
+                    Ok(()) => Verdict::Accept,
+                    Err(e) if e.is_misbehaviour() => Verdict::Reject,
+                    Err(_) => Verdict::Ignore,
+                };
+                self.report(id, source, verdict).await;
             }
             Event::BlocksRequested { request, channel } => {
                 let mut blocks = Vec::new();
@@ -357,12 +451,19 @@ impl Node {
                     })
                     .await;
             }
-            Event::Blocks { response, .. } => {
+            Event::Blocks { response, from } => {
                 self.syncing = false;
+                let before = self.consensus.height();
                 for (block, certificate) in response.blocks {
                     if block.header.height == self.consensus.height() {
-                        self.input(Input::SyncedBlock { block, certificate }).await;
+                        let _ = self.input(Input::SyncedBlock { block, certificate }).await;
                     }
+                }
+                // Keep fetching batches while the peer is known to be ahead, rather than
+                // waiting for its next consensus message to remind us.
+                let now = self.consensus.height();
+                if now > before && now <= self.sync_target {
+                    self.request_sync(from, self.sync_target + 1).await;
                 }
             }
             Event::SyncFailed { .. } => self.syncing = false,
@@ -372,6 +473,7 @@ impl Node {
     }
 
     async fn request_sync(&mut self, peer: PeerId, seen_height: u64) {
+        self.sync_target = self.sync_target.max(seen_height - 1);
         if self.syncing {
             return;
         }
@@ -464,11 +566,12 @@ impl Node {
             .map_or(0, |d| d.as_millis() as u64);
         let block =
             tokio::task::block_in_place(|| self.app.build_block(height, round, proposer, now_ms));
-        self.input(Input::BlockToPropose {
-            height,
-            round,
-            block,
-        })
-        .await;
+        let _ = self
+            .input(Input::BlockToPropose {
+                height,
+                round,
+                block,
+            })
+            .await;
     }
 }

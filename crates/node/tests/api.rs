@@ -25,6 +25,7 @@ fn start(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
             name: "v".into(),
             public_key: validator.public(),
             power: 1,
+            p2p: None,
         }],
         accounts: vec![GenesisAccount {
             address: alice.public(),

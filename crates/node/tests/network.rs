@@ -6,7 +6,7 @@ use consensus::Timeouts;
 use ledger::{Genesis, Keypair, Transfer};
 use libp2p::{Multiaddr, PeerId};
 use node::app::AppConfig;
-use node::network::NetworkConfig;
+use node::network::{self, NetworkConfig};
 use node::service::{self, NodeHandle, NodeSetup};
 
 fn free_port() -> u16 {
@@ -76,6 +76,11 @@ fn genesis(keys: &[Keypair], alice: &Keypair) -> Genesis {
 }
 
 fn start(n: usize, alice: &Keypair) -> Net {
+    start_only(n, n, alice)
+}
+
+/// A genesis of `n` validators with only the first `live` started.
+fn start_only(n: usize, live: usize, alice: &Keypair) -> Net {
     let keys: Vec<Keypair> = (0..n)
         .map(|i| Keypair::from_seed(&format!("net-{i}")))
         .collect();
@@ -99,8 +104,8 @@ fn start(n: usize, alice: &Keypair) -> Net {
         peers,
     };
     for i in 0..n {
-        let handle = service::start(net.setup(i)).unwrap();
-        net.handles.push(Some(handle));
+        let handle = (i < live).then(|| service::start(net.setup(i)).unwrap());
+        net.handles.push(handle);
     }
     net
 }
@@ -227,5 +232,144 @@ async fn a_node_outside_the_genesis_set_cannot_connect() {
     );
     for h in net.running() {
         assert_eq!(h.status().await.unwrap().peers, 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_peer_gossiping_forgeries_is_rejected_and_penalised() {
+    let alice = Keypair::from_seed("alice");
+    // Validator 3's libp2p identity is allowed in, but it runs a rogue network stack.
+    let net = start_only(4, 3, &alice);
+    let (rogue, mut rogue_events) = network::spawn(NetworkConfig {
+        key: p2p_key(3),
+        listen: net.peers[3].1.clone(),
+        peers: net.peers.clone(),
+    })
+    .unwrap();
+    tokio::spawn(async move { while rogue_events.recv().await.is_some() {} });
+    let rogue_id = net.peers[3].0;
+
+    let stranger = Keypair::from_seed("not-a-validator");
+    let forged_vote = consensus::Message::Vote(
+        ledger::Vote {
+            height: 1,
+            round: 0,
+            kind: ledger::VoteKind::Prevote,
+            block: None,
+            validator: stranger.public(),
+        }
+        .sign("net-test", &stranger),
+    );
+    let mut bad_tx = Transfer {
+        chain_id: "net-test".into(),
+        from: alice.public(),
+        to: stranger.public(),
+        amount: 1,
+        nonce: 0,
+        memo: vec![],
+    }
+    .sign(&alice);
+    bad_tx.transfer.amount = 1_000; // the signature no longer matches
+    let forgeries: Vec<(&'static str, Vec<u8>)> = vec![
+        (
+            network::CONSENSUS_TOPIC,
+            b"not a consensus message".to_vec(),
+        ),
+        (network::CONSENSUS_TOPIC, forged_vote.encode()),
+        (network::TX_TOPIC, bad_tx.encode()),
+    ];
+    let rejected = async || {
+        let mut total = 0;
+        for h in net.running() {
+            total += h
+                .metrics()
+                .gossip_rejected
+                .load(std::sync::atomic::Ordering::Relaxed);
+        }
+        total
+    };
+    let mut round = 0u8;
+    wait_for("the forgeries to be rejected", async || {
+        // The junk changes each round so gossipsub does not drop it as a duplicate.
+        round = round.wrapping_add(1);
+        for (topic, data) in &forgeries {
+            let mut data = data.clone();
+            if *topic == network::CONSENSUS_TOPIC && data.starts_with(b"not") {
+                data.push(round);
+            }
+            let _ = rogue.send(network::Command::Publish { topic, data }).await;
+        }
+        rejected().await >= 9
+    })
+    .await;
+    // The honest validators scored the rogue down, and nothing forged was counted.
+    let mut penalised = 0;
+    for h in net.running() {
+        let peers = h.peers().await.unwrap();
+        if peers.iter().any(|p| p.peer_id == rogue_id && p.score < 0.0) {
+            penalised += 1;
+        }
+        assert_eq!(h.balance(stranger.public()).await.unwrap(), 0);
+        assert_eq!(h.balance(alice.public()).await.unwrap(), 1_000);
+    }
+    assert!(penalised >= 1, "no validator penalised the rogue peer");
+    // The three honest validators are a quorum of four and keep deciding.
+    let now = net.min_height().await;
+    wait_for("progress despite the rogue", async || {
+        net.min_height().await >= now + 3
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_validator_catches_up_after_the_partition_heals() {
+    let alice = Keypair::from_seed("alice");
+    let net = start(4, &alice);
+    wait_for("first blocks", async || net.min_height().await >= 2).await;
+    // Cut validator 3 off from the others, in both directions.
+    let isolated = net.peers[3].0;
+    for i in 0..3 {
+        net.node(i).set_peer_blocked(isolated, true).await.unwrap();
+        net.node(3)
+            .set_peer_blocked(net.peers[i].0, true)
+            .await
+            .unwrap();
+    }
+    wait_for("validator 3 to lose its peers", async || {
+        net.node(3).status().await.unwrap().peers == 0
+    })
+    .await;
+    let cut_at = net.node(3).status().await.unwrap().height;
+    // The majority side (3 of 4) keeps deciding; the minority cannot.
+    wait_for("the majority to move on", async || {
+        net.node(0).status().await.unwrap().height >= cut_at + 10
+    })
+    .await;
+    assert!(net.node(3).status().await.unwrap().height <= cut_at + 1);
+
+    // Heal.
+    for i in 0..3 {
+        net.node(i).set_peer_blocked(isolated, false).await.unwrap();
+        net.node(3)
+            .set_peer_blocked(net.peers[i].0, false)
+            .await
+            .unwrap();
+    }
+    let target = net.node(0).status().await.unwrap().height;
+    wait_for("validator 3 to catch up", async || {
+        net.node(3).status().await.unwrap().height >= target
+    })
+    .await;
+    // All four commit the same blocks from here on.
+    let now = net.min_height().await;
+    wait_for("progress with all four", async || {
+        net.min_height().await >= now + 3
+    })
+    .await;
+    let h = now;
+    let reference = net.node(0).block(Some(h)).await.unwrap().unwrap().0.hash();
+    for node in net.running() {
+        let block = node.block(Some(h)).await.unwrap().unwrap().0;
+        assert_eq!(block.hash(), reference, "validators disagree at height {h}");
     }
 }
