@@ -129,6 +129,9 @@ async fn submit(
                 SubmitError::Invalid(_) => (StatusCode::BAD_REQUEST, "malformed_tx"),
                 SubmitError::Duplicate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate"),
                 SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "stale_nonce"),
+                SubmitError::InsufficientFunds { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
+                }
                 SubmitError::MempoolFull { .. } => {
                     (StatusCode::SERVICE_UNAVAILABLE, "mempool_full")
                 }

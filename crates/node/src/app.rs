@@ -42,6 +42,8 @@ pub enum SubmitError {
     Invalid(#[from] TxError),
     #[error("transaction {0} is already pending")]
     Duplicate(Hash),
+    #[error("the sender holds {balance}, less than the {amount} it sends")]
+    InsufficientFunds { balance: u64, amount: u64 },
     #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
     MempoolFull { txs: usize, bytes: usize },
     #[error("nonce {got} was already used by this account (next is {next})")]
@@ -145,11 +147,19 @@ impl Application {
                 if self.pending.contains(&a.hash) {
                     return Err(SubmitError::Duplicate(a.hash));
                 }
-                let next = self.state.account(&a.tx.transfer.from).nonce;
-                if a.tx.transfer.nonce < next {
+                let sender = self.state.account(&a.tx.transfer.from);
+                if a.tx.transfer.nonce < sender.nonce {
                     return Err(SubmitError::StaleNonce {
                         got: a.tx.transfer.nonce,
-                        next,
+                        next: sender.nonce,
+                    });
+                }
+                // Against committed state: pending transfers may still change the balance, but a
+                // sender that cannot cover the amount now almost surely never will.
+                if a.tx.transfer.amount > sender.balance {
+                    return Err(SubmitError::InsufficientFunds {
+                        balance: sender.balance,
+                        amount: a.tx.transfer.amount,
                     });
                 }
                 if self.mempool.len() >= self.config.max_mempool_txs
@@ -244,11 +254,14 @@ impl Application {
         self.state.apply(&execution);
         self.executions.clear();
         let committed: HashSet<Hash> = block.txs.iter().map(SignedTx::hash).collect();
-        // Drop what was committed and what can never execute now (its nonce is used).
+        // Re-check the rest against the new state: drop what was committed, what can never
+        // execute (its nonce is used) and what the sender can no longer pay for.
         let state = &self.state;
         self.mempool.retain(|a| {
+            let sender = state.account(&a.tx.transfer.from);
             !committed.contains(&a.hash)
-                && a.tx.transfer.nonce >= state.account(&a.tx.transfer.from).nonce
+                && a.tx.transfer.nonce >= sender.nonce
+                && a.tx.transfer.amount <= sender.balance
         });
         self.pending = self.mempool.iter().map(|a| a.hash).collect();
         self.mempool_bytes = self.mempool.iter().map(|a| a.size).sum();
@@ -327,6 +340,27 @@ mod tests {
             Err(SubmitError::MempoolFull { txs: 2, .. })
         ));
         assert_eq!(app.mempool_len(), 2);
+    }
+
+    #[test]
+    fn a_sender_who_cannot_pay_is_refused() {
+        let (_dir, mut app, alice) = setup(10);
+        let balance = app.account(&alice.public()).balance;
+        let too_much = Transfer {
+            chain_id: "app-test".into(),
+            from: alice.public(),
+            to: alice.public(),
+            amount: balance + 1,
+            nonce: 0,
+            memo: vec![],
+        }
+        .sign(&alice)
+        .encode();
+        let results = app.submit(&[too_much]);
+        assert!(
+            matches!(results[0], Err(SubmitError::InsufficientFunds { balance: b, amount }) if b == balance && amount == balance + 1)
+        );
+        assert_eq!(app.mempool_len(), 0);
     }
 
     #[test]

@@ -121,6 +121,18 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
         (StatusCode::UNPROCESSABLE_ENTITY, "duplicate".into())
     );
 
+    let mut broke = transfer(5, "api-test");
+    broke.transfer.amount = u64::MAX;
+    let broke = broke.transfer.sign(&alice);
+    let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&broke)).await;
+    assert_eq!(
+        (s, code(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "insufficient_funds".into()
+        )
+    );
+
     // Waiting for the commit returns the receipt.
     let (s, v) = call(
         &app,
@@ -264,9 +276,9 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     };
     assert!(value("lantau_height") >= 2.0);
     assert_eq!(value("lantau_txs_committed_total"), 2.0);
-    // Refused: duplicate, bad signature, wrong chain, malformed tx, bad hex, four bad JSON
-    // bodies and one oversized body.
-    assert_eq!(value("lantau_txs_refused_total"), 10.0);
+    // Refused: duplicate, insufficient funds, bad signature, wrong chain, malformed tx, bad
+    // hex, four bad JSON bodies and one oversized body.
+    assert_eq!(value("lantau_txs_refused_total"), 11.0);
     assert!(value("lantau_blocks_committed_total") >= 1.0);
     assert!(value("lantau_last_block_commit_seconds") > 0.0);
 }
