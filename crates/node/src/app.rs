@@ -19,6 +19,9 @@ use ledger::{
 #[derive(Debug, Clone)]
 pub struct AppConfig {
     pub max_block_txs: usize,
+    /// Bound on the encoded size of a proposed block's transactions; kept well under the
+    /// gossip message limit, since a proposal carries its block.
+    pub max_block_bytes: usize,
     pub max_mempool_txs: usize,
     /// Bound on the encoded size of everything in the mempool.
     pub max_mempool_bytes: usize,
@@ -29,6 +32,7 @@ impl Default for AppConfig {
     fn default() -> Self {
         Self {
             max_block_txs: 10_000,
+            max_block_bytes: 4 * 1024 * 1024,
             max_mempool_txs: 100_000,
             max_mempool_bytes: 64 * 1024 * 1024,
             verify_threads: 0,
@@ -188,10 +192,15 @@ impl Application {
         timestamp_ms: u64,
     ) -> Block {
         let tip = self.store.tip().expect("tip is readable");
+        let mut bytes = 0;
         let (hashes, txs): (Vec<Hash>, Vec<SignedTx>) = self
             .mempool
             .iter()
             .take(self.config.max_block_txs)
+            .take_while(|a| {
+                bytes += a.size;
+                bytes <= self.config.max_block_bytes
+            })
             .map(|a| (a.hash, a.tx.clone()))
             .unzip();
         let execution = self.state.execute(&self.chain_id, &txs);
@@ -340,6 +349,18 @@ mod tests {
             Err(SubmitError::MempoolFull { txs: 2, .. })
         ));
         assert_eq!(app.mempool_len(), 2);
+    }
+
+    #[test]
+    fn proposed_blocks_respect_the_tx_and_byte_limits() {
+        let (_dir, mut app, alice) = setup(100);
+        let one = transfer(&alice, 0, "app-test").len();
+        let txs: Vec<_> = (0..10).map(|n| transfer(&alice, n, "app-test")).collect();
+        assert!(app.submit(&txs).iter().all(Result::is_ok));
+        app.config.max_block_txs = 6;
+        assert_eq!(app.build_block(1, 0, alice.public(), 0).txs.len(), 6);
+        app.config.max_block_bytes = one * 3 + one / 2;
+        assert_eq!(app.build_block(1, 0, alice.public(), 0).txs.len(), 3);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Peer {
     pub address: String,
 }
 
+const MAX_BLOCK_BYTES: usize = crate::network::MAX_GOSSIP_BYTES - 1024 * 1024;
+
 /// `config.toml`. Every field has a default; unknown fields are an error (typos).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +34,8 @@ pub struct NodeConfig {
     pub api_max_body_bytes: usize,
     pub block_interval_ms: u64,
     pub max_block_txs: usize,
+    /// At most 15 MiB: a proposal must fit in one 16 MiB gossip message.
+    pub max_block_bytes: usize,
     pub mempool_max_txs: usize,
     pub mempool_max_bytes: usize,
     /// Signature verification threads; 0 = one per core.
@@ -52,6 +56,7 @@ impl Default for NodeConfig {
             api_max_body_bytes: 64 * 1024,
             block_interval_ms: 200,
             max_block_txs: app.max_block_txs,
+            max_block_bytes: app.max_block_bytes,
             mempool_max_txs: app.max_mempool_txs,
             mempool_max_bytes: app.max_mempool_bytes,
             verify_threads: 0,
@@ -181,6 +186,15 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
     let config_path = home.join("config.toml");
     let text = fs::read_to_string(&config_path).map_err(io(&config_path))?;
     let config: NodeConfig = toml::from_str(&text).map_err(|e| invalid(&config_path, e))?;
+    if config.max_block_bytes > MAX_BLOCK_BYTES {
+        return Err(invalid(
+            &config_path,
+            format!(
+                "max_block_bytes is {}; at most {MAX_BLOCK_BYTES} (a proposal must fit in one gossip message)",
+                config.max_block_bytes
+            ),
+        ));
+    }
     let genesis_path = home.join("genesis.json");
     let json = fs::read_to_string(&genesis_path).map_err(io(&genesis_path))?;
     let genesis = Genesis::from_json(&json).map_err(|e| invalid(&genesis_path, e))?;
@@ -205,6 +219,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
         block_interval: Duration::from_millis(config.block_interval_ms),
         app: AppConfig {
             max_block_txs: config.max_block_txs,
+            max_block_bytes: config.max_block_bytes,
             max_mempool_txs: config.mempool_max_txs,
             max_mempool_bytes: config.mempool_max_bytes,
             verify_threads: config.verify_threads,
