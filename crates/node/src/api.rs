@@ -7,9 +7,10 @@
 //! | POST | `/v1/txs?wait_ms=N` | as above, but waits up to N ms (at most 60 s) for the commit: `{"hash", "status", "height", "receipt"}` |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce"}` |
 //! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
-//! | GET | `/v1/txs/{hash}` | `{"status": "pending"}` or `{"status": "committed", "height", "index", "receipt"}`; 404 |
+//! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index", "receipt"}`; 404 |
 //! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
-//! | GET | `/v1/status` | `{"height", "round", "peers", "mempool"}` |
+//! | GET | `/v1/status` | [`NodeStatus`] |
+//! | GET | `/v1/peers` | `[{"peer_id", "score"}]` |
 //! | GET | `/health` | `{"ok": true}` |
 //! | GET | `/metrics` | Prometheus text format |
 
@@ -20,16 +21,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ledger::{Address, Hash, TxError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+pub use crate::api_types::*;
 use crate::app::SubmitError;
 use crate::service::{NodeError, NodeHandle, TxStatus};
-
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApiError {
-    pub code: String,
-    pub message: String,
-}
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
@@ -55,12 +51,6 @@ fn node_error(e: NodeError) -> Response {
             e.to_string(),
         ),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubmitTx {
-    tx: String,
 }
 
 pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
@@ -92,7 +82,7 @@ const MAX_WAIT_MS: u64 = 60_000;
 async fn submit(
     State(node): State<NodeHandle>,
     Query(query): Query<SubmitQuery>,
-    body: Result<Json<SubmitTx>, JsonRejection>,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Response {
     // Requests refused here never reach the node; count them with the node's refusals.
     let refuse = |status, code, message: String| {
@@ -115,7 +105,7 @@ async fn submit(
     };
     match node.submit(bytes).await {
         Ok(Ok(hash)) => match query.wait_ms {
-            None => Json(serde_json::json!({ "hash": hash })).into_response(),
+            None => Json(Submitted { hash }).into_response(),
             Some(wait) => wait_for_commit(&node, hash, wait.min(MAX_WAIT_MS)).await,
         },
         Ok(Err(e)) => {
@@ -146,19 +136,10 @@ async fn wait_for_commit(node: &NodeHandle, hash: Hash, wait_ms: u64) -> Respons
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
     loop {
         match node.tx(hash).await {
-            Ok(TxStatus::Committed(r)) => {
-                return Json(serde_json::json!({
-                    "hash": hash, "status": "committed", "height": r.height, "index": r.index, "receipt": r.receipt
-                }))
-                .into_response();
-            }
+            Ok(TxStatus::Committed(r)) => return Json(TxInfo::committed(hash, r)).into_response(),
             Ok(_) if tokio::time::Instant::now() >= deadline => {
                 // Accepted, not yet committed: the client polls /v1/txs/{hash}.
-                return (
-                    StatusCode::ACCEPTED,
-                    Json(serde_json::json!({ "hash": hash, "status": "pending" })),
-                )
-                    .into_response();
+                return (StatusCode::ACCEPTED, Json(TxInfo::Pending { hash })).into_response();
             }
             Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
             Err(e) => return node_error(e),
@@ -190,11 +171,8 @@ async fn tx(State(node): State<NodeHandle>, Path(hash): Path<String>) -> Respons
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hash", format!("{e}")),
     };
     match node.tx(hash).await {
-        Ok(TxStatus::Pending) => Json(serde_json::json!({ "status": "pending" })).into_response(),
-        Ok(TxStatus::Committed(r)) => Json(serde_json::json!({
-            "status": "committed", "height": r.height, "index": r.index, "receipt": r.receipt
-        }))
-        .into_response(),
+        Ok(TxStatus::Pending) => Json(TxInfo::Pending { hash }).into_response(),
+        Ok(TxStatus::Committed(r)) => Json(TxInfo::committed(hash, r)).into_response(),
         Ok(TxStatus::Unknown) => error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -220,7 +198,7 @@ async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Re
     };
     match node.block(height).await {
         Ok(Some((block, certificate))) => {
-            Json(serde_json::json!({ "block": block, "certificate": certificate })).into_response()
+            Json(BlockView { block, certificate }).into_response()
         }
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -241,16 +219,16 @@ async fn metrics(State(node): State<NodeHandle>) -> Response {
 
 async fn status(State(node): State<NodeHandle>) -> Response {
     match node.status().await {
-        Ok(s) => Json(serde_json::json!({
-            "chain_id": s.chain_id,
-            "validator": s.validator,
-            "height": s.height,
-            "committed_height": s.height.saturating_sub(1),
-            "round": s.round,
-            "peers": s.peers,
-            "mempool": s.mempool,
-            "syncing": s.syncing,
-        }))
+        Ok(s) => Json(NodeStatus {
+            chain_id: s.chain_id,
+            validator: s.validator,
+            height: s.height,
+            committed_height: s.height.saturating_sub(1),
+            round: s.round,
+            peers: s.peers,
+            mempool: s.mempool,
+            syncing: s.syncing,
+        })
         .into_response(),
         Err(e) => node_error(e),
     }
@@ -261,7 +239,10 @@ async fn peers(State(node): State<NodeHandle>) -> Response {
         Ok(peers) => Json(
             peers
                 .iter()
-                .map(|p| serde_json::json!({"peer_id": p.peer_id.to_string(), "score": p.score}))
+                .map(|p| PeerView {
+                    peer_id: p.peer_id.to_string(),
+                    score: p.score,
+                })
                 .collect::<Vec<_>>(),
         )
         .into_response(),

@@ -3,6 +3,7 @@
 //! [`local_net`] runs several validators in one process over an in-memory network.
 
 pub mod api;
+pub mod api_types;
 pub mod app;
 pub mod home;
 pub mod local_net;
