@@ -1,85 +1,93 @@
-//! `lantau`: the command-line tool.
+//! `lantau`: the command-line tool. Every subcommand has `--help`.
 
+mod client_cmds;
 mod demo;
+mod keys;
+mod output;
 mod start;
+mod testnet_cmds;
 
-use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
 
-const USAGE: &str = "\
-lantau — a permissioned payments ledger with Tendermint-style BFT consensus
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-usage:
-  lantau demo [--validators N] [--seconds S] [--dir PATH]
-      Start N validators (default 4) in this process, each with its own consensus state
-      machine and RocksDB store, send signed transfers for S seconds (default 10) and print
-      every committed block with the balances it changed. Stores go to PATH (default: a
-      temporary directory, removed at exit).
-  lantau init --home DIR [--chain-id ID]
-      Create a single-validator home (config.toml, genesis.json, keys) in DIR.
-  lantau start --home DIR
-      Run the validator in DIR: libp2p on config.toml's p2p_listen, the HTTP API on
-      api_listen. Stops cleanly on Ctrl-C or SIGTERM. Logs: RUST_LOG (default info).
-  lantau help
-";
-
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+/// lantau: a permissioned payments ledger with Tendermint-style BFT consensus.
+#[derive(Parser)]
+#[command(name = "lantau", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn run() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("demo") => {
-            let mut opts = demo::Options::default();
-            while let Some(flag) = args.next() {
-                let mut value =
-                    |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-                match flag.as_str() {
-                    "--validators" => {
-                        opts.validators = value("--validators")?
-                            .parse()
-                            .context("--validators must be a number")?
-                    }
-                    "--seconds" => {
-                        opts.seconds = value("--seconds")?
-                            .parse()
-                            .context("--seconds must be a number")?
-                    }
-                    "--dir" => opts.dir = Some(value("--dir")?.into()),
-                    other => bail!("unknown option {other:?} for demo\n\n{USAGE}"),
-                }
-            }
-            demo::run(opts)
-        }
-        Some("init") => {
-            let (mut home, mut chain_id) = (None, "lantau-local".to_string());
-            while let Some(flag) = args.next() {
-                match flag.as_str() {
-                    "--home" => home = Some(args.next().context("--home needs a directory")?),
-                    "--chain-id" => chain_id = args.next().context("--chain-id needs a value")?,
-                    other => bail!("unknown option {other:?} for init\n\n{USAGE}"),
-                }
-            }
-            start::init(home.context("init needs --home DIR")?.as_ref(), &chain_id)
-        }
-        Some("start") => {
-            let mut home = None;
-            while let Some(flag) = args.next() {
-                match flag.as_str() {
-                    "--home" => home = Some(args.next().context("--home needs a directory")?),
-                    other => bail!("unknown option {other:?} for start\n\n{USAGE}"),
-                }
-            }
-            let home: String = home.context("start needs --home DIR")?;
-            start::start(home.as_ref())
-        }
-        None | Some("help") | Some("--help") | Some("-h") => {
-            print!("{USAGE}");
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new ed25519 key (owner-only file) and print its public key and address.
+    Keygen {
+        /// Where to write the key; refuses to overwrite.
+        #[arg(long, default_value = "lantau.key")]
+        out: PathBuf,
+    },
+    /// Create a single-validator home (config.toml, genesis.json, keys) ready to start.
+    Init {
+        #[arg(long)]
+        home: PathBuf,
+        #[arg(long, default_value = "lantau-local")]
+        chain_id: String,
+    },
+    /// Run the validator in a home: libp2p on config.toml's p2p_listen, the HTTP API on
+    /// api_listen. Stops cleanly on Ctrl-C or SIGTERM. Logs: RUST_LOG (default info).
+    Start {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Local testnets of N validators, each a background process.
+    #[command(subcommand)]
+    Testnet(testnet_cmds::TestnetCommand),
+    /// Build, sign and submit transactions.
+    #[command(subcommand)]
+    Tx(client_cmds::TxCommand),
+    /// Read accounts, transactions, blocks and node state.
+    #[command(subcommand)]
+    Query(client_cmds::QueryCommand),
+    /// N validators in this one process over an in-memory network, with a stream of signed
+    /// transfers; prints each committed block. No ports, no background processes.
+    Demo(DemoArgs),
+    /// Print a shell completion script (e.g. `lantau completions bash > /etc/bash_completion.d/lantau`).
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Keep the stores here (default: a temporary directory removed at exit).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen { out } => keys::keygen(&out),
+        Command::Init { home, chain_id } => start::init(&home, &chain_id),
+        Command::Start { home } => start::start(&home),
+        Command::Testnet(cmd) => testnet_cmds::run(cmd),
+        Command::Tx(cmd) => client_cmds::run_tx(cmd),
+        Command::Query(cmd) => client_cmds::run_query(cmd),
+        Command::Demo(args) => demo::run(demo::Options {
+            validators: args.validators,
+            seconds: args.seconds,
+            dir: args.dir,
+        }),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lantau", &mut std::io::stdout());
             Ok(())
         }
-        Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
     }
 }

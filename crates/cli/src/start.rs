@@ -3,16 +3,14 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ledger::Keypair;
 use node::{api, home, service};
-
-/// Demo accounts funded by `lantau init`, from fixed seeds so examples can sign for them.
-pub const DEMO_ACCOUNTS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+use testnet::init::{DEMO_ACCOUNTS, DEMO_BALANCE, demo_key};
 
 pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
+    // The same demo accounts as a testnet's, so the walk-through works on either.
     let funded: Vec<_> = DEMO_ACCOUNTS
         .iter()
-        .map(|s| (Keypair::from_seed(s).public(), 1_000_000))
+        .map(|s| (demo_key(s).public(), DEMO_BALANCE))
         .collect();
     home::init(home_dir, chain_id, &funded)?;
     println!(

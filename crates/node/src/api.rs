@@ -197,9 +197,7 @@ async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Re
         },
     };
     match node.block(height).await {
-        Ok(Some((block, certificate))) => {
-            Json(BlockView { block, certificate }).into_response()
-        }
+        Ok(Some((block, certificate))) => Json(BlockView { block, certificate }).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             "not_found",

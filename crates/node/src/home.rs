@@ -75,7 +75,7 @@ pub enum HomeError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("{0} already exists; refusing to overwrite a home (use another --home)")]
+    #[error("{0} already exists; refusing to overwrite it (choose another path)")]
     Exists(PathBuf),
 }
 
@@ -109,6 +109,25 @@ fn read_secret(path: &Path) -> Result<[u8; 32], HomeError> {
     hex::decode_to_slice(text.trim(), &mut out)
         .map_err(|_| invalid(path, "expected 64 hex characters"))?;
     Ok(out)
+}
+
+/// Save an account or validator key: the hex of its 32-byte secret, owner-only (0600).
+/// Refuses to overwrite an existing file.
+pub fn write_key_file(path: &Path, key: &Keypair) -> Result<(), HomeError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    write_secret(path, &format!("{}\n", hex::encode(key.secret_bytes()))).map_err(|e| match e {
+        HomeError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            HomeError::Exists(path.to_path_buf())
+        }
+        e => e,
+    })
+}
+
+/// Load a key written by [`write_key_file`] (or a home's `validator_key`).
+pub fn read_key_file(path: &Path) -> Result<Keypair, HomeError> {
+    Ok(Keypair::from_secret(read_secret(path)?))
 }
 
 pub fn p2p_identity(secret: [u8; 32]) -> libp2p::identity::Keypair {

@@ -1,1 +1,46 @@
+//! Drives lantau networks from outside, the way an operator or a researcher would: an HTTP
+//! client for the node API ([`client`]), local multi-process testnets ([`init`],
+//! [`processes`], described by [`manifest`]), and the benchmark harness.
 
+pub mod client;
+pub mod init;
+pub mod manifest;
+pub mod processes;
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TestnetError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Home(#[from] node::home::HomeError),
+    #[error(
+        "{0} already exists: this directory already holds a testnet (use it, or pick another --dir)"
+    )]
+    Exists(PathBuf),
+    #[error("no testnet in {dir}; create one with `lantau testnet init --dir {dir}` (or `lantau testnet up`)", dir = .0.display())]
+    NoTestnet(PathBuf),
+    #[error("no node {name:?} in this testnet; it has {}", .known.join(", "))]
+    UnknownNode { name: String, known: Vec<String> },
+    #[error("cannot start {binary}: {reason}", binary = .binary.display())]
+    Spawn { binary: PathBuf, reason: String },
+    #[error("the testnet was not producing blocks after {secs} s{}; see `lantau testnet logs`", if .unreachable.is_empty() { String::new() } else { format!(" ({} not answering)", .unreachable.join(", ")) })]
+    NotHealthy { secs: u64, unreachable: Vec<String> },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl TestnetError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        TestnetError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

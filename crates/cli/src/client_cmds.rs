@@ -1,0 +1,359 @@
+//! `lantau tx ...` and `lantau query ...`: clients of a node's HTTP API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use ledger::{Address, Hash, Receipt, Transfer};
+use node::api_types::TxInfo;
+use serde::Serialize;
+use testnet::client::{Client, SubmitOutcome};
+
+use crate::output::{table, thousands};
+use crate::testnet_cmds::default_dir;
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// The node's API URL. Default: the first validator of the local testnet
+    /// (`lantau testnet up`), else http://127.0.0.1:26657.
+    #[arg(long, env = "LANTAU_NODE")]
+    node: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl NodeArgs {
+    fn client(&self) -> Client {
+        let url = match &self.node {
+            Some(url) => url.clone(),
+            None => testnet::manifest::Manifest::load(&default_dir())
+                .ok()
+                .and_then(|m| m.nodes.first().map(|n| n.api.clone()))
+                .unwrap_or_else(|| "http://127.0.0.1:26657".into()),
+        };
+        Client::new(&url)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TxCommand {
+    /// Sign a transfer with a key file and submit it. Fetches the sender's nonce itself.
+    Transfer {
+        /// Key file of the sender (`lantau keygen`; a testnet's demo keys are in
+        /// <testnet dir>/keys/).
+        #[arg(long)]
+        from_key: PathBuf,
+        /// Recipient address (64 hex characters).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: u64,
+        /// Up to 1 KiB of text stored with the transfer.
+        #[arg(long, default_value = "")]
+        memo: String,
+        /// Use this nonce instead of the account's next one.
+        #[arg(long)]
+        nonce: Option<u64>,
+        /// Wait for the commit and print the height and receipt.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait_secs: u64,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum QueryCommand {
+    /// Balance and next nonce of an address.
+    Account {
+        address: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// A transaction by hash: pending, or committed with its receipt.
+    Tx {
+        hash: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// A committed block and its certificate (default: the latest).
+    Block {
+        height: Option<u64>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The node's height, round, peers, mempool and sync state.
+    Status {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The validator set.
+    Validators {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Connected peers and their gossip scores.
+    Peers {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")
+}
+
+fn print_json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serialises")
+    );
+}
+
+fn parse_address(text: &str) -> Result<Address> {
+    text.parse().map_err(|e| {
+        anyhow::anyhow!("malformed address {text:?}: {e} (an address is 64 hex characters)")
+    })
+}
+
+pub fn describe(receipt: &Receipt) -> String {
+    match receipt {
+        Receipt::Ok => "ok".into(),
+        Receipt::BadNonce { expected, got } => {
+            format!("not executed: nonce {got}, the account expected {expected}")
+        }
+        Receipt::InsufficientFunds { balance, amount } => format!(
+            "nonce used, nothing moved: insufficient funds ({} held, {} sent)",
+            thousands(*balance),
+            thousands(*amount)
+        ),
+        Receipt::RecipientOverflow => {
+            "nonce used, nothing moved: the recipient's balance would overflow".into()
+        }
+        Receipt::WrongChain => "not executed: wrong chain".into(),
+    }
+}
+
+pub fn run_tx(cmd: TxCommand) -> Result<()> {
+    let TxCommand::Transfer {
+        from_key,
+        to,
+        amount,
+        memo,
+        nonce,
+        wait,
+        wait_secs,
+        node,
+    } = cmd;
+    let key = crate::keys::load(&from_key)?;
+    let to = parse_address(&to)?;
+    if memo.len() > ledger::tx::MAX_MEMO_BYTES {
+        bail!(
+            "the memo is {} bytes; at most {} allowed",
+            memo.len(),
+            ledger::tx::MAX_MEMO_BYTES
+        );
+    }
+    let client = node.client();
+    runtime()?.block_on(async {
+        let status = client.status().await?;
+        let account = client.account(&key.public()).await?;
+        if amount > account.balance {
+            bail!(
+                "insufficient funds: {} holds {}, the transfer needs {}",
+                key.public(),
+                thousands(account.balance),
+                thousands(amount)
+            );
+        }
+        let tx = Transfer {
+            chain_id: status.chain_id,
+            from: key.public(),
+            to,
+            amount,
+            nonce: nonce.unwrap_or(account.nonce),
+            memo: memo.into_bytes(),
+        }
+        .sign(&key);
+        let hash = tx.hash();
+        let wait = wait.then(|| Duration::from_secs(wait_secs));
+        let outcome = client
+            .submit(&tx, wait)
+            .await
+            .with_context(|| format!("submitting {hash} to {}", client.url()))?;
+        match outcome {
+            SubmitOutcome::Accepted(hash) => {
+                if node.json {
+                    print_json(&serde_json::json!({ "hash": hash, "status": "submitted" }));
+                } else {
+                    println!("submitted {hash}");
+                    println!("follow it with: lantau query tx {hash}");
+                }
+                Ok(())
+            }
+            SubmitOutcome::Waited(info) => {
+                if node.json {
+                    print_json(&info);
+                } else {
+                    print_tx(&info);
+                }
+                match info {
+                    TxInfo::Pending { hash } => bail!(
+                        "{hash} is still pending after {wait_secs} s; check later with `lantau query tx {hash}`"
+                    ),
+                    TxInfo::Committed { receipt, .. } if !receipt.is_ok() => {
+                        bail!("the transfer was committed but did not execute: {}", describe(&receipt))
+                    }
+                    TxInfo::Committed { .. } => Ok(()),
+                }
+            }
+        }
+    })
+}
+
+fn print_tx(info: &TxInfo) {
+    match info {
+        TxInfo::Pending { hash } => println!("{hash}  pending"),
+        TxInfo::Committed {
+            hash,
+            height,
+            index,
+            receipt,
+        } => {
+            println!("{hash}  committed at height {height} (index {index})");
+            println!("receipt: {}", describe(receipt));
+        }
+    }
+}
+
+pub fn run_query(cmd: QueryCommand) -> Result<()> {
+    let rt = runtime()?;
+    match cmd {
+        QueryCommand::Account { address, node } => {
+            let address = parse_address(&address)?;
+            let account = rt.block_on(node.client().account(&address))?;
+            if node.json {
+                print_json(&account);
+            } else {
+                println!("address  {address}");
+                println!("balance  {}", thousands(account.balance));
+                println!("nonce    {}", account.nonce);
+            }
+        }
+        QueryCommand::Tx { hash, node } => {
+            let hash: Hash = hash.parse().map_err(|e| {
+                anyhow::anyhow!("malformed transaction hash {hash:?}: {e} (64 hex characters)")
+            })?;
+            let info = rt.block_on(node.client().tx(&hash))?;
+            if node.json {
+                print_json(&info);
+            } else {
+                print_tx(&info);
+            }
+        }
+        QueryCommand::Block { height, node } => {
+            let view = rt.block_on(node.client().block(height))?;
+            if node.json {
+                print_json(&view);
+                return Ok(());
+            }
+            let h = &view.block.header;
+            println!("height     {}", h.height);
+            println!("hash       {}", view.block.hash());
+            println!("round      {}", h.round);
+            println!("proposer   {}", h.proposer);
+            println!("time (ms)  {}", h.timestamp_ms);
+            println!("prev hash  {}", h.prev_hash);
+            println!("state root {}", h.state_root);
+            println!(
+                "certified  by {} validators in round {}",
+                view.certificate.signatures.len(),
+                view.certificate.round
+            );
+            println!("txs        {}", view.block.txs.len());
+            if !view.block.txs.is_empty() {
+                let rows: Vec<Vec<String>> = view
+                    .block
+                    .txs
+                    .iter()
+                    .map(|tx| {
+                        let t = &tx.transfer;
+                        vec![
+                            short(&tx.hash().to_hex()),
+                            short(&t.from.to_string()),
+                            short(&t.to.to_string()),
+                            thousands(t.amount),
+                            t.nonce.to_string(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(&["hash", "from", "to", "amount", "nonce"], &rows)
+                );
+            }
+        }
+        QueryCommand::Status { node } => {
+            let s = rt.block_on(node.client().status())?;
+            if node.json {
+                print_json(&s);
+            } else {
+                println!("chain      {}", s.chain_id);
+                println!(
+                    "validator  {}",
+                    s.validator
+                        .map_or("(not a validator)".into(), |v| v.to_string())
+                );
+                println!("committed  {}", s.committed_height);
+                println!("deciding   height {} round {}", s.height, s.round);
+                println!("peers      {}", s.peers);
+                println!("mempool    {} txs", thousands(s.mempool as u64));
+                println!("syncing    {}", if s.syncing { "yes" } else { "no" });
+            }
+        }
+        QueryCommand::Validators { node } => {
+            let validators = rt.block_on(node.client().validators())?;
+            if node.json {
+                print_json(&validators);
+            } else {
+                let rows: Vec<Vec<String>> = validators
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        vec![i.to_string(), v.public_key.to_string(), v.power.to_string()]
+                    })
+                    .collect();
+                print!("{}", table(&["#", "public key", "power"], &rows));
+            }
+        }
+        QueryCommand::Peers { node } => {
+            let peers = rt.block_on(node.client().peers())?;
+            if node.json {
+                print_json(&peers);
+            } else {
+                let rows: Vec<Vec<String>> = peers
+                    .iter()
+                    .map(|p| vec![p.peer_id.clone(), format!("{:.1}", p.score)])
+                    .collect();
+                print!("{}", table(&["peer id", "score"], &rows));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// First and last 6 hex characters, for tables.
+fn short(hex: &str) -> String {
+    if hex.len() <= 14 {
+        return hex.into();
+    }
+    format!("{}..{}", &hex[..6], &hex[hex.len() - 6..])
+}

@@ -1,0 +1,366 @@
+//! `lantau testnet init|up|down|status|logs`.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use node::api_types::NodeStatus;
+use testnet::init::{InitOptions, local_defaults};
+use testnet::manifest::Manifest;
+use testnet::processes::{self, Stop};
+
+use crate::output::{Progress, table, thousands};
+
+/// `$LANTAU_TESTNET_DIR`, else `~/.lantau/testnet`.
+pub fn default_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LANTAU_TESTNET_DIR") {
+        return dir.into();
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".lantau").join("testnet")
+}
+
+#[derive(Args)]
+pub struct DirArg {
+    /// The testnet directory.
+    #[arg(long, env = "LANTAU_TESTNET_DIR", default_value_os_t = default_dir())]
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    #[arg(long, default_value = "lantau-testnet")]
+    chain_id: String,
+    /// One host (IP or DNS name) per validator, comma-separated, to run the same validator
+    /// set across machines: each home listens on 0.0.0.0 with ports 26656 (p2p) and 26657
+    /// (API); copy `nodeI/` to host I and run `lantau start --home nodeI` there.
+    #[arg(long, value_delimiter = ',')]
+    hosts: Vec<String>,
+    /// Least time between blocks, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    block_interval_ms: u64,
+}
+
+#[derive(Subcommand)]
+pub enum TestnetCommand {
+    /// Create N validator homes sharing one genesis, with funded demo accounts (keys in
+    /// <dir>/keys/). Local testnets get free ports, so several can coexist.
+    Init {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        init: InitArgs,
+    },
+    /// Start every validator as a background process (init first on a fresh directory) and
+    /// wait until they produce blocks.
+    Up {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        init: InitArgs,
+        /// Give up waiting for blocks after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Stop every validator cleanly (SIGTERM; SIGKILL after 10 s).
+    Down {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Height, round, peers and mempool of every validator.
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The last lines of the validators' logs.
+    Logs {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Only this node (`node2` or `2`).
+        node: Option<String>,
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: usize,
+        /// Keep printing new lines (Ctrl-C to stop).
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+}
+
+pub fn run(cmd: TestnetCommand) -> Result<()> {
+    match cmd {
+        TestnetCommand::Init { dir, init } => {
+            let manifest = testnet::init::init(&dir.dir, &init_options(&init))?;
+            println!(
+                "initialised {} validators in {}",
+                manifest.nodes.len(),
+                dir.dir.display()
+            );
+            print!("{}", layout_table(&manifest));
+            println!(
+                "start them with: lantau testnet up --dir {}",
+                dir.dir.display()
+            );
+            Ok(())
+        }
+        TestnetCommand::Up {
+            dir,
+            init,
+            timeout_secs,
+        } => up(&dir.dir, &init, Duration::from_secs(timeout_secs)),
+        TestnetCommand::Down { dir } => down(&dir.dir),
+        TestnetCommand::Status { dir, json } => status(&dir.dir, json),
+        TestnetCommand::Logs {
+            dir,
+            node,
+            lines,
+            follow,
+        } => logs(&dir.dir, node.as_deref(), lines, follow),
+    }
+}
+
+fn init_options(args: &InitArgs) -> InitOptions {
+    let mut config = local_defaults(args.validators);
+    config.block_interval_ms = args.block_interval_ms;
+    InitOptions {
+        validators: args.validators,
+        chain_id: args.chain_id.clone(),
+        hosts: args.hosts.clone(),
+        funded: vec![],
+        config,
+    }
+}
+
+fn layout_table(manifest: &Manifest) -> String {
+    let rows: Vec<Vec<String>> = manifest
+        .nodes
+        .iter()
+        .map(|n| vec![n.name.clone(), n.api.clone(), n.p2p.clone()])
+        .collect();
+    table(&["node", "api", "p2p"], &rows)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")
+}
+
+fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
+    if !Manifest::exists(dir) {
+        eprintln!(
+            "no testnet in {}; creating {} validators",
+            dir.display(),
+            init.validators
+        );
+        testnet::init::init(dir, &init_options(init))?;
+    }
+    let manifest = Manifest::load(dir)?;
+    let binary = std::env::current_exe().context("finding the lantau binary")?;
+    let mut started = 0;
+    for node in &manifest.nodes {
+        let (_, new) = processes::start_node(&binary, dir, node)?;
+        started += usize::from(new);
+    }
+    if started == 0 {
+        eprintln!(
+            "all {} validators were already running",
+            manifest.nodes.len()
+        );
+    }
+    let mut progress = Progress::new();
+    let all: Vec<usize> = (0..manifest.nodes.len()).collect();
+    let waited = runtime()?.block_on(processes::wait_until_producing(
+        &manifest,
+        &all,
+        2,
+        timeout,
+        |statuses| {
+            let answering = statuses.iter().flatten().count();
+            let height = statuses
+                .iter()
+                .flatten()
+                .map(|s| s.committed_height)
+                .min()
+                .unwrap_or(0);
+            progress.update(&format!(
+                "waiting for blocks: {answering}/{} validators answering, height {height}",
+                statuses.len()
+            ));
+        },
+    ));
+    if let Err(e) = waited {
+        progress.finish("the testnet did not become healthy");
+        for node in &manifest.nodes {
+            if let Ok(lines) = processes::tail(&processes::log_path(dir, node), 5) {
+                eprintln!("--- {} (last lines of its log)", node.name);
+                for line in lines {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        return Err(e.into());
+    }
+    progress.finish(&format!(
+        "{} validators are up and committing blocks",
+        manifest.nodes.len()
+    ));
+    status(dir, false)?;
+    println!();
+    println!(
+        "demo keys: {}/keys/{{alice,bob,carol,dave}}.key",
+        dir.display()
+    );
+    println!("logs:      lantau testnet logs --dir {}", dir.display());
+    println!("stop:      lantau testnet down --dir {}", dir.display());
+    Ok(())
+}
+
+fn down(dir: &Path) -> Result<()> {
+    let manifest = Manifest::load(dir)?;
+    let mut stopped = 0;
+    for node in &manifest.nodes {
+        if processes::stop_node(dir, node, Stop::Graceful, Duration::from_secs(10)) {
+            println!("stopped {}", node.name);
+            stopped += 1;
+        }
+    }
+    if stopped == 0 {
+        println!("no validator of {} was running", dir.display());
+    }
+    Ok(())
+}
+
+fn status(dir: &Path, json: bool) -> Result<()> {
+    let manifest = Manifest::load(dir)?;
+    let statuses: Vec<Option<NodeStatus>> = runtime()?.block_on(processes::statuses(&manifest));
+    if json {
+        let nodes: Vec<_> = manifest
+            .nodes
+            .iter()
+            .zip(&statuses)
+            .map(|(n, s)| {
+                serde_json::json!({
+                    "name": n.name,
+                    "api": n.api,
+                    "pid": processes::running_pid(dir, n),
+                    "status": s,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&nodes)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = manifest
+        .nodes
+        .iter()
+        .zip(&statuses)
+        .map(|(n, s)| {
+            let pid = processes::running_pid(dir, n).map_or("-".into(), |p| p.to_string());
+            match s {
+                Some(s) => vec![
+                    n.name.clone(),
+                    pid,
+                    "up".into(),
+                    thousands(s.committed_height),
+                    s.round.to_string(),
+                    s.peers.to_string(),
+                    thousands(s.mempool as u64),
+                    n.api.clone(),
+                ],
+                None => vec![
+                    n.name.clone(),
+                    pid,
+                    "down".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    n.api.clone(),
+                ],
+            }
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "node",
+                "pid",
+                "state",
+                "height",
+                "round",
+                "peers",
+                "mempool (txs)",
+                "api"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+fn logs(dir: &Path, node: Option<&str>, lines: usize, follow: bool) -> Result<()> {
+    let manifest = Manifest::load(dir)?;
+    let nodes: Vec<_> = match node {
+        Some(name) => vec![manifest.node(name)?.1.clone()],
+        None => manifest.nodes.clone(),
+    };
+    let prefix = nodes.len() > 1;
+    let mut offsets = Vec::new();
+    for n in &nodes {
+        let path = processes::log_path(dir, n);
+        if !path.exists() {
+            eprintln!("{}: no log yet ({})", n.name, path.display());
+            offsets.push(0);
+            continue;
+        }
+        for line in processes::tail(&path, lines)? {
+            print_line(prefix, &n.name, &line);
+        }
+        offsets.push(std::fs::metadata(&path).map_or(0, |m| m.len()));
+    }
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        for (n, offset) in nodes.iter().zip(offsets.iter_mut()) {
+            let path = processes::log_path(dir, n);
+            let Ok(mut file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let len = file.metadata().map_or(0, |m| m.len());
+            if len < *offset {
+                *offset = 0; // truncated or replaced
+            }
+            if len == *offset {
+                continue;
+            }
+            file.seek(SeekFrom::Start(*offset))?;
+            let mut text = String::new();
+            file.read_to_string(&mut text)?;
+            // Hold back a partial last line until it is complete.
+            let complete = text.rfind('\n').map_or(0, |i| i + 1);
+            for line in text[..complete].lines() {
+                print_line(prefix, &n.name, line);
+            }
+            *offset += complete as u64;
+        }
+    }
+}
+
+fn print_line(prefix: bool, name: &str, line: &str) {
+    if prefix {
+        println!("{name} | {line}");
+    } else {
+        println!("{line}");
+    }
+}

@@ -1,0 +1,211 @@
+//! An async client for a node's HTTP API (`node::api`), typed with `node::api_types`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use ledger::{Account, Address, Hash, SignedTx, Validator};
+use node::api_types::{
+    ApiError, BlockView, NodeStatus, PeerView, SubmitRequest, Submitted, TxInfo,
+};
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the node at {url}: {reason}. Is it running? (`lantau testnet status`)")]
+    Unreachable { url: String, reason: String },
+    #[error("the node refused the request ({status}, {}): {}", .error.code, .error.message)]
+    Api { status: u16, error: ApiError },
+    #[error("unexpected answer from {url} ({status}): {reason}")]
+    BadResponse {
+        url: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("no answer from {url} within {secs} s")]
+    Timeout { url: String, secs: u64 },
+}
+
+impl ClientError {
+    /// The API's error code, when the node answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { error, .. } => Some(&error.code),
+            _ => None,
+        }
+    }
+}
+
+/// Talks to one node. Cheap to clone; connections are kept alive and reused.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// What a submission returned: its hash at once, or its fate after waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    Accepted(Hash),
+    Waited(TxInfo),
+}
+
+impl Client {
+    /// `base` is like `http://127.0.0.1:26657` (a trailing slash is fine).
+    pub fn new(base: &str) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(3)));
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        timeout: Duration,
+    ) -> Result<(StatusCode, T), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let request = Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        let exchange = async {
+            let response =
+                self.http
+                    .request(request)
+                    .await
+                    .map_err(|e| ClientError::Unreachable {
+                        url: self.base.clone(),
+                        reason: error_chain(&e),
+                    })?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?
+                .to_bytes();
+            Ok::<_, ClientError>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout {
+                url: url.clone(),
+                secs: timeout.as_secs(),
+            })??;
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ApiError>(&bytes) {
+                Ok(error) => ClientError::Api {
+                    status: status.as_u16(),
+                    error,
+                },
+                Err(_) => ClientError::BadResponse {
+                    url,
+                    status: status.as_u16(),
+                    reason: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                },
+            });
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::BadResponse {
+            url,
+            status: status.as_u16(),
+            reason: e.to_string(),
+        })?;
+        Ok((status, value))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        Ok(self.call(Method::GET, path, None, self.timeout).await?.1)
+    }
+
+    pub async fn status(&self) -> Result<NodeStatus, ClientError> {
+        self.get("/v1/status").await
+    }
+
+    pub async fn account(&self, address: &Address) -> Result<Account, ClientError> {
+        self.get(&format!("/v1/accounts/{address}")).await
+    }
+
+    pub async fn tx(&self, hash: &Hash) -> Result<TxInfo, ClientError> {
+        self.get(&format!("/v1/txs/{hash}")).await
+    }
+
+    /// A committed block; `None` for the latest.
+    pub async fn block(&self, height: Option<u64>) -> Result<BlockView, ClientError> {
+        match height {
+            Some(h) => self.get(&format!("/v1/blocks/{h}")).await,
+            None => self.get("/v1/blocks/latest").await,
+        }
+    }
+
+    pub async fn validators(&self) -> Result<Vec<Validator>, ClientError> {
+        self.get("/v1/validators").await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerView>, ClientError> {
+        self.get("/v1/peers").await
+    }
+
+    /// Submit a signed transfer; with `wait`, the node holds the answer until the commit (or
+    /// the wait runs out and the answer is `TxInfo::Pending`).
+    pub async fn submit(
+        &self,
+        tx: &SignedTx,
+        wait: Option<Duration>,
+    ) -> Result<SubmitOutcome, ClientError> {
+        let body = serde_json::to_string(&SubmitRequest {
+            tx: hex::encode(tx.encode()),
+        })
+        .expect("serialises");
+        match wait {
+            None => {
+                let (_, s): (_, Submitted) = self
+                    .call(Method::POST, "/v1/txs", Some(body), self.timeout)
+                    .await?;
+                Ok(SubmitOutcome::Accepted(s.hash))
+            }
+            Some(wait) => {
+                let path = format!("/v1/txs?wait_ms={}", wait.as_millis());
+                let (_, info) = self
+                    .call(Method::POST, &path, Some(body), wait + self.timeout)
+                    .await?;
+                Ok(SubmitOutcome::Waited(info))
+            }
+        }
+    }
+}
+
+/// hyper's errors hide the cause (connection refused) in their source chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

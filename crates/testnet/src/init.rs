@@ -1,0 +1,215 @@
+//! `lantau testnet init`: N validator homes sharing one genesis.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ledger::{Address, Genesis, Keypair, P2pEndpoint};
+use node::home::{self, NodeConfig};
+
+use crate::TestnetError;
+use crate::manifest::{Manifest, NodeEntry};
+
+/// Accounts every testnet funds, from fixed seeds so anyone can sign for them; their keys are
+/// also written to `<dir>/keys/<name>.key`.
+pub const DEMO_ACCOUNTS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+pub const DEMO_BALANCE: u64 = 1_000_000_000;
+
+pub fn demo_key(name: &str) -> Keypair {
+    Keypair::from_seed(name)
+}
+
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub validators: usize,
+    pub chain_id: String,
+    /// One host per validator, for a testnet spread over machines; empty for 127.0.0.1 with
+    /// free ports (so several local testnets can coexist).
+    pub hosts: Vec<String>,
+    /// Accounts funded besides the demo ones (the benchmark's senders).
+    pub funded: Vec<(Address, u64)>,
+    /// Applied to every validator's config.toml.
+    pub config: NodeConfig,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            validators: 4,
+            chain_id: "lantau-testnet".into(),
+            hosts: vec![],
+            funded: vec![],
+            config: local_defaults(4),
+        }
+    }
+}
+
+/// Config for validators sharing this machine: verification threads split between them.
+pub fn local_defaults(validators: usize) -> NodeConfig {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    NodeConfig {
+        verify_threads: (cores / validators.max(1)).max(1),
+        ..NodeConfig::default()
+    }
+}
+
+fn free_port() -> Result<u16, TestnetError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| TestnetError::io(Path::new("127.0.0.1:0"), e))?;
+    Ok(listener
+        .local_addr()
+        .map_err(|e| TestnetError::io(Path::new("127.0.0.1:0"), e))?
+        .port())
+}
+
+/// A libp2p address for `host` (an IP or a DNS name).
+fn p2p_address(host: &str, port: u16) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => format!("/ip4/{ip}/tcp/{port}"),
+        Ok(std::net::IpAddr::V6(ip)) => format!("/ip6/{ip}/tcp/{port}"),
+        Err(_) => format!("/dns4/{host}/tcp/{port}"),
+    }
+}
+
+pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError> {
+    let n = options.validators;
+    if n == 0 {
+        return Err(TestnetError::Usage(
+            "a testnet needs at least 1 validator".into(),
+        ));
+    }
+    if !options.hosts.is_empty() && options.hosts.len() != n {
+        return Err(TestnetError::Usage(format!(
+            "{} hosts given for {n} validators; give one host per validator",
+            options.hosts.len()
+        )));
+    }
+    if Manifest::exists(dir) {
+        return Err(TestnetError::Exists(Manifest::path(dir)));
+    }
+    fs::create_dir_all(dir).map_err(|e| TestnetError::io(dir, e))?;
+
+    struct Planned {
+        home: PathBuf,
+        config: NodeConfig,
+        entry: NodeEntry,
+        keys: home::NewKeys,
+    }
+    let mut planned = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("node{i}");
+        let home_dir = dir.join(&name);
+        home::ensure_fresh(&home_dir)?;
+        let keys = home::generate_keys(&home_dir)?;
+        let mut config = options.config.clone();
+        config.moniker = name.clone();
+        let (p2p, api) = match options.hosts.get(i) {
+            None => {
+                let (p2p_port, api_port) = (free_port()?, free_port()?);
+                config.p2p_listen = p2p_address("127.0.0.1", p2p_port);
+                config.api_listen = format!("127.0.0.1:{api_port}");
+                (
+                    config.p2p_listen.clone(),
+                    format!("http://127.0.0.1:{api_port}"),
+                )
+            }
+            Some(host) => {
+                // One validator per machine: the usual ports, reachable from the others.
+                config.p2p_listen = "/ip4/0.0.0.0/tcp/26656".into();
+                config.api_listen = "0.0.0.0:26657".into();
+                (p2p_address(host, 26656), format!("http://{host}:26657"))
+            }
+        };
+        planned.push(Planned {
+            home: home_dir,
+            config,
+            entry: NodeEntry {
+                name,
+                home: PathBuf::from(format!("node{i}")),
+                api,
+                p2p,
+            },
+            keys,
+        });
+    }
+
+    let mut funded: Vec<(Address, u64)> = DEMO_ACCOUNTS
+        .iter()
+        .map(|name| (demo_key(name).public(), DEMO_BALANCE))
+        .collect();
+    funded.extend(options.funded.iter().copied());
+    let validators: Vec<_> = planned.iter().map(|p| p.keys.validator).collect();
+    let mut genesis = Genesis::with_validators(&options.chain_id, &validators, &funded);
+    for (v, p) in genesis.validators.iter_mut().zip(&planned) {
+        v.name = p.entry.name.clone();
+        v.p2p = Some(P2pEndpoint {
+            peer_id: p.keys.peer_id.to_string(),
+            address: p.entry.p2p.clone(),
+        });
+    }
+    for p in &planned {
+        home::write_home(&p.home, &genesis, &p.config)?;
+    }
+    for name in DEMO_ACCOUNTS {
+        home::write_key_file(
+            &dir.join("keys").join(format!("{name}.key")),
+            &demo_key(name),
+        )?;
+    }
+    let manifest = Manifest {
+        chain_id: options.chain_id.clone(),
+        nodes: planned.into_iter().map(|p| p.entry).collect(),
+    };
+    manifest.save(dir)?;
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn homes_share_one_genesis_with_every_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = init(dir.path(), &InitOptions::default()).unwrap();
+        assert_eq!(manifest.nodes.len(), 4);
+        let genesis = fs::read_to_string(dir.path().join("node0/genesis.json")).unwrap();
+        for i in 1..4 {
+            let other = fs::read_to_string(dir.path().join(format!("node{i}/genesis.json")));
+            assert_eq!(other.unwrap(), genesis);
+        }
+        let loaded = home::load(&dir.path().join("node2")).unwrap();
+        assert_eq!(loaded.setup.network.peers.len(), 4);
+        assert_eq!(loaded.config.moniker, "node2");
+        let ports: std::collections::HashSet<_> = manifest.nodes.iter().map(|n| &n.api).collect();
+        assert_eq!(ports.len(), 4, "every validator gets its own API port");
+        let alice = home::read_key_file(&dir.path().join("keys/alice.key")).unwrap();
+        assert_eq!(alice.public(), demo_key("alice").public());
+        assert!(matches!(
+            init(dir.path(), &InitOptions::default()),
+            Err(TestnetError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn hosts_give_each_validator_a_reachable_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = InitOptions {
+            validators: 2,
+            hosts: vec!["10.0.0.1".into(), "val-b.example".into()],
+            ..InitOptions::default()
+        };
+        let manifest = init(dir.path(), &options).unwrap();
+        assert_eq!(manifest.nodes[0].p2p, "/ip4/10.0.0.1/tcp/26656");
+        assert_eq!(manifest.nodes[1].p2p, "/dns4/val-b.example/tcp/26656");
+        assert_eq!(manifest.nodes[1].api, "http://val-b.example:26657");
+        let wrong = InitOptions {
+            validators: 3,
+            ..options
+        };
+        let other = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            init(other.path(), &wrong),
+            Err(TestnetError::Usage(_))
+        ));
+    }
+}
