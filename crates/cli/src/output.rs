@@ -38,7 +38,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -65,7 +65,7 @@ impl Progress {
         const SPINNER: [char; 4] = ['|', '/', '-', '\\'];
         if self.tty {
             eprint!("\r\x1b[2K{} {message}", SPINNER[self.frame % SPINNER.len()]);
-        } else if self.frame % 8 == 0 {
+        } else if self.frame.is_multiple_of(8) {
             eprintln!("  {message}");
         }
         self.frame += 1;

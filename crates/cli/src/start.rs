@@ -22,7 +22,9 @@ pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
 }
 
 pub fn start(home_dir: &Path) -> Result<()> {
+    // Colours only on a terminal: `testnet up` sends the output to log files.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

@@ -137,14 +137,14 @@ fn init_start_submit_stop_restart() {
         http(port, "GET", &format!("/v1/accounts/{bob}"), "")
             .map(|(_, b)| json(&b)["balance"].as_u64().unwrap_or(0))
     };
-    wait_until("the transfer", || bob_balance(api) == Some(1_000_250));
+    wait_until("the transfer", || bob_balance(api) == Some(1_000_000_250));
 
     assert!(
         terminate(&mut node).success(),
         "SIGTERM stops the node cleanly"
     );
     let mut node = start();
-    wait_until("the restarted node", || bob_balance(api) == Some(1_000_250));
+    wait_until("the restarted node", || bob_balance(api) == Some(1_000_000_250));
     let after = height(api).unwrap();
     wait_until("new blocks after the restart", || {
         height(api).unwrap_or(0) > after

@@ -8,6 +8,10 @@ use crate::encoding;
 use crate::merkle::merkle_root;
 use crate::tx::SignedTx;
 
+/// The most transactions a valid block may hold, whatever a proposer's own configured limit
+/// (validators with different configs must still accept each other's blocks).
+pub const MAX_BLOCK_TXS: usize = 100_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct BlockHeader {
     pub chain_id: String,

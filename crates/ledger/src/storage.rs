@@ -58,11 +58,8 @@ pub struct TxRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot open the database at {path}: {source}. Is another lantau process using it?")]
-    Open {
-        path: String,
-        source: rocksdb::Error,
-    },
+    #[error("cannot open the database at {path}: {error}. Is another lantau process using it?")]
+    Open { path: String, error: rocksdb::Error },
     #[error(
         "{path} is not a lantau database (it is non-empty and holds no RocksDB data); point --home at an empty or lantau directory"
     )]
@@ -76,9 +73,9 @@ pub enum StorageError {
     )]
     GenesisMismatch { expected: Hash, found: Hash },
     #[error(
-        "database corrupted: {what} ({source}); restore from a backup or resync into a fresh --home"
+        "database corrupted: {what} ({error}); restore from a backup or resync into a fresh --home"
     )]
-    Corrupt { what: String, source: DecodeError },
+    Corrupt { what: String, error: DecodeError },
     #[error("block {got} does not extend the tip: {reason}")]
     OutOfOrder { got: u64, reason: String },
     #[error("database I/O: {0}")]
@@ -120,7 +117,7 @@ impl Store {
             } else {
                 StorageError::Open {
                     path: shown.clone(),
-                    source,
+                    error: source,
                 }
             }
         })?;
@@ -205,7 +202,7 @@ impl Store {
             let address =
                 PublicKey(key.as_ref().try_into().map_err(|_| StorageError::Corrupt {
                     what: format!("state key of {} bytes", key.len()),
-                    source: DecodeError::Malformed("address must be 32 bytes".into()),
+                    error: DecodeError::Malformed("address must be 32 bytes".into()),
                 })?);
             accounts.insert(address, decode(&value, || format!("account {address}"))?);
         }
@@ -216,7 +213,7 @@ impl Store {
         self.get_meta(KEY_TIP)?
             .ok_or_else(|| StorageError::Corrupt {
                 what: "tip record".into(),
-                source: DecodeError::Malformed("missing".into()),
+                error: DecodeError::Malformed("missing".into()),
             })
     }
 
@@ -324,7 +321,7 @@ impl Store {
                 Ok(b) => Ok(Some(u64::from_be_bytes(b))),
                 Err(_) => Err(StorageError::Corrupt {
                     what: format!("block index entry for {hash}"),
-                    source: DecodeError::Malformed(format!("{} bytes, expected 8", v.len())),
+                    error: DecodeError::Malformed(format!("{} bytes, expected 8", v.len())),
                 }),
             },
         }
@@ -371,9 +368,9 @@ impl Store {
 }
 
 fn decode<T: Decode<()>>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<T, StorageError> {
-    encoding::decode(bytes).map_err(|source| StorageError::Corrupt {
+    encoding::decode(bytes).map_err(|error| StorageError::Corrupt {
         what: what(),
-        source,
+        error,
     })
 }
 

@@ -2,7 +2,7 @@
 //! commit. Consensus decides *which* block; this decides what a block may contain and
 //! persists it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 use consensus::{SignRecord, Step};
@@ -26,6 +26,8 @@ pub struct AppConfig {
     /// Bound on the encoded size of everything in the mempool.
     pub max_mempool_bytes: usize,
     pub verify_threads: usize,
+    /// Blocks a transfer may wait for an earlier nonce of its sender before it is dropped.
+    pub mempool_gap_ttl_blocks: u64,
 }
 
 impl Default for AppConfig {
@@ -36,6 +38,7 @@ impl Default for AppConfig {
             max_mempool_txs: 100_000,
             max_mempool_bytes: 64 * 1024 * 1024,
             verify_threads: 0,
+            mempool_gap_ttl_blocks: 100,
         }
     }
 }
@@ -60,8 +63,8 @@ pub struct Application {
     store: Store,
     state: State,
     verifier: TxVerifier,
-    /// Admitted transactions in arrival order.
-    mempool: VecDeque<Admitted>,
+    /// Admitted transactions in arrival order, with the height at which each arrived.
+    mempool: VecDeque<(Admitted, u64)>,
     pending: HashSet<Hash>,
     mempool_bytes: usize,
     /// Results of executing blocks we validated or built, by block hash, so a decided block
@@ -129,9 +132,9 @@ impl Application {
             .signing_log()?
             .iter()
             .map(|bytes| {
-                encoding::decode(bytes).map_err(|source| StorageError::Corrupt {
+                encoding::decode(bytes).map_err(|error| StorageError::Corrupt {
                     what: "signing log entry".into(),
-                    source,
+                    error,
                 })
             })
             .collect()
@@ -177,7 +180,7 @@ impl Application {
                 self.mempool_bytes += a.size;
                 self.pending.insert(a.hash);
                 let hash = a.hash;
-                self.mempool.push_back(a);
+                self.mempool.push_back((a, self.state.height() + 1));
                 Ok(hash)
             })
             .collect()
@@ -192,16 +195,52 @@ impl Application {
         timestamp_ms: u64,
     ) -> Block {
         let tip = self.store.tip().expect("tip is readable");
+        // Arrival order, but each sender's transfers only in nonce sequence: one that arrives
+        // before its predecessor waits (in `deferred`) and follows it into the block; one
+        // whose predecessor never came stays in the mempool instead of failing in a block.
+        let mut next_nonce: HashMap<Address, u64> = HashMap::new();
+        let mut deferred: HashMap<Address, BTreeMap<u64, usize>> = HashMap::new();
+        let mut chosen: Vec<usize> = Vec::new();
         let mut bytes = 0;
-        let (hashes, txs): (Vec<Hash>, Vec<SignedTx>) = self
-            .mempool
+        let limits = (self.config.max_block_txs, self.config.max_block_bytes);
+        let fits = |chosen: &[usize], bytes: usize, size: usize| {
+            chosen.len() < limits.0 && bytes + size <= limits.1
+        };
+        'fill: for (i, (a, _)) in self.mempool.iter().enumerate() {
+            let t = &a.tx.transfer;
+            let next = next_nonce
+                .entry(t.from)
+                .or_insert_with(|| self.state.account(&t.from).nonce);
+            if t.nonce > *next {
+                deferred.entry(t.from).or_default().insert(t.nonce, i);
+                continue;
+            }
+            if t.nonce < *next {
+                continue;
+            }
+            if !fits(&chosen, bytes, a.size) {
+                break;
+            }
+            chosen.push(i);
+            bytes += a.size;
+            *next += 1;
+            let Some(waiting) = deferred.get_mut(&t.from) else {
+                continue;
+            };
+            while let Some(&j) = waiting.get(next) {
+                let size = self.mempool[j].0.size;
+                if !fits(&chosen, bytes, size) {
+                    break 'fill;
+                }
+                waiting.remove(next);
+                chosen.push(j);
+                bytes += size;
+                *next += 1;
+            }
+        }
+        let (hashes, txs): (Vec<Hash>, Vec<SignedTx>) = chosen
             .iter()
-            .take(self.config.max_block_txs)
-            .take_while(|a| {
-                bytes += a.size;
-                bytes <= self.config.max_block_bytes
-            })
-            .map(|a| (a.hash, a.tx.clone()))
+            .map(|&i| (self.mempool[i].0.hash, self.mempool[i].0.tx.clone()))
             .unzip();
         let execution = self.state.execute(&self.chain_id, &txs);
         let block = Block {
@@ -231,7 +270,7 @@ impl Application {
                 &self.chain_id,
                 tip.height + 1,
                 &tip.block_hash,
-                self.config.max_block_txs,
+                ledger::block::MAX_BLOCK_TXS,
             )
             .is_err()
         {
@@ -266,14 +305,18 @@ impl Application {
         // Re-check the rest against the new state: drop what was committed, what can never
         // execute (its nonce is used) and what the sender can no longer pay for.
         let state = &self.state;
-        self.mempool.retain(|a| {
+        let ttl = self.config.mempool_gap_ttl_blocks;
+        self.mempool.retain(|(a, since)| {
             let sender = state.account(&a.tx.transfer.from);
+            // One waiting for a nonce gap to fill gives up after `ttl` blocks.
+            let gap_expired = a.tx.transfer.nonce > sender.nonce && state.height() >= since + ttl;
             !committed.contains(&a.hash)
+                && !gap_expired
                 && a.tx.transfer.nonce >= sender.nonce
                 && a.tx.transfer.amount <= sender.balance
         });
-        self.pending = self.mempool.iter().map(|a| a.hash).collect();
-        self.mempool_bytes = self.mempool.iter().map(|a| a.size).sum();
+        self.pending = self.mempool.iter().map(|(a, _)| a.hash).collect();
+        self.mempool_bytes = self.mempool.iter().map(|(a, _)| a.size).sum();
         Ok(tip)
     }
 }
@@ -361,6 +404,45 @@ mod tests {
         assert_eq!(app.build_block(1, 0, alice.public(), 0).txs.len(), 6);
         app.config.max_block_bytes = one * 3 + one / 2;
         assert_eq!(app.build_block(1, 0, alice.public(), 0).txs.len(), 3);
+    }
+
+    /// Commit whatever this validator would propose next.
+    fn commit_next(app: &mut Application, proposer: &Keypair) -> Block {
+        let height = app.tip().unwrap().height + 1;
+        let block = app.build_block(height, 0, proposer.public(), 0);
+        let certificate = CommitCertificate {
+            height,
+            round: 0,
+            block_hash: block.hash(),
+            signatures: vec![],
+        };
+        app.commit(&block, &certificate).unwrap();
+        block
+    }
+
+    #[test]
+    fn a_nonce_gap_waits_in_the_mempool_then_expires() {
+        let (_dir, mut app, alice) = setup(100);
+        app.config.mempool_gap_ttl_blocks = 3;
+        // Nonce 1 and 3 arrive before nonce 0; nonce 2 never does.
+        let early = [
+            transfer(&alice, 1, "app-test"),
+            transfer(&alice, 3, "app-test"),
+        ];
+        assert!(app.submit(&early).iter().all(Result::is_ok));
+        assert!(
+            commit_next(&mut app, &alice).txs.is_empty(),
+            "nothing runs ahead of nonce 0"
+        );
+        assert_eq!(app.mempool_len(), 2);
+        assert!(app.submit(&[transfer(&alice, 0, "app-test")])[0].is_ok());
+        let block = commit_next(&mut app, &alice);
+        let nonces: Vec<u64> = block.txs.iter().map(|t| t.transfer.nonce).collect();
+        assert_eq!(nonces, [0, 1], "in nonce order, stopping at the gap");
+        assert_eq!(app.mempool_len(), 1, "nonce 3 still waits for nonce 2");
+        commit_next(&mut app, &alice);
+        commit_next(&mut app, &alice);
+        assert_eq!(app.mempool_len(), 0, "the gap outlived its ttl");
     }
 
     #[test]

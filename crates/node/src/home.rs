@@ -38,6 +38,8 @@ pub struct NodeConfig {
     pub max_block_bytes: usize,
     pub mempool_max_txs: usize,
     pub mempool_max_bytes: usize,
+    /// Blocks a transfer may wait in the mempool for an earlier nonce of its sender.
+    pub mempool_gap_ttl_blocks: u64,
     /// Signature verification threads; 0 = one per core.
     pub verify_threads: usize,
     /// Addresses that replace genesis.json's for the given validators (a host moved). Only
@@ -59,6 +61,7 @@ impl Default for NodeConfig {
             max_block_bytes: app.max_block_bytes,
             mempool_max_txs: app.max_mempool_txs,
             mempool_max_bytes: app.max_mempool_bytes,
+            mempool_gap_ttl_blocks: app.mempool_gap_ttl_blocks,
             verify_threads: 0,
             peer_address_overrides: vec![],
             timeouts: Timeouts::default(),
@@ -68,10 +71,11 @@ impl Default for NodeConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
-    #[error("{path}: {source}")]
+    // Not `source`: the message already carries it, and error chains would print it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -80,9 +84,9 @@ pub enum HomeError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
-    move |source| HomeError::Io {
+    move |error| HomeError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -118,7 +122,7 @@ pub fn write_key_file(path: &Path, key: &Keypair) -> Result<(), HomeError> {
         fs::create_dir_all(parent).map_err(io(parent))?;
     }
     write_secret(path, &format!("{}\n", hex::encode(key.secret_bytes()))).map_err(|e| match e {
-        HomeError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+        HomeError::Io { error, .. } if error.kind() == std::io::ErrorKind::AlreadyExists => {
             HomeError::Exists(path.to_path_buf())
         }
         e => e,
@@ -241,6 +245,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             max_block_bytes: config.max_block_bytes,
             max_mempool_txs: config.mempool_max_txs,
             max_mempool_bytes: config.mempool_max_bytes,
+            mempool_gap_ttl_blocks: config.mempool_gap_ttl_blocks,
             verify_threads: config.verify_threads,
         },
     };

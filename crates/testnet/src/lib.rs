@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestnetError {
-    #[error("{path}: {source}")]
+    // Not `source`: the message already carries it, and error chains would print it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -37,10 +38,10 @@ pub enum TestnetError {
 }
 
 impl TestnetError {
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
+    pub fn io(path: &Path, error: std::io::Error) -> Self {
         TestnetError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }
