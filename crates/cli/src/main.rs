@@ -27,6 +27,11 @@ enum Command {
         #[arg(long, default_value = "lantau.key")]
         out: PathBuf,
     },
+    /// Print the address (public key) of a key file.
+    Address {
+        /// The key file (`lantau keygen`, or a testnet's keys/<name>.key).
+        key: PathBuf,
+    },
     /// Create a single-validator home (config.toml, genesis.json, keys) ready to start.
     Init {
         #[arg(long)]
@@ -71,6 +76,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen { out } => keys::keygen(&out),
+        Command::Address { key } => keys::load(&key).map(|k| println!("{}", k.public())),
         Command::Init { home, chain_id } => start::init(&home, &chain_id),
         Command::Start { home } => start::start(&home),
         Command::Testnet(cmd) => testnet_cmds::run(cmd),

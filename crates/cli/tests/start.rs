@@ -144,7 +144,9 @@ fn init_start_submit_stop_restart() {
         "SIGTERM stops the node cleanly"
     );
     let mut node = start();
-    wait_until("the restarted node", || bob_balance(api) == Some(1_000_000_250));
+    wait_until("the restarted node", || {
+        bob_balance(api) == Some(1_000_000_250)
+    });
     let after = height(api).unwrap();
     wait_until("new blocks after the restart", || {
         height(api).unwrap_or(0) > after

@@ -1,0 +1,237 @@
+//! The real `lantau` binary driving a 4-validator testnet of background processes: init, up,
+//! keygen, transfer, query on another validator, logs, status, down, and every client error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn lantau(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lantau"));
+    // Client commands find the node through the testnet directory, as a user's would.
+    c.env("LANTAU_TESTNET_DIR", dir).env_remove("LANTAU_NODE");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    lantau(dir).args(args).output().expect("runs lantau")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "lantau {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs and must fail with exit code 1 and `expected` in its message (no panic, no debug dump).
+fn fails(dir: &Path, args: &[&str], expected: &str) {
+    let out = run(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "lantau {args:?}: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(expected),
+        "lantau {args:?}: expected {expected:?} in {stderr}"
+    );
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"));
+}
+
+/// Stops the testnet even when an assertion fails.
+struct Testnet(PathBuf);
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        let _ = run(&self.0, &["testnet", "down"]);
+    }
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn a_four_validator_testnet_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let d = dir.as_path();
+    ok(
+        d,
+        &[
+            "testnet",
+            "init",
+            "--validators",
+            "4",
+            "--block-interval-ms",
+            "50",
+        ],
+    );
+    fails(d, &["testnet", "init"], "already holds a testnet");
+    let _guard = Testnet(dir.clone());
+    let up = ok(d, &["testnet", "up", "--timeout-secs", "60"]);
+    assert!(up.contains("node3"), "{up}");
+
+    let status = json(&ok(d, &["testnet", "status", "--json"]));
+    let nodes = status.as_array().unwrap();
+    assert_eq!(nodes.len(), 4);
+    for n in nodes {
+        assert!(n["pid"].as_i64().is_some(), "{n}");
+        assert_eq!(n["status"]["peers"], 3, "{n}");
+    }
+    let node2_api = nodes[2]["api"].as_str().unwrap().to_string();
+
+    let me = dir.join("me.key");
+    let keygen = ok(d, &["keygen", "--out", me.to_str().unwrap()]);
+    let address = keygen
+        .split_whitespace()
+        .find(|w| w.len() == 64)
+        .expect("keygen prints the address")
+        .to_string();
+    fails(
+        d,
+        &["keygen", "--out", me.to_str().unwrap()],
+        "already exists",
+    );
+
+    // Default node: the testnet's first validator.
+    let alice = dir.join("keys/alice.key");
+    let alice = alice.to_str().unwrap();
+    let sent = ok(
+        d,
+        &[
+            "tx",
+            "transfer",
+            "--from-key",
+            alice,
+            "--to",
+            &address,
+            "--amount",
+            "77",
+            "--wait",
+        ],
+    );
+    assert!(
+        sent.contains("committed at height") && sent.contains("ok"),
+        "{sent}"
+    );
+
+    // Visible on another validator.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let account = json(&ok(
+            d,
+            &["query", "account", &address, "--node", &node2_api, "--json"],
+        ));
+        if account["balance"] == 77 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node2 never saw the transfer: {account}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let human = ok(d, &["query", "account", &address]);
+    assert!(human.contains("balance  77"), "{human}");
+    let block = json(&ok(d, &["query", "block", "--json"]));
+    assert!(block["certificate"]["signatures"].as_array().unwrap().len() >= 3);
+    let validators = ok(d, &["query", "validators"]);
+    assert_eq!(validators.lines().count(), 5, "{validators}");
+
+    // Every client error: clear message, exit code 1.
+    let me = me.to_str().unwrap();
+    fails(
+        d,
+        &[
+            "tx",
+            "transfer",
+            "--from-key",
+            me,
+            "--to",
+            &address,
+            "--amount",
+            "78",
+        ],
+        "insufficient funds",
+    );
+    fails(
+        d,
+        &[
+            "tx",
+            "transfer",
+            "--from-key",
+            alice,
+            "--to",
+            &address,
+            "--amount",
+            "1",
+            "--nonce",
+            "0",
+        ],
+        "stale_nonce",
+    );
+    fails(
+        d,
+        &[
+            "tx",
+            "transfer",
+            "--from-key",
+            alice,
+            "--to",
+            "xyz",
+            "--amount",
+            "1",
+        ],
+        "malformed address",
+    );
+    fails(
+        d,
+        &[
+            "tx",
+            "transfer",
+            "--from-key",
+            "/nonexistent.key",
+            "--to",
+            &address,
+            "--amount",
+            "1",
+        ],
+        "cannot use the key file",
+    );
+    fails(
+        d,
+        &["query", "status", "--node", "http://127.0.0.1:1"],
+        "cannot reach the node",
+    );
+    fails(d, &["query", "tx", "00ff"], "malformed transaction hash");
+    fails(d, &["testnet", "logs", "node9"], "no node \"node9\"");
+
+    let logs = ok(d, &["testnet", "logs", "node1", "-n", "5"]);
+    assert!(logs.contains("committed"), "{logs}");
+
+    let down = ok(d, &["testnet", "down"]);
+    assert_eq!(down.matches("stopped").count(), 4, "{down}");
+    let status = json(&ok(d, &["testnet", "status", "--json"]));
+    for n in status.as_array().unwrap() {
+        assert!(n["pid"].is_null() && n["status"].is_null(), "{n}");
+    }
+    fails(d, &["query", "status"], "cannot reach the node");
+}
+
+#[test]
+fn completions_and_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bash = ok(tmp.path(), &["completions", "bash"]);
+    assert!(bash.contains("lantau") && bash.contains("testnet"));
+    for cmd in [
+        vec!["--help"],
+        vec!["testnet", "up", "--help"],
+        vec!["tx", "transfer", "--help"],
+        vec!["query", "block", "--help"],
+    ] {
+        assert!(!ok(tmp.path(), &cmd).is_empty());
+    }
+    fails(tmp.path(), &["testnet", "status"], "no testnet in");
+}
