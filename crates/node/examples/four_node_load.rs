@@ -98,11 +98,26 @@ async fn main() {
     let start_height = nodes[0].status().await.unwrap().height;
     let started = Instant::now();
     let mut refused = 0;
+    // One transfer in 50 is followed to its commit: submit-to-commit latency.
+    let mut samples = Vec::new();
     for (i, tx) in txs.into_iter().enumerate() {
         let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
         tokio::time::sleep_until(due.into()).await;
-        if nodes[i % 4].submit(tx).await.unwrap().is_err() {
-            refused += 1;
+        let sent = Instant::now();
+        match nodes[i % 4].submit(tx).await.unwrap() {
+            Err(_) => refused += 1,
+            Ok(hash) if i % 50 == 0 => {
+                let node = nodes[i % 4].clone();
+                samples.push(tokio::spawn(async move {
+                    loop {
+                        if let Ok(service::TxStatus::Committed(_)) = node.tx(hash).await {
+                            return sent.elapsed();
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }));
+            }
+            Ok(_) => {}
         }
     }
     let sent_in = started.elapsed();
@@ -119,11 +134,20 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     let end_height = nodes[0].status().await.unwrap().height;
+    let mut latencies = Vec::new();
+    for s in samples {
+        latencies.push(s.await.unwrap().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     println!(
-        "4 validators, {total} transfers offered at {rate}/s over {:.1}s ({refused} refused); all committed after {:.2}s: {:.0} committed tx/s, {} blocks",
+        "4 validators, {total} transfers offered at {rate}/s over {:.1}s ({refused} refused); all committed after {:.2}s: {:.0} committed tx/s, {} blocks; submit-to-commit latency p50 {:.0} ms, p99 {:.0} ms ({} samples)",
         sent_in.as_secs_f64(),
         elapsed.as_secs_f64(),
         (total - refused) as f64 / elapsed.as_secs_f64(),
         end_height - start_height,
+        pct(0.5),
+        pct(0.99),
+        latencies.len(),
     );
 }
