@@ -18,6 +18,6 @@ pub use block::{Block, BlockError, BlockHeader};
 pub use crypto::{Address, Hash, Keypair, PublicKey, Signature, SignatureError};
 pub use genesis::{Genesis, GenesisAccount, GenesisValidator, P2pEndpoint};
 pub use state::{Account, Execution, Receipt, State};
-pub use tx::{SignedTx, Transfer, TxError};
+pub use tx::{SignedTx, Transfer, TxBatch, TxError};
 pub use validators::{Validator, ValidatorSet};
 pub use vote::{CommitCertificate, CommitSig, SignedVote, Vote, VoteKind};

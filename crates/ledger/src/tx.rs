@@ -26,6 +26,27 @@ pub struct Transfer {
     pub memo: Vec<u8>,
 }
 
+/// Encoded transactions travelling together (a client's batch submission, a validator's tx
+/// gossip), each still in its signed bytes so the receiver hashes and verifies exactly what was
+/// sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
+pub struct TxBatch {
+    pub txs: Vec<Vec<u8>>,
+}
+
+impl TxBatch {
+    /// At most this many encoded bytes (the gossip message limit).
+    pub const MAX_BYTES: usize = 16 * 1024 * 1024;
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::encoding::DecodeError> {
+        encoding::decode_limited::<_, { Self::MAX_BYTES }>(bytes)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        encoding::encode(self)
+    }
+}
+
 /// A transfer with its sender's signature over `domain::TX || encode(transfer)`.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct SignedTx {

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | POST | `/v1/txs` `{"tx": "<hex of the encoded SignedTx>"}` | `{"hash"}`; 400 malformed, 422 refused, 413 too large, 503 mempool full |
 //! | POST | `/v1/txs?wait_ms=N` | as above, but waits up to N ms (at most 60 s) for the commit: `{"hash", "status", "height", "receipt"}` |
+//! | POST | `/v1/txs/batch` (body: an encoded `TxBatch`) | [`BatchSubmitted`] |
+//! | GET | `/v1/commits?from=H` | [`CommitInfo`]s of recent blocks, with this node's commit times |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce"}` |
 //! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
 //! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index", "receipt"}`; 404 |
@@ -14,13 +16,14 @@
 //! | GET | `/health` | `{"ok": true}` |
 //! | GET | `/metrics` | Prometheus text format |
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ledger::{Address, Hash, TxError};
+use ledger::{Address, Hash, TxBatch, TxError};
 use serde::Deserialize;
 
 pub use crate::api_types::*;
@@ -53,9 +56,17 @@ fn node_error(e: NodeError) -> Response {
     }
 }
 
+/// Largest `POST /v1/txs/batch` body.
+pub const MAX_BATCH_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/txs", post(submit))
+        .route(
+            "/v1/txs/batch",
+            post(submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
+        .route("/v1/commits", get(commits))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/txs/{hash}", get(tx))
         .route("/v1/blocks/{height}", get(block))
@@ -109,25 +120,89 @@ async fn submit(
             Some(wait) => wait_for_commit(&node, hash, wait.min(MAX_WAIT_MS)).await,
         },
         Ok(Err(e)) => {
-            let (status, code) = match &e {
-                SubmitError::Invalid(TxError::Signature(_)) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
-                }
-                SubmitError::Invalid(TxError::WrongChain { .. }) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "wrong_chain")
-                }
-                SubmitError::Invalid(_) => (StatusCode::BAD_REQUEST, "malformed_tx"),
-                SubmitError::Duplicate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate"),
-                SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "stale_nonce"),
-                SubmitError::InsufficientFunds { .. } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
-                }
-                SubmitError::MempoolFull { .. } => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "mempool_full")
-                }
-            };
+            let (status, code) = refusal(&e);
             error(status, code, e.to_string())
         }
+        Err(e) => node_error(e),
+    }
+}
+
+/// The HTTP status and stable code for a refused transaction.
+fn refusal(e: &SubmitError) -> (StatusCode, &'static str) {
+    match e {
+        SubmitError::Invalid(TxError::Signature(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
+        }
+        SubmitError::Invalid(TxError::WrongChain { .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "wrong_chain")
+        }
+        SubmitError::Invalid(_) => (StatusCode::BAD_REQUEST, "malformed_tx"),
+        SubmitError::Duplicate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate"),
+        SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "stale_nonce"),
+        SubmitError::InsufficientFunds { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
+        }
+        SubmitError::MempoolFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+    }
+}
+
+/// Many transactions in one request: the body is a `ledger::TxBatch` in `ledger::encoding`
+/// (`application/octet-stream`). For load generators and bridges; one result per transaction.
+async fn submit_batch(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            node.metrics().add(&node.metrics().txs_refused, 1);
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "body_too_large"
+            } else {
+                "bad_body"
+            };
+            return error(e.status(), code, e.body_text());
+        }
+    };
+    let batch = match TxBatch::decode(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            node.metrics().add(&node.metrics().txs_refused, 1);
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_batch",
+                format!("the body must be an encoded TxBatch: {e}"),
+            );
+        }
+    };
+    match node.submit_batch(batch.txs).await {
+        Ok(results) => {
+            let mut accepted = 0;
+            let mut rejected = Vec::new();
+            for (index, r) in results.into_iter().enumerate() {
+                match r {
+                    Ok(_) => accepted += 1,
+                    Err(e) => rejected.push(BatchRejection {
+                        index,
+                        code: refusal(&e).1.into(),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            Json(BatchSubmitted { accepted, rejected }).into_response()
+        }
+        Err(e) => node_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CommitsQuery {
+    from: u64,
+}
+
+async fn commits(State(node): State<NodeHandle>, Query(q): Query<CommitsQuery>) -> Response {
+    match node.commits(q.from).await {
+        Ok(c) => Json(c).into_response(),
         Err(e) => node_error(e),
     }
 }

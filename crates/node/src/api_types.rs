@@ -1,6 +1,7 @@
 //! The JSON bodies of the HTTP API, shared by the server (`api`) and its clients, so the two
 //! cannot drift apart.
 
+pub use crate::commit_log::CommitInfo;
 use ledger::storage::TxRecord;
 use ledger::{Block, CommitCertificate, Hash, PublicKey, Receipt};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,21 @@ pub struct SubmitRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Submitted {
     pub hash: Hash,
+}
+
+/// `POST /v1/txs/batch`: how many were admitted, and why each of the others was not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchSubmitted {
+    pub accepted: usize,
+    pub rejected: Vec<BatchRejection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchRejection {
+    /// Position in the submitted batch.
+    pub index: usize,
+    pub code: String,
+    pub message: String,
 }
 
 /// `GET /v1/txs/{hash}`, and `POST /v1/txs?wait_ms=N`.

@@ -288,11 +288,12 @@ impl Application {
     }
 
     /// Commit a decided block. Execution never re-checks signatures: the block is certified.
+    /// Returns the new tip and the block's transaction ids.
     pub fn commit(
         &mut self,
         block: &Block,
         certificate: &CommitCertificate,
-    ) -> Result<Tip, StorageError> {
+    ) -> Result<(Tip, Vec<Hash>), StorageError> {
         let hash = block.hash();
         let execution = match self.executions.remove(&hash) {
             Some(e) => e,
@@ -301,7 +302,8 @@ impl Application {
         let tip = self.store.commit(block, certificate, &execution)?;
         self.state.apply(&execution);
         self.executions.clear();
-        let committed: HashSet<Hash> = block.txs.iter().map(SignedTx::hash).collect();
+        let hashes: Vec<Hash> = block.txs.iter().map(SignedTx::hash).collect();
+        let committed: HashSet<Hash> = hashes.iter().copied().collect();
         // Re-check the rest against the new state: drop what was committed, what can never
         // execute (its nonce is used) and what the sender can no longer pay for.
         let state = &self.state;
@@ -317,7 +319,7 @@ impl Application {
         });
         self.pending = self.mempool.iter().map(|(a, _)| a.hash).collect();
         self.mempool_bytes = self.mempool.iter().map(|(a, _)| a.size).sum();
-        Ok(tip)
+        Ok((tip, hashes))
     }
 }
 

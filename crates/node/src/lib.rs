@@ -5,6 +5,7 @@
 pub mod api;
 pub mod api_types;
 pub mod app;
+pub mod commit_log;
 pub mod home;
 pub mod local_net;
 pub mod metrics;

@@ -25,7 +25,8 @@ use libp2p::{
 };
 use tokio::sync::mpsc;
 
-pub const TX_TOPIC: &str = "lantau/tx/1";
+/// Carries `TxBatch`es.
+pub const TX_TOPIC: &str = "lantau/txs/1";
 pub const CONSENSUS_TOPIC: &str = "lantau/consensus/1";
 const SYNC_PROTOCOL: &str = "/lantau/sync/1";
 /// Largest gossip message: a proposal carrying a full block.

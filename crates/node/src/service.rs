@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use consensus::{Config, Consensus, Effect, Input, InputError, Message, Timeouts};
 use ledger::storage::{StorageError, TxRecord};
-use ledger::{Account, Address, Block, CommitCertificate, Genesis, Hash, Keypair, Validator};
+use ledger::{
+    Account, Address, Block, CommitCertificate, Genesis, Hash, Keypair, TxBatch, Validator,
+};
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
 use tokio::sync::{mpsc, oneshot};
@@ -16,6 +18,7 @@ use tokio::time::Instant;
 use std::sync::Arc;
 
 use crate::app::{AppConfig, Application, SubmitError};
+use crate::commit_log::{self, CommitInfo, CommitLog};
 use crate::metrics::Metrics;
 use crate::network::{
     self, Command, Event, NetworkConfig, PeerInfo, SyncRequest, SyncResponse, Verdict,
@@ -48,8 +51,12 @@ pub struct Status {
 
 enum Request {
     Submit {
-        raw: Vec<u8>,
-        reply: oneshot::Sender<Result<Hash, SubmitError>>,
+        raws: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Vec<Result<Hash, SubmitError>>>,
+    },
+    Commits {
+        from: u64,
+        reply: oneshot::Sender<Vec<CommitInfo>>,
     },
     Status {
         reply: oneshot::Sender<Status>,
@@ -111,9 +118,31 @@ impl NodeHandle {
     }
 
     pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
+        Ok(self
+            .submit_batch(vec![raw])
+            .await?
+            .pop()
+            .expect("one result per transaction"))
+    }
+
+    /// Admit many transactions at once (verified in parallel); one result per transaction.
+    pub async fn submit_batch(
+        &self,
+        raws: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.requests
-            .send(Request::Submit { raw, reply })
+            .send(Request::Submit { raws, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Recent commits from `from` on, with this node's commit times (see `commit_log`).
+    pub async fn commits(&self, from: u64) -> Result<Vec<CommitInfo>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Commits { from, reply })
             .await
             .map_err(|_| NodeError::Stopped)?;
         rx.await.map_err(|_| NodeError::Stopped)
@@ -203,7 +232,42 @@ struct Node {
     syncing: bool,
     /// The highest height a peer has shown us to be committed.
     sync_target: u64,
+    /// Admitted transactions waiting to be gossiped as one batch.
+    outbox: TxOutbox,
+    commits: CommitLog,
     metrics: Arc<Metrics>,
+}
+
+/// Transactions admitted here, gossiped together: one gossipsub message (one libp2p signature,
+/// one validation round trip) per batch instead of per transaction.
+#[derive(Default)]
+struct TxOutbox {
+    batch: TxBatch,
+    bytes: usize,
+}
+
+impl TxOutbox {
+    const MAX_TXS: usize = 4096;
+    const MAX_BYTES: usize = 1024 * 1024;
+    /// How long an admitted transaction may wait for companions.
+    const LINGER: Duration = Duration::from_millis(10);
+
+    fn push(&mut self, raw: Vec<u8>) {
+        self.bytes += raw.len();
+        self.batch.txs.push(raw);
+    }
+
+    fn is_full(&self) -> bool {
+        self.batch.txs.len() >= Self::MAX_TXS || self.bytes >= Self::MAX_BYTES
+    }
+
+    fn take(&mut self) -> Option<TxBatch> {
+        if self.batch.txs.is_empty() {
+            return None;
+        }
+        self.bytes = 0;
+        Some(std::mem::take(&mut self.batch))
+    }
 }
 
 /// Open the store, start the network and the node task. Call from inside a multi-threaded
@@ -237,14 +301,19 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         peers: 0,
         syncing: false,
         sync_target: 0,
+        outbox: TxOutbox::default(),
+        commits: CommitLog::default(),
         metrics: Arc::new(Metrics::default()),
     };
     let metrics = node.metrics.clone();
     tokio::spawn(async move {
         let fx = node.consensus.start();
         node.apply(fx).await;
+        let mut linger = tokio::time::interval(TxOutbox::LINGER);
+        linger.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = linger.tick() => node.flush_outbox().await,
                 Some(input) = timer_rx.recv() => { let _ = node.input(input).await; }
                 Some((height, round)) = build_rx.recv() => node.build(height, round).await,
                 Some(event) = events.recv() => node.on_network(event).await,
@@ -276,6 +345,18 @@ impl Node {
         result
     }
 
+    async fn flush_outbox(&mut self) {
+        if let Some(batch) = self.outbox.take() {
+            let _ = self
+                .net
+                .send(Command::Publish {
+                    topic: network::TX_TOPIC,
+                    data: batch.encode(),
+                })
+                .await;
+        }
+    }
+
     async fn report(&mut self, id: MessageId, source: PeerId, verdict: Verdict) {
         if verdict == Verdict::Reject {
             self.metrics.add(&self.metrics.gossip_rejected, 1);
@@ -304,23 +385,22 @@ impl Node {
 
     async fn on_request(&mut self, request: Request) {
         match request {
-            Request::Submit { raw, reply } => {
-                let result = tokio::task::block_in_place(|| self.app.submit(&[&raw]))
-                    .pop()
-                    .expect("one result per transaction");
-                if result.is_err() {
-                    self.metrics.add(&self.metrics.txs_refused, 1);
+            Request::Submit { raws, reply } => {
+                let results = tokio::task::block_in_place(|| self.app.submit(&raws));
+                let refused = results.iter().filter(|r| r.is_err()).count();
+                self.metrics.add(&self.metrics.txs_refused, refused as u64);
+                for (raw, result) in raws.into_iter().zip(&results) {
+                    if result.is_ok() {
+                        self.outbox.push(raw);
+                    }
                 }
-                if result.is_ok() {
-                    let _ = self
-                        .net
-                        .send(Command::Publish {
-                            topic: network::TX_TOPIC,
-                            data: raw,
-                        })
-                        .await;
+                if self.outbox.is_full() {
+                    self.flush_outbox().await;
                 }
-                let _ = reply.send(result);
+                let _ = reply.send(results);
+            }
+            Request::Commits { from, reply } => {
+                let _ = reply.send(self.commits.since(from));
             }
             Request::Status { reply } => {
                 let _ = reply.send(Status {
@@ -383,7 +463,11 @@ impl Node {
                 source,
                 ..
             } => {
-                let results = tokio::task::block_in_place(|| self.app.submit(&[&data]));
+                let Ok(batch) = TxBatch::decode(&data) else {
+                    self.report(id, source, Verdict::Reject).await;
+                    return;
+                };
+                let results = tokio::task::block_in_place(|| self.app.submit(&batch.txs));
                 // A transaction we already hold (gossip echoes) is not a refusal; one that is
                 // malformed or badly signed is the sender's fault.
                 let refused = results
@@ -391,15 +475,15 @@ impl Node {
                     .filter(|r| r.is_err() && !matches!(r, Err(SubmitError::Duplicate(_))))
                     .count();
                 self.metrics.add(&self.metrics.txs_refused, refused as u64);
+                // Forwarded unless it proves the sender wrong; duplicates and stale nonces are
+                // races between submissions, not misbehaviour.
                 let verdict = if results
                     .iter()
                     .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
                 {
                     Verdict::Reject
-                } else if results.iter().all(|r| r.is_ok()) {
-                    Verdict::Accept
                 } else {
-                    Verdict::Ignore
+                    Verdict::Accept
                 };
                 self.report(id, source, verdict).await;
             }
@@ -538,7 +622,8 @@ impl Node {
                 Effect::Decide { block, certificate } => {
                     let started = std::time::Instant::now();
                     match tokio::task::block_in_place(|| self.app.commit(&block, &certificate)) {
-                        Ok(tip) => {
+                        Ok((tip, hashes)) => {
+                            self.commits.record(&block, hashes, commit_log::now_ms());
                             let m = &self.metrics;
                             m.set(&m.last_commit_micros, started.elapsed().as_micros() as u64);
                             m.add(&m.txs_committed, block.txs.len() as u64);

@@ -282,3 +282,86 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     assert!(value("lantau_blocks_committed_total") >= 1.0);
     assert!(value("lantau_last_block_commit_seconds") > 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_admitted_per_transaction_and_commits_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start(dir.path(), &alice);
+    let app = router(node, LIMIT);
+    let transfer = |nonce| {
+        Transfer {
+            chain_id: "api-test".into(),
+            from: alice.public(),
+            to: alice.public(),
+            amount: 1,
+            nonce,
+            memo: vec![],
+        }
+        .sign(&alice)
+    };
+    let mut forged = transfer(1);
+    forged.transfer.amount = 2;
+    let good = [transfer(0), transfer(2)];
+    let batch = ledger::TxBatch {
+        txs: vec![good[0].encode(), forged.encode(), good[1].encode()],
+    };
+    let post = |body: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri("/v1/txs/batch")
+                .header("content-type", "application/octet-stream")
+                .body(Body::from(body))
+                .unwrap();
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+            )
+        }
+    };
+    let (s, v) = post(batch.encode()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+    assert_eq!(v["rejected"][0]["index"], 1, "{v}");
+    assert_eq!(v["rejected"][0]["code"], "bad_signature", "{v}");
+    let (s, v) = post(b"garbage".to_vec()).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_batch".into()));
+
+    // Nonce 1 was forged, so nonce 2 waits; nonce 0 commits and shows up in /v1/commits.
+    let want = good[0].hash().to_hex();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, v) = call(&app, "GET", "/v1/commits?from=1", "").await;
+        assert_eq!(s, StatusCode::OK);
+        let found = v.as_array().unwrap().iter().find(|c| {
+            c["txs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t.as_str() == Some(&want))
+        });
+        if let Some(c) = found {
+            let (proposed, committed) = (
+                c["proposed_at_ms"].as_u64().unwrap(),
+                c["committed_at_ms"].as_u64().unwrap(),
+            );
+            assert!(
+                committed >= proposed && committed - proposed < 10_000,
+                "{c}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never committed: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, v) = call(&app, "GET", "/v1/commits", "").await;
+    assert!(v.is_null(), "from is required");
+}

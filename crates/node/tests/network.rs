@@ -276,7 +276,13 @@ async fn a_validator_peer_gossiping_forgeries_is_rejected_and_penalised() {
             b"not a consensus message".to_vec(),
         ),
         (network::CONSENSUS_TOPIC, forged_vote.encode()),
-        (network::TX_TOPIC, bad_tx.encode()),
+        (
+            network::TX_TOPIC,
+            ledger::TxBatch {
+                txs: vec![bad_tx.encode()],
+            }
+            .encode(),
+        ),
     ];
     let rejected = async || {
         let mut total = 0;
