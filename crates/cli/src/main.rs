@@ -1,5 +1,6 @@
 //! `lantau`: the command-line tool. Every subcommand has `--help`.
 
+mod bench_cmds;
 mod client_cmds;
 mod demo;
 mod keys;
@@ -54,6 +55,9 @@ enum Command {
     /// Read accounts, transactions, blocks and node state.
     #[command(subcommand)]
     Query(client_cmds::QueryCommand),
+    /// Benchmark: fresh local testnets under open-loop load (and faults), swept over rates
+    /// and validator counts; writes CSV/JSON, SVG plots and an HTML report.
+    Bench(bench_cmds::BenchArgs),
     /// N validators in this one process over an in-memory network, with a stream of signed
     /// transfers; prints each committed block. No ports, no background processes.
     Demo(DemoArgs),
@@ -82,6 +86,7 @@ fn main() {
         Command::Testnet(cmd) => testnet_cmds::run(cmd),
         Command::Tx(cmd) => client_cmds::run_tx(cmd),
         Command::Query(cmd) => client_cmds::run_query(cmd),
+        Command::Bench(args) => bench_cmds::run(args),
         Command::Demo(args) => demo::run(demo::Options {
             validators: args.validators,
             seconds: args.seconds,

@@ -71,6 +71,24 @@ impl Progress {
         self.frame += 1;
     }
 
+    /// A progress bar: `[#######.............]  35%  message`.
+    pub fn bar(&mut self, fraction: f64, message: &str) {
+        const WIDTH: usize = 24;
+        let filled = ((fraction.clamp(0.0, 1.0) * WIDTH as f64) as usize).min(WIDTH);
+        let line = format!(
+            "[{}{}] {:>3.0}%  {message}",
+            "#".repeat(filled),
+            ".".repeat(WIDTH - filled),
+            fraction * 100.0
+        );
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+        } else if self.frame.is_multiple_of(4) {
+            eprintln!("  {line}");
+        }
+        self.frame += 1;
+    }
+
     pub fn finish(&mut self, message: &str) {
         if self.tty {
             eprintln!("\r\x1b[2K{message}");

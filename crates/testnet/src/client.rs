@@ -8,9 +8,10 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use ledger::{Account, Address, Hash, SignedTx, Validator};
+use ledger::{Account, Address, Hash, SignedTx, TxBatch, Validator};
 use node::api_types::{
-    ApiError, BlockView, NodeStatus, PeerView, SubmitRequest, Submitted, TxInfo,
+    ApiError, BatchSubmitted, BlockView, CommitInfo, NodeStatus, PeerView, SubmitRequest,
+    Submitted, TxInfo,
 };
 use serde::de::DeserializeOwned;
 
@@ -79,12 +80,25 @@ impl Client {
         body: Option<String>,
         timeout: Duration,
     ) -> Result<(StatusCode, T), ClientError> {
+        let body = Bytes::from(body.unwrap_or_default());
+        self.call_with(method, path, body, "application/json", timeout)
+            .await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        content_type: &str,
+        timeout: Duration,
+    ) -> Result<(StatusCode, T), ClientError> {
         let url = format!("{}{path}", self.base);
         let request = Request::builder()
             .method(method)
             .uri(&url)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .header("content-type", content_type)
+            .body(Full::new(body))
             .map_err(|e| ClientError::Unreachable {
                 url: url.clone(),
                 reason: e.to_string(),
@@ -167,6 +181,26 @@ impl Client {
 
     pub async fn peers(&self) -> Result<Vec<PeerView>, ClientError> {
         self.get("/v1/peers").await
+    }
+
+    /// Submit many encoded transactions in one request (`POST /v1/txs/batch`).
+    pub async fn submit_batch(&self, batch: &TxBatch) -> Result<BatchSubmitted, ClientError> {
+        let body = Bytes::from(batch.encode());
+        Ok(self
+            .call_with(
+                Method::POST,
+                "/v1/txs/batch",
+                body,
+                "application/octet-stream",
+                self.timeout,
+            )
+            .await?
+            .1)
+    }
+
+    /// Recent commits from `from` on, with the node's commit times.
+    pub async fn commits(&self, from: u64) -> Result<Vec<CommitInfo>, ClientError> {
+        self.get(&format!("/v1/commits?from={from}")).await
     }
 
     /// Submit a signed transfer; with `wait`, the node holds the answer until the commit (or

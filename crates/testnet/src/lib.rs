@@ -2,6 +2,7 @@
 //! client for the node API ([`client`]), local multi-process testnets ([`init`],
 //! [`processes`], described by [`manifest`]), and the benchmark harness.
 
+pub mod bench;
 pub mod client;
 pub mod init;
 pub mod manifest;

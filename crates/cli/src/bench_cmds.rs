@@ -1,0 +1,192 @@
+//! `lantau bench`: the benchmark harness (`testnet::bench`) from the command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use testnet::bench::config::{BenchConfig, Fault, FaultKind};
+
+use crate::output::Progress;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A TOML scenario (fields as the flags below, plus [[faults]] tables); flags override it.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Validator counts to sweep, comma-separated [default: 4].
+    #[arg(long, value_delimiter = ',')]
+    validators: Vec<usize>,
+    /// Input rates in tx/s to sweep, comma-separated [default: 1000].
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<u64>,
+    /// Measured seconds per point [default: 20].
+    #[arg(long)]
+    duration_secs: Option<u64>,
+    /// Seconds of load before measuring [default: 5].
+    #[arg(long)]
+    warmup_secs: Option<u64>,
+    /// Bytes per encoded transfer, padded with memo bytes [default: smallest, ~160].
+    #[arg(long)]
+    tx_size: Option<usize>,
+    /// Sending accounts [default: 1000].
+    #[arg(long)]
+    senders: Option<usize>,
+    /// Validators' least time between blocks [default: 100].
+    #[arg(long)]
+    block_interval_ms: Option<u64>,
+    /// Peak throughput is the best point with e2e p99 under this [default: 1500].
+    #[arg(long)]
+    latency_cap_ms: Option<u64>,
+    /// Validators never started (f down from the start), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    offline: Vec<usize>,
+    /// Added to every validator link, each way, through per-link TCP proxies.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Plus a uniform random delay up to this.
+    #[arg(long)]
+    jitter_ms: Option<u64>,
+    /// A fault, SECONDS:KIND[:NODES], repeatable: 8:kill:2, 14:restart:2, 5:pause:1,
+    /// 7:resume:1, 5:partition:2,3, 10:heal. KIND is kill, stop, restart, pause, resume,
+    /// partition or heal.
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+    /// Results directory [default: bench-results/<unix time>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn parse_fault(text: &str) -> Result<Fault> {
+    let mut parts = text.splitn(3, ':');
+    let at_secs: f64 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("fault {text:?}: expected SECONDS:KIND[:NODES]"))?;
+    let kind = match parts.next() {
+        Some("kill") => FaultKind::Kill,
+        Some("stop") => FaultKind::Stop,
+        Some("restart") => FaultKind::Restart,
+        Some("pause") => FaultKind::Pause,
+        Some("resume") => FaultKind::Resume,
+        Some("partition") => FaultKind::Partition,
+        Some("heal") => FaultKind::Heal,
+        other => bail!(
+            "fault {text:?}: unknown kind {other:?} (kill, stop, restart, pause, resume, partition, heal)"
+        ),
+    };
+    let nodes = match parts.next() {
+        None | Some("") => vec![],
+        Some(list) => list
+            .split(',')
+            .map(|n| n.trim().trim_start_matches("node").parse())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("fault {text:?}: nodes are numbers, like 2,3"))?,
+    };
+    Ok(Fault {
+        at_secs,
+        kind,
+        nodes,
+    })
+}
+
+fn config(args: BenchArgs) -> Result<(BenchConfig, Option<PathBuf>)> {
+    let mut c = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the scenario {}", path.display()))?;
+            BenchConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => BenchConfig::default(),
+    };
+    if !args.validators.is_empty() {
+        c.validators = args.validators;
+    }
+    if !args.rates.is_empty() {
+        c.rates = args.rates;
+    }
+    if !args.offline.is_empty() {
+        c.offline = args.offline;
+    }
+    let set = |field: &mut u64, value: Option<u64>| {
+        if let Some(v) = value {
+            *field = v;
+        }
+    };
+    set(&mut c.duration_secs, args.duration_secs);
+    set(&mut c.warmup_secs, args.warmup_secs);
+    set(&mut c.block_interval_ms, args.block_interval_ms);
+    set(&mut c.latency_cap_ms, args.latency_cap_ms);
+    set(&mut c.latency_ms, args.latency_ms);
+    set(&mut c.jitter_ms, args.jitter_ms);
+    if let Some(v) = args.tx_size {
+        c.tx_size = v;
+    }
+    if let Some(v) = args.senders {
+        c.senders = v;
+    }
+    for f in &args.faults {
+        c.faults.push(parse_fault(f)?);
+    }
+    Ok((c, args.out))
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let (config, out) = config(args)?;
+    config.validate()?;
+    let out = out.unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from("bench-results").join(secs.to_string())
+    });
+    let binary = std::env::current_exe().context("finding the lantau binary")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let mut progress = Progress::new();
+    let outcome = runtime.block_on(testnet::bench::run(
+        &config,
+        &binary,
+        &out,
+        &mut |fraction, message| progress.bar(fraction, message),
+    ))?;
+    progress.finish(&format!("results in {}", out.display()));
+    print!("{}", outcome.table);
+    match &outcome.peak {
+        Some(p) => println!(
+            "peak: {:.0} committed tx/s with e2e p99 {:.0} ms <= {} ms ({})",
+            p.committed_tps, p.e2e_latency_ms.p99, config.latency_cap_ms, p.label
+        ),
+        None => println!(
+            "peak: no complete point kept e2e p99 under {} ms",
+            config.latency_cap_ms
+        ),
+    }
+    println!("report: {}", outcome.report.display());
+    let lost: usize = outcome.points.iter().map(|p| p.dropped).sum();
+    if lost > 0 {
+        bail!(
+            "{lost} accepted transactions were never committed: the run failed (see samples.csv)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_flags_parse() {
+        let f = parse_fault("5:partition:2,3").unwrap();
+        assert_eq!(
+            (f.at_secs, f.kind, f.nodes),
+            (5.0, FaultKind::Partition, vec![2, 3])
+        );
+        assert_eq!(parse_fault("9.5:heal").unwrap().kind, FaultKind::Heal);
+        assert_eq!(parse_fault("1:kill:node2").unwrap().nodes, vec![2]);
+        assert!(parse_fault("x:kill:1").is_err());
+        assert!(parse_fault("1:explode:1").is_err());
+    }
+}

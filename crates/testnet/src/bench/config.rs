@@ -1,0 +1,213 @@
+//! What a benchmark run does: flags or a TOML scenario file (like CometBFT's e2e manifests).
+//!
+//! ```toml
+//! validators = [4, 7]        # a sweep over node counts ...
+//! rates = [2000, 8000]       # ... and input rates (tx/s); every pair is one run
+//! duration_secs = 20         # measured window, after
+//! warmup_secs = 5            # a warm-up whose commits are not counted
+//! tx_size = 150              # bytes per encoded transfer (memo padding); 0 = smallest
+//! latency_cap_ms = 1500      # "peak throughput" = best point whose e2e p99 is under this
+//! offline = [3]              # validators never started (f down from the start)
+//! latency_ms = 20            # added to every link, each way (TCP proxies) ...
+//! jitter_ms = 5              # ... plus up to this much, uniformly
+//!
+//! [[faults]]                 # at a time after the load starts
+//! at_secs = 8
+//! kind = "kill"              # kill | stop | restart | pause | resume | partition | heal
+//! nodes = [2]
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::TestnetError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BenchConfig {
+    pub validators: Vec<usize>,
+    pub rates: Vec<u64>,
+    pub duration_secs: u64,
+    pub warmup_secs: u64,
+    /// Encoded transfer size; the memo pads up to it.
+    pub tx_size: usize,
+    /// Distinct sending accounts (nonces run in sequence per account).
+    pub senders: usize,
+    /// The load generator sends one batch per validator every this many ms.
+    pub burst_ms: u64,
+    pub latency_cap_ms: u64,
+    /// How long to wait after the load for accepted transactions to commit.
+    pub drain_secs: u64,
+    pub block_interval_ms: u64,
+    pub max_block_txs: usize,
+    pub offline: Vec<usize>,
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    pub faults: Vec<Fault>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        Self {
+            validators: vec![4],
+            rates: vec![1000],
+            duration_secs: 20,
+            warmup_secs: 5,
+            tx_size: 0,
+            senders: 1000,
+            burst_ms: 50,
+            latency_cap_ms: 1500,
+            drain_secs: 15,
+            block_interval_ms: 100,
+            max_block_txs: 10_000,
+            offline: vec![],
+            latency_ms: 0,
+            jitter_ms: 0,
+            faults: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// SIGKILL: a crash.
+    Kill,
+    /// SIGTERM: a clean stop.
+    Stop,
+    /// Start again (after kill or stop).
+    Restart,
+    /// SIGSTOP: frozen, connections open.
+    Pause,
+    /// SIGCONT.
+    Resume,
+    /// Cut `nodes` off from the rest, both ways.
+    Partition,
+    /// Undo every partition.
+    Heal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Seconds after the load starts.
+    pub at_secs: f64,
+    pub kind: FaultKind,
+    #[serde(default)]
+    pub nodes: Vec<usize>,
+}
+
+impl BenchConfig {
+    pub fn from_toml(text: &str) -> Result<Self, TestnetError> {
+        toml::from_str(text).map_err(|e| TestnetError::Usage(format!("scenario: {e}")))
+    }
+
+    /// Proxies sit on every link when a run needs link faults or added latency.
+    pub fn needs_proxies(&self) -> bool {
+        self.latency_ms > 0
+            || self.jitter_ms > 0
+            || self.faults.iter().any(|f| f.kind == FaultKind::Partition)
+    }
+
+    pub fn validate(&self) -> Result<(), TestnetError> {
+        let usage = |m: String| Err(TestnetError::Usage(m));
+        if self.validators.is_empty() || self.rates.is_empty() {
+            return usage("give at least one validator count and one rate".into());
+        }
+        if self.duration_secs == 0 {
+            return usage("duration_secs must be at least 1".into());
+        }
+        if self.senders == 0 || self.burst_ms == 0 {
+            return usage("senders and burst_ms must be positive".into());
+        }
+        for &n in &self.validators {
+            if n == 0 {
+                return usage("a testnet needs at least one validator".into());
+            }
+            let named = self
+                .offline
+                .iter()
+                .chain(self.faults.iter().flat_map(|f| &f.nodes));
+            if let Some(bad) = named.into_iter().find(|&&i| i >= n) {
+                return usage(format!(
+                    "node {bad} is named in offline/faults, but the run with {n} validators has nodes 0-{}",
+                    n - 1
+                ));
+            }
+            if self.offline.len() * 3 >= n {
+                return usage(format!(
+                    "{} of {n} validators offline leaves no quorum (more than two thirds must run)",
+                    self.offline.len()
+                ));
+            }
+            if observer(self, n).is_none() {
+                return usage(
+                    "every validator is offline or faulted; none can observe commits".into(),
+                );
+            }
+        }
+        for f in &self.faults {
+            let needs_nodes = !matches!(f.kind, FaultKind::Heal);
+            if needs_nodes && f.nodes.is_empty() {
+                return usage(format!(
+                    "fault {:?} at {} s names no nodes",
+                    f.kind, f.at_secs
+                ));
+            }
+            if !(0.0..=(self.warmup_secs + self.duration_secs) as f64).contains(&f.at_secs) {
+                return usage(format!(
+                    "fault at {} s is outside the run (0 to {} s)",
+                    f.at_secs,
+                    self.warmup_secs + self.duration_secs
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The node whose commit times are recorded: the first one no fault touches.
+pub fn observer(config: &BenchConfig, validators: usize) -> Option<usize> {
+    (0..validators)
+        .find(|i| !config.offline.contains(i) && !config.faults.iter().any(|f| f.nodes.contains(i)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_file_parses_and_is_checked() {
+        let text = r#"
+            validators = [4]
+            rates = [500, 1000]
+            duration_secs = 5
+            offline = [3]
+            [[faults]]
+            at_secs = 2
+            kind = "partition"
+            nodes = [2]
+            [[faults]]
+            at_secs = 4
+            kind = "heal"
+        "#;
+        let c = BenchConfig::from_toml(text).unwrap();
+        assert_eq!(c.rates, [500, 1000]);
+        assert_eq!(c.faults[0].kind, FaultKind::Partition);
+        assert!(c.needs_proxies());
+        c.validate().unwrap();
+        assert_eq!(observer(&c, 4), Some(0));
+
+        let typo = BenchConfig::from_toml("rate = [5]");
+        assert!(typo.is_err());
+        let too_many_down = BenchConfig {
+            offline: vec![2, 3],
+            ..c.clone()
+        };
+        assert!(too_many_down.validate().is_err());
+        let out_of_range = BenchConfig {
+            offline: vec![4],
+            ..c
+        };
+        assert!(out_of_range.validate().is_err());
+    }
+}

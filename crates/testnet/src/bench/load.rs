@@ -1,0 +1,205 @@
+//! The load: transfers signed before the timed window (signing here would steal CPU from the
+//! validators), then sent open-loop at a fixed rate, one batch per validator per burst.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ledger::{Hash, Keypair, SignedTx, Transfer, TxBatch};
+use node::commit_log::now_ms;
+use tokio::time::Instant;
+
+use crate::client::{Client, ClientError};
+
+/// Every transaction of a run, in sending order.
+pub struct Workload {
+    pub txs: Vec<Vec<u8>>,
+    pub hashes: Vec<Hash>,
+    /// Index of each transaction's sender.
+    pub sender: Vec<u32>,
+    /// Encoded size of one transfer.
+    pub tx_size: usize,
+}
+
+pub fn sender_key(i: usize) -> Keypair {
+    Keypair::from_seed(&format!("bench-sender-{i}"))
+}
+
+/// Sign `count` transfers round-robin over `senders` accounts (each account's nonces in
+/// sequence), padded with memo bytes to `tx_size`, on every core.
+pub fn presign(chain_id: &str, count: usize, senders: usize, tx_size: usize) -> Workload {
+    let keys: Vec<Keypair> = (0..senders).map(sender_key).collect();
+    let transfer = |i: usize, memo: Vec<u8>| Transfer {
+        chain_id: chain_id.into(),
+        from: keys[i % senders].public(),
+        to: keys[(i + 1) % senders].public(),
+        amount: 1,
+        nonce: (i / senders) as u64,
+        memo,
+    };
+    let base = transfer(0, vec![]).sign(&keys[0]).encode().len();
+    let memo_len = tx_size.saturating_sub(base).min(ledger::tx::MAX_MEMO_BYTES);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = count.div_ceil(threads).max(1);
+    let mut txs: Vec<Vec<u8>> = vec![Vec::new(); count];
+    std::thread::scope(|scope| {
+        for (c, out) in txs.chunks_mut(chunk).enumerate() {
+            let transfer = &transfer;
+            let keys = &keys;
+            scope.spawn(move || {
+                for (k, slot) in out.iter_mut().enumerate() {
+                    let i = c * chunk + k;
+                    *slot = transfer(i, vec![b'.'; memo_len])
+                        .sign(&keys[i % senders])
+                        .encode();
+                }
+            });
+        }
+    });
+    let hashes = txs.iter().map(|t| SignedTx::hash_bytes(t)).collect();
+    Workload {
+        tx_size: base + memo_len,
+        hashes,
+        sender: (0..count).map(|i| (i % senders) as u32).collect(),
+        txs,
+    }
+}
+
+/// What became of one transaction at submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    NotSent,
+    Accepted,
+    /// The node's refusal code (`mempool_full`, `stale_nonce`, ...).
+    Rejected(String),
+    /// No validator answered.
+    Unreachable,
+}
+
+pub struct Sent {
+    pub sent_ms: Vec<u64>,
+    pub acks: Vec<Ack>,
+    pub node: Vec<u16>,
+}
+
+/// Send `workload` at `rate` tx/s to `nodes` (API clients; sender s goes to node s mod n),
+/// one batch per node every `burst`. Requests overlap: the generator never waits for answers
+/// (open loop). A request that finds its node unreachable is tried once on the next node.
+/// `progress` gets the number sent so far, about every second.
+pub async fn send(
+    workload: &Workload,
+    nodes: &[Client],
+    rate: u64,
+    burst: Duration,
+    mut progress: impl FnMut(usize),
+) -> Sent {
+    let total = workload.txs.len();
+    let sent = Arc::new(Mutex::new(Sent {
+        sent_ms: vec![0; total],
+        acks: vec![Ack::NotSent; total],
+        node: vec![0; total],
+    }));
+    let started = Instant::now();
+    let mut next = 0;
+    let mut tick = 0u32;
+    let mut requests = Vec::new();
+    let mut last_progress = Instant::now();
+    while next < total {
+        tick += 1;
+        let at = started + burst * tick;
+        tokio::time::sleep_until(at).await;
+        let due = ((rate as f64 * (burst * tick).as_secs_f64()) as usize).min(total);
+        let stamp = now_ms();
+        let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for i in next..due {
+            per_node[workload.sender[i] as usize % nodes.len()].push(i);
+        }
+        next = due;
+        for (n, indices) in per_node.into_iter().enumerate() {
+            if indices.is_empty() {
+                continue;
+            }
+            {
+                let mut s = sent.lock().expect("lock");
+                for &i in &indices {
+                    s.sent_ms[i] = stamp;
+                    s.node[i] = n as u16;
+                }
+            }
+            let batch = TxBatch {
+                txs: indices.iter().map(|&i| workload.txs[i].clone()).collect(),
+            };
+            let clients = [nodes[n].clone(), nodes[(n + 1) % nodes.len()].clone()];
+            let sent = sent.clone();
+            requests.push(tokio::spawn(async move {
+                let mut outcome = clients[0].submit_batch(&batch).await;
+                if matches!(outcome, Err(ClientError::Unreachable { .. })) && nodes_differ(&clients)
+                {
+                    outcome = clients[1].submit_batch(&batch).await;
+                }
+                let mut s = sent.lock().expect("lock");
+                match outcome {
+                    Ok(answer) => {
+                        for &i in &indices {
+                            s.acks[i] = Ack::Accepted;
+                        }
+                        for r in answer.rejected {
+                            if let Some(&i) = indices.get(r.index) {
+                                s.acks[i] = Ack::Rejected(r.code);
+                            }
+                        }
+                    }
+                    Err(ClientError::Api { error, .. }) => {
+                        for &i in &indices {
+                            s.acks[i] = Ack::Rejected(error.code.clone());
+                        }
+                    }
+                    Err(_) => {
+                        for &i in &indices {
+                            s.acks[i] = Ack::Unreachable;
+                        }
+                    }
+                }
+            }));
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            progress(next);
+            last_progress = Instant::now();
+        }
+    }
+    for r in requests {
+        let _ = r.await;
+    }
+    progress(total);
+    Arc::try_unwrap(sent)
+        .ok()
+        .expect("every request finished")
+        .into_inner()
+        .expect("lock")
+}
+
+fn nodes_differ(clients: &[Client; 2]) -> bool {
+    clients[0].url() != clients[1].url()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presigned_transfers_have_the_asked_size_and_nonce_sequences() {
+        let w = presign("bench", 10, 3, 200);
+        assert_eq!(w.txs.len(), 10);
+        assert!(w.txs.iter().all(|t| t.len() == 200));
+        assert_eq!(w.tx_size, 200);
+        let decoded: Vec<SignedTx> = w.txs.iter().map(|t| SignedTx::decode(t).unwrap()).collect();
+        // Sender 1 sends txs 1, 4, 7 with nonces 0, 1, 2.
+        let nonces: Vec<u64> = [1, 4, 7]
+            .iter()
+            .map(|&i| decoded[i].transfer.nonce)
+            .collect();
+        assert_eq!(nonces, [0, 1, 2]);
+        assert_eq!(w.hashes[4], decoded[4].hash());
+        let smallest = presign("bench", 1, 1, 0);
+        assert!(smallest.tx_size < 200 && smallest.txs[0].len() == smallest.tx_size);
+    }
+}

@@ -1,0 +1,305 @@
+//! From raw samples to numbers: throughput and latencies over the measured window, counts of
+//! every transaction's fate, a per-second timeline, and the CSV/JSON files that keep it all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ledger::Hash;
+use node::api_types::CommitInfo;
+use serde::{Deserialize, Serialize};
+
+use super::load::{Ack, Sent, Workload};
+use crate::TestnetError;
+
+/// Mean and percentiles of a set of samples (ms); zeros when there are none.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    pub samples: usize,
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    pub fn of(mut values: Vec<f64>) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let at = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
+        Self {
+            samples: values.len(),
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+/// A fault as it happened, for the timeline and the plots.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AppliedFault {
+    /// Seconds after the load started.
+    pub at_secs: f64,
+    pub what: String,
+}
+
+/// One (validators, rate) point.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PointSummary {
+    pub label: String,
+    pub validators: usize,
+    pub offered_tps: u64,
+    pub tx_size: usize,
+    pub window_secs: f64,
+    pub sent: usize,
+    pub accepted: usize,
+    /// Refusals by the node's error code.
+    pub rejected: BTreeMap<String, usize>,
+    pub unreachable: usize,
+    /// Our transactions seen committed (any time).
+    pub committed: usize,
+    /// Accepted but never committed, after draining.
+    pub dropped: usize,
+    /// Committed during the window, per second.
+    pub committed_tps: f64,
+    pub blocks_per_sec: f64,
+    /// Client send to commit on the observing validator, for transactions sent in the window.
+    pub e2e_latency_ms: Stats,
+    /// Proposal (the proposer's block timestamp) to commit, per block in the window.
+    pub consensus_latency_ms: Stats,
+    pub faults: Vec<AppliedFault>,
+    /// No accepted transaction was lost: the run counts.
+    pub complete: bool,
+}
+
+/// Everything one point produced.
+pub struct PointData {
+    pub summary: PointSummary,
+    /// (second since load start, committed in that second, sent in that second)
+    pub timeline: Vec<(u64, usize, usize)>,
+    /// Per transaction: commit time on the observer, if committed.
+    pub commit_ms: Vec<Option<u64>>,
+}
+
+/// Which point this is.
+pub struct PointId {
+    pub label: String,
+    pub validators: usize,
+    pub offered_tps: u64,
+}
+
+pub struct Window {
+    pub load_start_ms: u64,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// Join the client's samples with the observer's commits.
+pub fn analyse(
+    id: PointId,
+    workload: &Workload,
+    sent: &Sent,
+    commits: &[CommitInfo],
+    window: &Window,
+    faults: Vec<AppliedFault>,
+) -> PointData {
+    let index: HashMap<Hash, usize> = workload
+        .hashes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (*h, i))
+        .collect();
+    let mut commit_ms: Vec<Option<u64>> = vec![None; workload.txs.len()];
+    let in_window = |ms: u64| ms >= window.start_ms && ms < window.end_ms;
+    let mut consensus = Vec::new();
+    let mut blocks_in_window = 0;
+    let mut committed_in_window = 0;
+    for c in commits {
+        if in_window(c.committed_at_ms) {
+            blocks_in_window += 1;
+            consensus.push(c.committed_at_ms.saturating_sub(c.proposed_at_ms) as f64);
+        }
+        for h in &c.txs {
+            if let Some(&i) = index.get(h)
+                && commit_ms[i].is_none()
+            {
+                commit_ms[i] = Some(c.committed_at_ms);
+                committed_in_window += usize::from(in_window(c.committed_at_ms));
+            }
+        }
+    }
+    let mut rejected = BTreeMap::new();
+    let (mut accepted, mut unreachable, mut sent_count, mut dropped) = (0, 0, 0, 0);
+    let mut e2e = Vec::new();
+    for (i, ack) in sent.acks.iter().enumerate() {
+        match ack {
+            Ack::NotSent => continue,
+            Ack::Accepted => {
+                accepted += 1;
+                dropped += usize::from(commit_ms[i].is_none());
+            }
+            Ack::Rejected(code) => *rejected.entry(code.clone()).or_insert(0) += 1,
+            Ack::Unreachable => unreachable += 1,
+        }
+        sent_count += 1;
+        if let Some(c) = commit_ms[i]
+            && in_window(sent.sent_ms[i])
+        {
+            e2e.push(c.saturating_sub(sent.sent_ms[i]) as f64);
+        }
+    }
+    let committed = commit_ms.iter().flatten().count();
+    let window_secs = (window.end_ms - window.start_ms) as f64 / 1000.0;
+
+    let second = |ms: u64| ms.saturating_sub(window.load_start_ms) / 1000;
+    let mut timeline: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for (i, ack) in sent.acks.iter().enumerate() {
+        if *ack != Ack::NotSent {
+            timeline.entry(second(sent.sent_ms[i])).or_default().1 += 1;
+        }
+        if let Some(c) = commit_ms[i] {
+            timeline.entry(second(c)).or_default().0 += 1;
+        }
+    }
+    PointData {
+        summary: PointSummary {
+            label: id.label,
+            validators: id.validators,
+            offered_tps: id.offered_tps,
+            tx_size: workload.tx_size,
+            window_secs,
+            sent: sent_count,
+            accepted,
+            rejected,
+            unreachable,
+            committed,
+            dropped,
+            committed_tps: committed_in_window as f64 / window_secs,
+            blocks_per_sec: blocks_in_window as f64 / window_secs,
+            e2e_latency_ms: Stats::of(e2e),
+            consensus_latency_ms: Stats::of(consensus),
+            faults,
+            complete: dropped == 0,
+        },
+        timeline: timeline
+            .into_iter()
+            .map(|(s, (committed, sent))| (s, committed, sent))
+            .collect(),
+        commit_ms,
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), TestnetError> {
+    std::fs::write(path, text).map_err(|e| TestnetError::io(path, e))
+}
+
+/// `samples.csv`, `blocks.csv`, `timeline.csv` and `summary.json` in `dir`.
+pub fn write_point(
+    dir: &Path,
+    data: &PointData,
+    sent: &Sent,
+    commits: &[CommitInfo],
+) -> Result<(), TestnetError> {
+    std::fs::create_dir_all(dir).map_err(|e| TestnetError::io(dir, e))?;
+    let mut samples = String::from("tx,node,sent_ms,ack,commit_ms,latency_ms\n");
+    for (i, ack) in sent.acks.iter().enumerate() {
+        let ack = match ack {
+            Ack::NotSent => continue,
+            Ack::Accepted => "accepted",
+            Ack::Rejected(code) => code.as_str(),
+            Ack::Unreachable => "unreachable",
+        };
+        let (commit, latency) = match data.commit_ms[i] {
+            Some(c) => (c.to_string(), c.saturating_sub(sent.sent_ms[i]).to_string()),
+            None => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            samples,
+            "{i},{},{},{ack},{commit},{latency}",
+            sent.node[i], sent.sent_ms[i]
+        );
+    }
+    write(&dir.join("samples.csv"), &samples)?;
+    let mut blocks = String::from("height,round,proposed_at_ms,committed_at_ms,txs\n");
+    for c in commits {
+        let _ = writeln!(
+            blocks,
+            "{},{},{},{},{}",
+            c.height,
+            c.round,
+            c.proposed_at_ms,
+            c.committed_at_ms,
+            c.txs.len()
+        );
+    }
+    write(&dir.join("blocks.csv"), &blocks)?;
+    let mut timeline = String::from("second,committed,sent\n");
+    for (s, committed, sent) in &data.timeline {
+        let _ = writeln!(timeline, "{s},{committed},{sent}");
+    }
+    write(&dir.join("timeline.csv"), &timeline)?;
+    write(
+        &dir.join("summary.json"),
+        &serde_json::to_string_pretty(&data.summary).expect("serialises"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_known_samples() {
+        let s = Stats::of((1..=100).map(f64::from).collect());
+        assert_eq!((s.samples, s.p50, s.p99, s.max), (100, 51.0, 99.0, 100.0));
+        assert_eq!(s.mean, 50.5);
+        assert_eq!(Stats::of(vec![]).samples, 0);
+    }
+
+    #[test]
+    fn analysis_joins_sends_with_commits() {
+        let w = super::super::load::presign("t", 4, 2, 0);
+        let sent = Sent {
+            sent_ms: vec![1_000, 1_000, 2_000, 2_000],
+            acks: vec![
+                Ack::Accepted,
+                Ack::Accepted,
+                Ack::Rejected("mempool_full".into()),
+                Ack::Accepted,
+            ],
+            node: vec![0, 1, 0, 1],
+        };
+        let commits = vec![CommitInfo {
+            height: 5,
+            round: 0,
+            proposed_at_ms: 1_100,
+            committed_at_ms: 1_300,
+            txs: vec![w.hashes[0], w.hashes[1]],
+        }];
+        let window = Window {
+            load_start_ms: 0,
+            start_ms: 500,
+            end_ms: 2_500,
+        };
+        let id = PointId {
+            label: "p".into(),
+            validators: 4,
+            offered_tps: 2,
+        };
+        let d = analyse(id, &w, &sent, &commits, &window, vec![]);
+        let s = &d.summary;
+        assert_eq!((s.sent, s.accepted, s.committed, s.dropped), (4, 3, 2, 1));
+        assert_eq!(s.rejected["mempool_full"], 1);
+        assert!(!s.complete, "tx 3 was accepted and never committed");
+        assert_eq!(s.e2e_latency_ms.p50, 300.0);
+        assert_eq!(s.consensus_latency_ms.mean, 200.0);
+        assert_eq!(s.committed_tps, 1.0);
+        assert_eq!(d.timeline, vec![(1, 2, 2), (2, 0, 2)]);
+    }
+}
