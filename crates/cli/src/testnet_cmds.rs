@@ -178,6 +178,7 @@ fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
     let mut progress = Progress::new();
     let all: Vec<usize> = (0..manifest.nodes.len()).collect();
     let waited = runtime()?.block_on(processes::wait_until_producing(
+        dir,
         &manifest,
         &all,
         2,

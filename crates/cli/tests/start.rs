@@ -9,11 +9,7 @@ use std::time::{Duration, Instant};
 use ledger::{Keypair, Transfer};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    node::ports::free_local_port()
 }
 
 fn lantau() -> Command {

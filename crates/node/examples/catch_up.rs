@@ -19,11 +19,7 @@ use node::service::{self, NodeSetup};
 const CHAIN: &str = "catch-up";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    node::ports::free_local_port()
 }
 
 fn p2p_key(i: usize) -> libp2p::identity::Keypair {

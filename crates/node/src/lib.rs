@@ -10,4 +10,5 @@ pub mod home;
 pub mod local_net;
 pub mod metrics;
 pub mod network;
+pub mod ports;
 pub mod service;

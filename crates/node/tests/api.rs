@@ -33,11 +33,7 @@ fn start(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
         }],
     };
     let key = node::home::p2p_identity([7u8; 32]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = node::ports::free_local_port();
     let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
     let peers = vec![(key.public().to_peer_id(), addr.clone())];
     service::start(NodeSetup {

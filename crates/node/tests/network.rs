@@ -10,11 +10,7 @@ use node::network::{self, NetworkConfig};
 use node::service::{self, NodeHandle, NodeSetup};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    node::ports::free_local_port()
 }
 
 fn p2p_key(i: usize) -> libp2p::identity::Keypair {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ledger::{Address, Genesis, Keypair, P2pEndpoint};
 use node::home::{self, NodeConfig};
+use node::ports::free_local_port;
 
 use crate::TestnetError;
 use crate::manifest::{Manifest, NodeEntry};
@@ -52,15 +53,6 @@ pub fn local_defaults(validators: usize) -> NodeConfig {
     }
 }
 
-fn free_port() -> Result<u16, TestnetError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| TestnetError::io(Path::new("127.0.0.1:0"), e))?;
-    Ok(listener
-        .local_addr()
-        .map_err(|e| TestnetError::io(Path::new("127.0.0.1:0"), e))?
-        .port())
-}
-
 /// A libp2p address for `host` (an IP or a DNS name).
 fn p2p_address(host: &str, port: u16) -> String {
     match host.parse::<std::net::IpAddr>() {
@@ -104,7 +96,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
         config.moniker = name.clone();
         let (p2p, api) = match options.hosts.get(i) {
             None => {
-                let (p2p_port, api_port) = (free_port()?, free_port()?);
+                let (p2p_port, api_port) = (free_local_port(), free_local_port());
                 config.p2p_listen = p2p_address("127.0.0.1", p2p_port);
                 config.api_listen = format!("127.0.0.1:{api_port}");
                 (

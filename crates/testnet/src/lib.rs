@@ -34,6 +34,12 @@ pub enum TestnetError {
     Spawn { binary: PathBuf, reason: String },
     #[error("the testnet was not producing blocks after {secs} s{}; see `lantau testnet logs`", if .unreachable.is_empty() { String::new() } else { format!(" ({} not answering)", .unreachable.join(", ")) })]
     NotHealthy { secs: u64, unreachable: Vec<String> },
+    #[error("{name} exited; the end of {log}:\n{last_lines}", log = .log.display())]
+    Exited {
+        name: String,
+        log: PathBuf,
+        last_lines: String,
+    },
     #[error("{0}")]
     Usage(String),
 }

@@ -173,7 +173,9 @@ pub async fn statuses(manifest: &Manifest) -> Vec<Option<NodeStatus>> {
 
 /// Wait until every node in `nodes` answers, sees all the others in `nodes`, and has
 /// committed `blocks` more blocks than when the wait began. `progress` gets every poll.
+/// Fails at once if one of their processes has exited.
 pub async fn wait_until_producing(
+    dir: &Path,
     manifest: &Manifest,
     nodes: &[usize],
     blocks: u64,
@@ -197,6 +199,17 @@ pub async fn wait_until_producing(
         }
         if ready {
             return Ok(());
+        }
+        if let Some(&i) = nodes
+            .iter()
+            .find(|&&i| statuses[i].is_none() && running_pid(dir, &manifest.nodes[i]).is_none())
+        {
+            let node = &manifest.nodes[i];
+            return Err(TestnetError::Exited {
+                name: node.name.clone(),
+                log: log_path(dir, node),
+                last_lines: tail(&log_path(dir, node), 3).unwrap_or_default().join("\n"),
+            });
         }
         if started.elapsed() > timeout {
             let lagging = nodes

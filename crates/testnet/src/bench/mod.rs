@@ -217,7 +217,15 @@ async fn run_point(
     for &i in &live {
         processes::start_node(binary, &net_dir, &manifest.nodes[i])?;
     }
-    processes::wait_until_producing(&manifest, &live, 2, Duration::from_secs(90), |_| {}).await?;
+    processes::wait_until_producing(
+        &net_dir,
+        &manifest,
+        &live,
+        2,
+        Duration::from_secs(90),
+        |_| {},
+    )
+    .await?;
 
     let observer_index = config::observer(config, n).expect("validated");
     let observer = Client::new(&manifest.nodes[observer_index].api);
