@@ -146,6 +146,17 @@ impl Application {
     }
 
     pub fn submit<B: AsRef<[u8]> + Sync>(&mut self, raw: &[B]) -> Vec<Result<Hash, SubmitError>> {
+        // Under overload, refuse before verifying: signature checks for transactions that
+        // cannot be kept would take the CPU consensus needs to drain the mempool.
+        if self.mempool.len() >= self.config.max_mempool_txs
+            || self.mempool_bytes >= self.config.max_mempool_bytes
+        {
+            let (txs, bytes) = (self.mempool.len(), self.mempool_bytes);
+            return raw
+                .iter()
+                .map(|_| Err(SubmitError::MempoolFull { txs, bytes }))
+                .collect();
+        }
         self.verifier
             .admit(raw)
             .into_iter()

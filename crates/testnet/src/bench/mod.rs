@@ -102,12 +102,12 @@ pub async fn run(
         &serde_json::to_string_pretty(&points).expect("serialises"),
     )?;
     let mut csv = String::from(
-        "validators,offered_tps,committed_tps,e2e_p50_ms,e2e_p95_ms,e2e_p99_ms,consensus_mean_ms,blocks_per_sec,sent,accepted,rejected,unreachable,dropped,complete\n",
+        "validators,offered_tps,committed_tps,e2e_p50_ms,e2e_p95_ms,e2e_p99_ms,consensus_mean_ms,blocks_per_sec,sent,accepted,rejected,unreachable,dropped,stranded,complete\n",
     );
     for p in &points {
         let _ = writeln!(
             csv,
-            "{},{},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{},{},{},{},{},{}",
+            "{},{},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{},{},{},{},{},{},{}",
             p.validators,
             p.offered_tps,
             p.committed_tps,
@@ -121,6 +121,7 @@ pub async fn run(
             p.rejected.values().sum::<usize>(),
             p.unreachable,
             p.dropped,
+            p.stranded,
             p.complete
         );
     }
@@ -185,7 +186,6 @@ async fn run_point(
     let mut node_config = local_defaults(n);
     node_config.block_interval_ms = config.block_interval_ms;
     node_config.max_block_txs = config.max_block_txs;
-    node_config.mempool_max_txs = node_config.mempool_max_txs.max(rate as usize * 10);
     let funded = (0..config.senders)
         .map(|i| {
             (
@@ -461,7 +461,7 @@ async fn run_faults(
                         _ => links.heal(),
                     }
                 }
-                format!("{:?} {}", f.kind, names.join(",")).to_lowercase()
+                describe(f.kind, &names)
             }
             kind => {
                 let (dir, manifest, binary, nodes) = (
@@ -504,13 +504,22 @@ async fn run_faults(
                     }
                 })
                 .await;
-                format!("{:?} {}", kind, names.join(",")).to_lowercase()
+                describe(kind, &names)
             }
         };
         applied
             .lock()
             .expect("lock")
             .push(AppliedFault { at_secs, what });
+    }
+}
+
+fn describe(kind: FaultKind, nodes: &[String]) -> String {
+    let kind = format!("{kind:?}").to_lowercase();
+    if nodes.is_empty() {
+        kind
+    } else {
+        format!("{kind} {}", nodes.join(","))
     }
 }
 

@@ -175,7 +175,7 @@ fn escape(text: &str) -> String {
 /// The summary table as plain text, for the terminal.
 pub fn summary_table(points: &[PointSummary]) -> String {
     let mut out = format!(
-        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}\n",
+        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
         "point",
         "offered",
         "committed",
@@ -186,13 +186,14 @@ pub fn summary_table(points: &[PointSummary]) -> String {
         "blocks/s",
         "rejected",
         "dropped",
+        "stranded",
         "complete"
     );
     for p in points {
         let rejected: usize = p.rejected.values().sum::<usize>() + p.unreachable;
         let _ = writeln!(
             out,
-            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8}",
+            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8}",
             p.label,
             p.offered_tps,
             p.committed_tps,
@@ -203,6 +204,7 @@ pub fn summary_table(points: &[PointSummary]) -> String {
             p.blocks_per_sec,
             rejected,
             p.dropped,
+            p.stranded,
             if p.complete { "yes" } else { "NO" }
         );
     }
@@ -262,7 +264,7 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
             );
         }
     }
-    h.push_str("<h2>Results</h2><table><tr><th>point</th><th>offered tx/s</th><th>committed tx/s</th><th>e2e p50</th><th>e2e p95</th><th>e2e p99</th><th>consensus mean</th><th>blocks/s</th><th>sent</th><th>accepted</th><th>rejected</th><th>unreachable</th><th>dropped</th><th>complete</th></tr>");
+    h.push_str("<h2>Results</h2><table><tr><th>point</th><th>offered tx/s</th><th>committed tx/s</th><th>e2e p50</th><th>e2e p95</th><th>e2e p99</th><th>consensus mean</th><th>blocks/s</th><th>sent</th><th>accepted</th><th>rejected</th><th>unreachable</th><th>dropped</th><th>stranded</th><th>complete</th></tr>");
     for p in input.points {
         let rejected: Vec<String> = p
             .rejected
@@ -271,7 +273,7 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
             .collect();
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
             escape(&p.label),
             p.offered_tps,
             p.committed_tps,
@@ -289,6 +291,7 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
             },
             p.unreachable,
             p.dropped,
+            p.stranded,
             if p.complete { "" } else { " class=\"bad\"" },
             if p.complete {
                 "yes"
@@ -306,7 +309,7 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
     let _ = write!(
         h,
         "<h2>Parameters</h2><pre>{}</pre><h2>Machine</h2><pre>{}</pre>\
-<p>Latency: e2e is the client's send time to the commit time on an observing validator (same \
+<p>Dropped: accepted, never committed, nothing of the sender refused before it (a loss). Stranded: accepted, never committed, behind a refused earlier nonce of its sender (the open-loop client does not resubmit).</p><p>Latency: e2e is the client's send time to the commit time on an observing validator (same \
 machine, same clock); consensus is the proposer's block timestamp to that commit. Throughput \
 counts transactions committed inside the measured window.</p></body></html>",
         escape(&input.parameters),
@@ -333,6 +336,7 @@ mod tests {
             unreachable: 0,
             committed: 10,
             dropped: 0,
+            stranded: 0,
             committed_tps: tps,
             blocks_per_sec: 5.0,
             e2e_latency_ms: Stats {

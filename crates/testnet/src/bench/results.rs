@@ -64,8 +64,12 @@ pub struct PointSummary {
     pub unreachable: usize,
     /// Our transactions seen committed (any time).
     pub committed: usize,
-    /// Accepted but never committed, after draining.
+    /// Accepted but never committed, after draining, although every earlier transfer of the
+    /// same sender was accepted: lost by the network.
     pub dropped: usize,
+    /// Accepted but never committed behind a refused earlier nonce of the same sender (an
+    /// open-loop client does not resubmit): the refusal is counted, this is its consequence.
+    pub stranded: usize,
     /// Committed during the window, per second.
     pub committed_tps: f64,
     pub blocks_per_sec: f64,
@@ -135,17 +139,31 @@ pub fn analyse(
         }
     }
     let mut rejected = BTreeMap::new();
-    let (mut accepted, mut unreachable, mut sent_count, mut dropped) = (0, 0, 0, 0);
+    let (mut accepted, mut unreachable, mut sent_count) = (0, 0, 0);
+    let (mut dropped, mut stranded) = (0, 0);
+    // Senders with a refused transfer so far (in sending order, which is nonce order).
+    let mut refused_sender: std::collections::HashSet<u32> = Default::default();
     let mut e2e = Vec::new();
     for (i, ack) in sent.acks.iter().enumerate() {
         match ack {
             Ack::NotSent => continue,
-            Ack::Accepted => {
+            Ack::Accepted if commit_ms[i].is_none() => {
                 accepted += 1;
-                dropped += usize::from(commit_ms[i].is_none());
+                if refused_sender.contains(&workload.sender[i]) {
+                    stranded += 1;
+                } else {
+                    dropped += 1;
+                }
             }
-            Ack::Rejected(code) => *rejected.entry(code.clone()).or_insert(0) += 1,
-            Ack::Unreachable => unreachable += 1,
+            Ack::Accepted => accepted += 1,
+            Ack::Rejected(code) => {
+                *rejected.entry(code.clone()).or_insert(0) += 1;
+                refused_sender.insert(workload.sender[i]);
+            }
+            Ack::Unreachable => {
+                unreachable += 1;
+                refused_sender.insert(workload.sender[i]);
+            }
         }
         sent_count += 1;
         if let Some(c) = commit_ms[i]
@@ -180,6 +198,7 @@ pub fn analyse(
             unreachable,
             committed,
             dropped,
+            stranded,
             committed_tps: committed_in_window as f64 / window_secs,
             blocks_per_sec: blocks_in_window as f64 / window_secs,
             e2e_latency_ms: Stats::of(e2e),
@@ -255,6 +274,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn transfers_behind_a_refused_nonce_are_stranded_not_dropped() {
+        let w = super::super::load::presign("t", 3, 1, 0);
+        let sent = Sent {
+            sent_ms: vec![1_000; 3],
+            acks: vec![
+                Ack::Rejected("mempool_full".into()),
+                Ack::Accepted,
+                Ack::Accepted,
+            ],
+            node: vec![0; 3],
+        };
+        let window = Window {
+            load_start_ms: 0,
+            start_ms: 0,
+            end_ms: 2_000,
+        };
+        let id = PointId {
+            label: "p".into(),
+            validators: 4,
+            offered_tps: 3,
+        };
+        let s = analyse(id, &w, &sent, &[], &window, vec![]).summary;
+        assert_eq!((s.dropped, s.stranded), (0, 2));
+        assert!(s.complete);
+    }
+
+    #[test]
     fn percentiles_of_known_samples() {
         let s = Stats::of((1..=100).map(f64::from).collect());
         assert_eq!((s.samples, s.p50, s.p99, s.max), (100, 51.0, 99.0, 100.0));
@@ -295,6 +341,7 @@ mod tests {
         let d = analyse(id, &w, &sent, &commits, &window, vec![]);
         let s = &d.summary;
         assert_eq!((s.sent, s.accepted, s.committed, s.dropped), (4, 3, 2, 1));
+        assert_eq!(s.stranded, 0, "tx 3's sender had nothing refused");
         assert_eq!(s.rejected["mempool_full"], 1);
         assert!(!s.complete, "tx 3 was accepted and never committed");
         assert_eq!(s.e2e_latency_ms.p50, 300.0);

@@ -1,0 +1,147 @@
+//! Short `lantau bench` runs (the CI smoke test of the harness): four validators as separate
+//! processes, a few seconds of modest load, and the results checked for completeness and
+//! sanity. The full sweeps are documented commands, not tests.
+
+use std::path::Path;
+use std::process::Command;
+
+fn bench(out: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_lantau"))
+        .args(["bench", "--validators", "4", "--senders", "50", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("runs lantau bench");
+    assert!(
+        output.status.success(),
+        "lantau bench failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("committed") && stdout.contains("report:"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
+
+fn assert_files(out: &Path, label: &str) {
+    for f in [
+        "params.toml",
+        "machine.txt",
+        "summary.csv",
+        "latency_vs_throughput.svg",
+        "report.html",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let point = out.join("points").join(label);
+    for f in [
+        "samples.csv",
+        "blocks.csv",
+        "timeline.csv",
+        "summary.json",
+        "throughput.svg",
+    ] {
+        assert!(point.join(f).is_file(), "{label}/{f} missing");
+    }
+    let machine = std::fs::read_to_string(out.join("machine.txt")).unwrap();
+    assert!(machine.contains("cores") && machine.contains("git_revision"));
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.matches("<svg").count() >= 2, "plots are inline");
+}
+
+#[test]
+fn smoke_run_commits_everything_it_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("smoke");
+    let rate = 300;
+    let summary = bench(
+        &out,
+        &[
+            "--rates",
+            &rate.to_string(),
+            "--duration-secs",
+            "3",
+            "--warmup-secs",
+            "1",
+        ],
+    );
+    assert_files(&out, "4v-300tps");
+    let p = &summary[0];
+    let sent = p["sent"].as_u64().unwrap();
+    assert_eq!(sent, rate * 4, "every pre-signed transfer was sent");
+    assert_eq!(p["accepted"], sent, "{p}");
+    assert_eq!(
+        p["committed"], p["accepted"],
+        "committed = acknowledged: {p}"
+    );
+    assert_eq!(
+        (p["dropped"].as_u64(), p["complete"].as_bool()),
+        (Some(0), Some(true))
+    );
+    let tps = p["committed_tps"].as_f64().unwrap();
+    assert!(tps > rate as f64 * 0.7 && tps < rate as f64 * 1.3, "{p}");
+    let e2e = &p["e2e_latency_ms"];
+    let (p50, p99) = (e2e["p50"].as_f64().unwrap(), e2e["p99"].as_f64().unwrap());
+    assert!(e2e["samples"].as_u64().unwrap() > 0);
+    assert!(p50 > 0.0 && p50 <= p99 && p99 < 5_000.0, "{e2e}");
+    let consensus = p["consensus_latency_ms"]["mean"].as_f64().unwrap();
+    assert!(consensus >= 0.0 && consensus <= p99, "{p}");
+
+    // One sample row per transfer, each committed with a latency.
+    let samples = std::fs::read_to_string(out.join("points/4v-300tps/samples.csv")).unwrap();
+    let rows: Vec<&str> = samples.lines().skip(1).collect();
+    assert_eq!(rows.len() as u64, sent);
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(",accepted,") && !r.ends_with(','))
+    );
+}
+
+#[test]
+fn faults_and_link_latency_are_applied_and_marked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("faults");
+    let summary = bench(
+        &out,
+        &[
+            "--rates",
+            "200",
+            "--duration-secs",
+            "3",
+            "--warmup-secs",
+            "1",
+            "--latency-ms",
+            "5",
+            "--fault",
+            "1:partition:3",
+            "--fault",
+            "2.5:heal",
+            "--fault",
+            "3:pause:2",
+            "--fault",
+            "3.5:resume:2",
+        ],
+    );
+    assert_files(&out, "4v-200tps");
+    let p = &summary[0];
+    let faults: Vec<String> = p["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["what"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        faults,
+        ["partition node3", "heal", "pause node2", "resume node2"]
+    );
+    // Three of four validators are a quorum: the chain kept committing through the faults,
+    // and nothing acknowledged was lost.
+    assert_eq!(p["dropped"], 0, "{p}");
+    assert!(p["committed_tps"].as_f64().unwrap() > 100.0, "{p}");
+    let svg = std::fs::read_to_string(out.join("points/4v-200tps/throughput.svg")).unwrap();
+    assert!(svg.contains("partition node3"), "fault markers are drawn");
+}
