@@ -199,6 +199,20 @@ mod tests {
 
         let typo = BenchConfig::from_toml("rate = [5]");
         assert!(typo.is_err());
+        // The example scenarios shipped in the repository stay valid.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let scenario =
+                BenchConfig::from_toml(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            scenario
+                .validate()
+                .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            seen += 1;
+        }
+        assert!(seen >= 3);
         let too_many_down = BenchConfig {
             offline: vec![2, 3],
             ..c.clone()
