@@ -225,6 +225,20 @@ impl Store {
         certificate: &CommitCertificate,
         execution: &Execution,
     ) -> Result<Tip, StorageError> {
+        let ids: Vec<Hash> = block.txs.iter().map(crate::tx::SignedTx::hash).collect();
+        self.commit_with_ids(block, certificate, execution, &ids)
+    }
+
+    /// [`Self::commit`] with the transaction ids already computed (`ids[i]` is
+    /// `block.txs[i].hash()`), as validation has them.
+    pub fn commit_with_ids(
+        &self,
+        block: &Block,
+        certificate: &CommitCertificate,
+        execution: &Execution,
+        ids: &[Hash],
+    ) -> Result<Tip, StorageError> {
+        assert_eq!(ids.len(), block.txs.len(), "one id per transaction");
         let tip = self.tip()?;
         let height = block.header.height;
         let hash = block.hash();
@@ -255,13 +269,13 @@ impl Store {
         batch.put_cf(self.cf(CF_CERTS), key, encoding::encode(certificate));
         batch.put_cf(self.cf(CF_BLOCK_INDEX), hash.0, key);
         let txs = self.cf(CF_TXS);
-        for (index, (tx, receipt)) in block.txs.iter().zip(&execution.receipts).enumerate() {
+        for (index, (id, receipt)) in ids.iter().zip(&execution.receipts).enumerate() {
             let record = TxRecord {
                 height,
                 index: index as u32,
                 receipt: receipt.clone(),
             };
-            batch.put_cf(txs, tx.hash().0, encoding::encode(&record));
+            batch.put_cf(txs, id.0, encoding::encode(&record));
         }
         let state = self.cf(CF_STATE);
         for (address, account) in &execution.changes {

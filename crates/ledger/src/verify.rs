@@ -281,18 +281,43 @@ impl TxVerifier {
     /// Check the signatures of a proposed block's transactions, skipping those verified before.
     /// Returns the index and reason of the first invalid one.
     pub fn verify_block_txs(&self, txs: &[SignedTx]) -> Result<(), (usize, SignatureError)> {
+        let ids: Vec<Hash> = txs.iter().map(SignedTx::hash).collect();
+        self.verify_block_txs_by_id(txs, &ids)
+    }
+
+    /// [`Self::verify_block_txs`] for a caller that already holds the transaction ids
+    /// (`Block::check_structure` returns them): cache hits cost a lookup, and only misses are
+    /// encoded and verified. `ids[i]` must be `txs[i].hash()`; a wrong id could let the cache
+    /// vouch for a transaction it never verified.
+    pub fn verify_block_txs_by_id(
+        &self,
+        txs: &[SignedTx],
+        ids: &[Hash],
+    ) -> Result<(), (usize, SignatureError)> {
+        assert_eq!(txs.len(), ids.len(), "one id per transaction");
         let results: Vec<Result<(), SignatureError>> = self.pool.install(|| {
             txs.par_chunks(VERIFY_CHUNK)
-                .flat_map_iter(|chunk| {
-                    let encoded: Vec<Vec<u8>> = chunk.iter().map(SignedTx::encode).collect();
+                .zip(ids.par_chunks(VERIFY_CHUNK))
+                .flat_map_iter(|(chunk, ids)| {
+                    let known: Vec<Option<Hash>> = ids.iter().map(|h| Some(*h)).collect();
+                    let cached = self.cache.contains_many(&known);
+                    let encoded: Vec<Option<Vec<u8>>> = chunk
+                        .iter()
+                        .zip(&cached)
+                        .map(|(tx, hit)| (!hit).then(|| tx.encode()))
+                        .collect();
                     let candidates: Vec<Option<Candidate<'_>>> = chunk
                         .iter()
                         .zip(&encoded)
-                        .map(|(tx, e)| {
-                            Some(Candidate {
-                                tx,
-                                encoded: e,
-                                hash: SignedTx::hash_bytes(e),
+                        .zip(ids)
+                        .map(|((tx, e), id)| {
+                            e.as_ref().map(|e| {
+                                debug_assert_eq!(SignedTx::hash_bytes(e), *id);
+                                Candidate {
+                                    tx,
+                                    encoded: e,
+                                    hash: *id,
+                                }
                             })
                         })
                         .collect();
@@ -481,6 +506,16 @@ mod tests {
             v.verify_block_txs(&forged),
             Err((10, SignatureError::BadSignature))
         );
+
+        // With the ids from block validation: hits are answered without re-encoding, and a
+        // forgery under its own (true) id is still verified and refused.
+        let ids: Vec<Hash> = forged.iter().map(SignedTx::hash).collect();
+        let hits = v.cache().hits();
+        assert_eq!(
+            v.verify_block_txs_by_id(&forged, &ids),
+            Err((10, SignatureError::BadSignature))
+        );
+        assert_eq!(v.cache().hits(), hits + 296);
     }
 
     #[test]

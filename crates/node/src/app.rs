@@ -67,9 +67,9 @@ pub struct Application {
     mempool: VecDeque<(Admitted, u64)>,
     pending: HashSet<Hash>,
     mempool_bytes: usize,
-    /// Results of executing blocks we validated or built, by block hash, so a decided block
-    /// is not executed twice.
-    executions: HashMap<Hash, Execution>,
+    /// Results of executing blocks we validated or built, with their transaction ids, by
+    /// block hash, so a decided block is neither executed nor hashed twice.
+    executions: HashMap<Hash, (Execution, Vec<Hash>)>,
 }
 
 impl Application {
@@ -267,7 +267,7 @@ impl Application {
             },
             txs,
         };
-        self.executions.insert(block.hash(), execution);
+        self.executions.insert(block.hash(), (execution, hashes));
         block
     }
 
@@ -276,24 +276,25 @@ impl Application {
         let Ok(tip) = self.store.tip() else {
             return false;
         };
-        if block
-            .check_structure(
-                &self.chain_id,
-                tip.height + 1,
-                &tip.block_hash,
-                ledger::block::MAX_BLOCK_TXS,
-            )
+        let Ok(ids) = block.check_structure(
+            &self.chain_id,
+            tip.height + 1,
+            &tip.block_hash,
+            ledger::block::MAX_BLOCK_TXS,
+        ) else {
+            return false;
+        };
+        if self
+            .verifier
+            .verify_block_txs_by_id(&block.txs, &ids)
             .is_err()
         {
-            return false;
-        }
-        if self.verifier.verify_block_txs(&block.txs).is_err() {
             return false;
         }
         let execution = self.state.execute(&self.chain_id, &block.txs);
         let valid = execution.state_root == block.header.state_root;
         if valid {
-            self.executions.insert(block.hash(), execution);
+            self.executions.insert(block.hash(), (execution, ids));
         }
         valid
     }
@@ -306,14 +307,18 @@ impl Application {
         certificate: &CommitCertificate,
     ) -> Result<(Tip, Vec<Hash>), StorageError> {
         let hash = block.hash();
-        let execution = match self.executions.remove(&hash) {
-            Some(e) => e,
-            None => self.state.execute(&self.chain_id, &block.txs),
+        let (execution, hashes) = match self.executions.remove(&hash) {
+            Some(known) => known,
+            None => (
+                self.state.execute(&self.chain_id, &block.txs),
+                block.txs.iter().map(SignedTx::hash).collect(),
+            ),
         };
-        let tip = self.store.commit(block, certificate, &execution)?;
+        let tip = self
+            .store
+            .commit_with_ids(block, certificate, &execution, &hashes)?;
         self.state.apply(&execution);
         self.executions.clear();
-        let hashes: Vec<Hash> = block.txs.iter().map(SignedTx::hash).collect();
         let committed: HashSet<Hash> = hashes.iter().copied().collect();
         // Re-check the rest against the new state: drop what was committed, what can never
         // execute (its nonce is used) and what the sender can no longer pay for.
