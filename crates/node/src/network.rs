@@ -218,8 +218,9 @@ pub enum NetworkError {
 }
 
 /// Peer scoring that only punishes invalid messages. The validator set is small and fixed, so
-/// the mesh-delivery and IP-colocation penalties meant for open networks would only hurt
-/// (every local validator shares 127.0.0.1; a quiet chain delivers few messages).
+/// the mesh-delivery, behaviour and IP-colocation penalties meant for open networks would only
+/// hurt (every local validator shares 127.0.0.1; a quiet chain delivers few messages; a
+/// paused validator breaks gossip promises).
 fn peer_score_params() -> PeerScoreParams {
     let topic = TopicScoreParams {
         topic_weight: 1.0,
@@ -238,6 +239,12 @@ fn peer_score_params() -> PeerScoreParams {
             .map(|t| (IdentTopic::new(t).hash(), topic.clone()))
             .collect(),
         ip_colocation_factor_weight: 0.0,
+        // Protocol-level penalties (IHAVE promises not kept, GRAFT during backoff, a full send
+        // queue) hit a validator that was only slow or paused for a moment, and once its score
+        // passes the graylist threshold every message it sends is ignored: seen here as a
+        // validator whose proposals and transactions never arrived after a 3 s pause.
+        behaviour_penalty_weight: 0.0,
+        slow_peer_weight: 0.0,
         ..PeerScoreParams::default()
     }
 }

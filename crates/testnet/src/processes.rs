@@ -30,8 +30,17 @@ pub fn running_pid(dir: &Path, node: &NodeEntry) -> Option<i32> {
     is_ours(pid, &home(dir, node)).then_some(pid)
 }
 
-/// Alive, not a zombie, and still a `lantau start` for this home (pids get reused).
-fn is_ours(pid: i32, home: &Path) -> bool {
+/// Whether the process in `node`'s pid file has exited. Unlike [`running_pid`] it does not
+/// check the command line, which reads empty for a moment while a just-spawned process execs.
+pub fn has_exited(dir: &Path, node: &NodeEntry) -> bool {
+    fs::read_to_string(home(dir, node).join(PID_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .is_none_or(|pid| !alive(pid))
+}
+
+/// Exists and is not a zombie.
+fn alive(pid: i32) -> bool {
     #[cfg(target_os = "linux")]
     {
         let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -42,9 +51,21 @@ fn is_ours(pid: i32, home: &Path) -> bool {
             .rsplit(')')
             .next()
             .and_then(|s| s.split_whitespace().next());
-        if state == Some("Z") {
-            return false;
-        }
+        state != Some("Z")
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        signal(pid, 0)
+    }
+}
+
+/// Alive, not a zombie, and still a `lantau start` for this home (pids get reused).
+fn is_ours(pid: i32, home: &Path) -> bool {
+    if !alive(pid) {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
         let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
             return false;
         };
@@ -55,7 +76,7 @@ fn is_ours(pid: i32, home: &Path) -> bool {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = home;
-        signal(pid, 0)
+        true
     }
 }
 
@@ -202,7 +223,7 @@ pub async fn wait_until_producing(
         }
         if let Some(&i) = nodes
             .iter()
-            .find(|&&i| statuses[i].is_none() && running_pid(dir, &manifest.nodes[i]).is_none())
+            .find(|&&i| statuses[i].is_none() && has_exited(dir, &manifest.nodes[i]))
         {
             let node = &manifest.nodes[i];
             return Err(TestnetError::Exited {
