@@ -28,6 +28,10 @@ pub struct AppConfig {
     pub verify_threads: usize,
     /// Blocks a transfer may wait for an earlier nonce of its sender before it is dropped.
     pub mempool_gap_ttl_blocks: u64,
+    /// With an empty mempool, the proposer waits up to this long (ms after the last commit)
+    /// for a transaction before proposing an empty block: an idle chain makes few blocks,
+    /// a busy one loses nothing. Must stay below the propose timeout; 0 = no wait.
+    pub empty_block_wait_ms: u64,
 }
 
 impl Default for AppConfig {
@@ -39,6 +43,7 @@ impl Default for AppConfig {
             max_mempool_bytes: 64 * 1024 * 1024,
             verify_threads: 0,
             mempool_gap_ttl_blocks: 100,
+            empty_block_wait_ms: 0,
         }
     }
 }
@@ -141,6 +146,10 @@ impl Application {
     }
 
     /// Admit raw transactions (decode, verify once, check against the state).
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+
     pub fn chain_id(&self) -> &str {
         &self.chain_id
     }

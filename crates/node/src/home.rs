@@ -40,6 +40,10 @@ pub struct NodeConfig {
     pub mempool_max_bytes: usize,
     /// Blocks a transfer may wait in the mempool for an earlier nonce of its sender.
     pub mempool_gap_ttl_blocks: u64,
+    /// With an empty mempool the proposer waits up to this long after the last commit for a
+    /// transaction before proposing an empty block (fewer empty blocks on an idle chain).
+    /// Must be below `timeouts.propose_base_ms`; 0 = propose at once.
+    pub empty_block_wait_ms: u64,
     /// Signature verification threads; 0 = one per core.
     pub verify_threads: usize,
     /// Addresses that replace genesis.json's for the given validators (a host moved). Only
@@ -62,6 +66,7 @@ impl Default for NodeConfig {
             mempool_max_txs: app.max_mempool_txs,
             mempool_max_bytes: app.max_mempool_bytes,
             mempool_gap_ttl_blocks: app.mempool_gap_ttl_blocks,
+            empty_block_wait_ms: 500,
             verify_threads: 0,
             peer_address_overrides: vec![],
             timeouts: Timeouts::default(),
@@ -218,6 +223,15 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             ),
         ));
     }
+    if config.empty_block_wait_ms >= config.timeouts.propose_base_ms {
+        return Err(invalid(
+            &config_path,
+            format!(
+                "empty_block_wait_ms ({}) must be below timeouts.propose_base_ms ({}), or the other validators give up on the proposal first",
+                config.empty_block_wait_ms, config.timeouts.propose_base_ms
+            ),
+        ));
+    }
     let genesis_path = home.join("genesis.json");
     let json = fs::read_to_string(&genesis_path).map_err(io(&genesis_path))?;
     let genesis = Genesis::from_json(&json).map_err(|e| invalid(&genesis_path, e))?;
@@ -246,6 +260,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             max_mempool_txs: config.mempool_max_txs,
             max_mempool_bytes: config.mempool_max_bytes,
             mempool_gap_ttl_blocks: config.mempool_gap_ttl_blocks,
+            empty_block_wait_ms: config.empty_block_wait_ms,
             verify_threads: config.verify_threads,
         },
     };
@@ -333,6 +348,13 @@ mod tests {
             err.contains("config.toml") && err.contains("block_interval_msx"),
             "{err}"
         );
+        fs::write(
+            dir.path().join("config.toml"),
+            "empty_block_wait_ms = 5000\n",
+        )
+        .unwrap();
+        let err = load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("propose_base_ms"), "{err}");
         // Partial configs take defaults for the rest.
         fs::write(
             dir.path().join("config.toml"),

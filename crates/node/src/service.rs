@@ -24,6 +24,9 @@ use crate::network::{
     self, Command, Event, NetworkConfig, PeerInfo, SyncRequest, SyncResponse, Verdict,
 };
 
+/// How often an idle proposer looks for a first transaction (see `empty_block_wait_ms`).
+const EMPTY_MEMPOOL_POLL: Duration = Duration::from_millis(10);
+
 pub struct NodeSetup {
     pub dir: PathBuf,
     pub genesis: Genesis,
@@ -646,6 +649,19 @@ impl Node {
         let Some(proposer) = self.consensus.me() else {
             return;
         };
+        if (self.consensus.height(), self.consensus.round()) != (height, round) {
+            return; // the round moved on while we waited
+        }
+        let wait = Duration::from_millis(self.app.config().empty_block_wait_ms);
+        if round == 0 && self.app.mempool_len() == 0 && self.last_commit.elapsed() < wait {
+            // Nothing to propose yet: look again shortly.
+            let builds = self.builds.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(EMPTY_MEMPOOL_POLL).await;
+                let _ = builds.send((height, round)).await;
+            });
+            return;
+        }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

@@ -17,6 +17,17 @@ use tower::ServiceExt;
 const LIMIT: usize = 4096;
 
 fn start(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
+    start_with(
+        dir,
+        alice,
+        AppConfig {
+            verify_threads: 1,
+            ..AppConfig::default()
+        },
+    )
+}
+
+fn start_with(dir: &std::path::Path, alice: &Keypair, app: AppConfig) -> node::service::NodeHandle {
     let validator = Keypair::from_seed("api-validator");
     let genesis = Genesis {
         chain_id: "api-test".into(),
@@ -47,10 +58,7 @@ fn start(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
         },
         timeouts: Timeouts::default(),
         block_interval: Duration::from_millis(20),
-        app: AppConfig {
-            verify_threads: 1,
-            ..AppConfig::default()
-        },
+        app,
     })
     .unwrap()
 }
@@ -360,4 +368,50 @@ async fn batches_are_admitted_per_transaction_and_commits_are_listed() {
     }
     let (_, v) = call(&app, "GET", "/v1/commits", "").await;
     assert!(v.is_null(), "from is required");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_chain_waits_for_transactions_before_proposing_empty_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start_with(
+        dir.path(),
+        &alice,
+        AppConfig {
+            verify_threads: 1,
+            empty_block_wait_ms: 400,
+            ..AppConfig::default()
+        },
+    );
+    let height = async || node.status().await.unwrap().height;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = height().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_blocks = height().await - before;
+    // A 20 ms block interval alone would make ~100 blocks in 2 s; the wait allows ~5.
+    assert!(
+        (2..=8).contains(&idle_blocks),
+        "{idle_blocks} blocks while idle"
+    );
+
+    // A transaction still gets proposed and committed.
+    let tx = Transfer {
+        chain_id: "api-test".into(),
+        from: alice.public(),
+        to: alice.public(),
+        amount: 1,
+        nonce: 0,
+        memo: vec![],
+    }
+    .sign(&alice);
+    node.submit(tx.encode()).await.unwrap().unwrap();
+    let hash = tx.hash();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !matches!(
+        node.tx(hash).await.unwrap(),
+        node::service::TxStatus::Committed(_)
+    ) {
+        assert!(tokio::time::Instant::now() < deadline, "never committed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
