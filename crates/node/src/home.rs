@@ -358,12 +358,12 @@ mod tests {
         // Partial configs take defaults for the rest.
         fs::write(
             dir.path().join("config.toml"),
-            "block_interval_ms = 3\n[timeouts]\npropose_base_ms = 9\n",
+            "block_interval_ms = 3\n[timeouts]\npropose_base_ms = 900\n",
         )
         .unwrap();
         let loaded = load(dir.path()).unwrap();
         assert_eq!(loaded.config.block_interval_ms, 3);
-        assert_eq!(loaded.config.timeouts.propose_base_ms, 9);
+        assert_eq!(loaded.config.timeouts.propose_base_ms, 900);
         assert_eq!(
             loaded.config.timeouts.prevote_base_ms,
             Timeouts::default().prevote_base_ms
