@@ -175,13 +175,14 @@ fn escape(text: &str) -> String {
 /// The summary table as plain text, for the terminal.
 pub fn summary_table(points: &[PointSummary]) -> String {
     let mut out = format!(
-        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
         "point",
         "offered",
         "committed",
         "e2e p50",
         "e2e p95",
         "e2e p99",
+        "queue p50",
         "consensus",
         "blocks/s",
         "rejected",
@@ -193,13 +194,14 @@ pub fn summary_table(points: &[PointSummary]) -> String {
         let rejected: usize = p.rejected.values().sum::<usize>() + p.unreachable;
         let _ = writeln!(
             out,
-            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8}",
+            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8}",
             p.label,
             p.offered_tps,
             p.committed_tps,
             p.e2e_latency_ms.p50,
             p.e2e_latency_ms.p95,
             p.e2e_latency_ms.p99,
+            p.queue_latency_ms.p50,
             p.consensus_latency_ms.mean,
             p.blocks_per_sec,
             rejected,
@@ -264,7 +266,7 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
             );
         }
     }
-    h.push_str("<h2>Results</h2><table><tr><th>point</th><th>offered tx/s</th><th>committed tx/s</th><th>e2e p50</th><th>e2e p95</th><th>e2e p99</th><th>consensus mean</th><th>blocks/s</th><th>sent</th><th>accepted</th><th>rejected</th><th>unreachable</th><th>dropped</th><th>stranded</th><th>complete</th></tr>");
+    h.push_str("<h2>Results</h2><table><tr><th>point</th><th>offered tx/s</th><th>committed tx/s</th><th>e2e p50</th><th>e2e p95</th><th>e2e p99</th><th>queue p50 (send to proposal)</th><th>consensus mean (proposal to commit)</th><th>blocks/s</th><th>sent</th><th>accepted</th><th>rejected</th><th>unreachable</th><th>dropped</th><th>stranded</th><th>complete</th></tr>");
     for p in input.points {
         let rejected: Vec<String> = p
             .rejected
@@ -273,13 +275,14 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
             .collect();
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
             escape(&p.label),
             p.offered_tps,
             p.committed_tps,
             p.e2e_latency_ms.p50,
             p.e2e_latency_ms.p95,
             p.e2e_latency_ms.p99,
+            p.queue_latency_ms.p50,
             p.consensus_latency_ms.mean,
             p.blocks_per_sec,
             p.sent,
@@ -348,6 +351,7 @@ mod tests {
                 max: p99,
             },
             consensus_latency_ms: Stats::default(),
+            queue_latency_ms: Stats::default(),
             faults: vec![AppliedFault {
                 at_secs: 2.0,
                 what: "kill node3".into(),

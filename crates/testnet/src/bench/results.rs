@@ -77,6 +77,9 @@ pub struct PointSummary {
     pub e2e_latency_ms: Stats,
     /// Proposal (the proposer's block timestamp) to commit, per block in the window.
     pub consensus_latency_ms: Stats,
+    /// The first stage of e2e: client send to the proposal that carried the transaction
+    /// (submission, gossip, waiting in the mempool), for transactions sent in the window.
+    pub queue_latency_ms: Stats,
     pub faults: Vec<AppliedFault>,
     /// No accepted transaction was lost: the run counts.
     pub complete: bool,
@@ -120,6 +123,7 @@ pub fn analyse(
         .map(|(i, h)| (*h, i))
         .collect();
     let mut commit_ms: Vec<Option<u64>> = vec![None; workload.txs.len()];
+    let mut proposed_ms: Vec<u64> = vec![0; workload.txs.len()];
     let in_window = |ms: u64| ms >= window.start_ms && ms < window.end_ms;
     let mut consensus = Vec::new();
     let mut blocks_in_window = 0;
@@ -134,6 +138,7 @@ pub fn analyse(
                 && commit_ms[i].is_none()
             {
                 commit_ms[i] = Some(c.committed_at_ms);
+                proposed_ms[i] = c.proposed_at_ms;
                 committed_in_window += usize::from(in_window(c.committed_at_ms));
             }
         }
@@ -144,6 +149,7 @@ pub fn analyse(
     // Senders with a refused transfer so far (in sending order, which is nonce order).
     let mut refused_sender: std::collections::HashSet<u32> = Default::default();
     let mut e2e = Vec::new();
+    let mut queue = Vec::new();
     for (i, ack) in sent.acks.iter().enumerate() {
         match ack {
             Ack::NotSent => continue,
@@ -170,6 +176,7 @@ pub fn analyse(
             && in_window(sent.sent_ms[i])
         {
             e2e.push(c.saturating_sub(sent.sent_ms[i]) as f64);
+            queue.push(proposed_ms[i].saturating_sub(sent.sent_ms[i]) as f64);
         }
     }
     let committed = commit_ms.iter().flatten().count();
@@ -203,6 +210,7 @@ pub fn analyse(
             blocks_per_sec: blocks_in_window as f64 / window_secs,
             e2e_latency_ms: Stats::of(e2e),
             consensus_latency_ms: Stats::of(consensus),
+            queue_latency_ms: Stats::of(queue),
             faults,
             complete: dropped == 0,
         },
@@ -346,6 +354,10 @@ mod tests {
         assert!(!s.complete, "tx 3 was accepted and never committed");
         assert_eq!(s.e2e_latency_ms.p50, 300.0);
         assert_eq!(s.consensus_latency_ms.mean, 200.0);
+        assert_eq!(
+            s.queue_latency_ms.p50, 100.0,
+            "sent at 1000, proposed at 1100"
+        );
         assert_eq!(s.committed_tps, 1.0);
         assert_eq!(d.timeline, vec![(1, 2, 2), (2, 0, 2)]);
     }
