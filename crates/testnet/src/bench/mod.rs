@@ -14,7 +14,6 @@ pub mod report;
 pub mod results;
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -101,32 +100,7 @@ pub async fn run(
         &out.join("summary.json"),
         &serde_json::to_string_pretty(&points).expect("serialises"),
     )?;
-    let mut csv = String::from(
-        "validators,offered_tps,committed_tps,e2e_p50_ms,e2e_p95_ms,e2e_p99_ms,queue_p50_ms,consensus_mean_ms,blocks_per_sec,sent,accepted,rejected,unreachable,dropped,stranded,complete\n",
-    );
-    for p in &points {
-        let _ = writeln!(
-            csv,
-            "{},{},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{},{},{},{},{},{},{}",
-            p.validators,
-            p.offered_tps,
-            p.committed_tps,
-            p.e2e_latency_ms.p50,
-            p.e2e_latency_ms.p95,
-            p.e2e_latency_ms.p99,
-            p.queue_latency_ms.p50,
-            p.consensus_latency_ms.mean,
-            p.blocks_per_sec,
-            p.sent,
-            p.accepted,
-            p.rejected.values().sum::<usize>(),
-            p.unreachable,
-            p.dropped,
-            p.stranded,
-            p.complete
-        );
-    }
-    write(&out.join("summary.csv"), &csv)?;
+    write(&out.join("summary.csv"), &report::summary_csv(&points))?;
     let html = report::html(&report::ReportInput {
         title: format!("lantau bench: {}", out.display()),
         parameters: params,

@@ -16,6 +16,75 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// One summary column: CSV header, HTML header, and the value as text.
+pub struct Column {
+    pub csv: &'static str,
+    pub title: &'static str,
+    pub value: String,
+}
+
+/// The summary columns of a point, in order: the one definition behind `summary.csv` and the
+/// report's table.
+pub fn columns(p: &PointSummary) -> Vec<Column> {
+    let c = |csv, title, value: String| Column { csv, title, value };
+    let ms = |v: f64| format!("{v:.1}");
+    vec![
+        c("point", "point", p.label.clone()),
+        c("validators", "validators", p.validators.to_string()),
+        c("offered_tps", "offered tx/s", p.offered_tps.to_string()),
+        c(
+            "committed_tps",
+            "committed tx/s",
+            format!("{:.1}", p.committed_tps),
+        ),
+        c("e2e_p50_ms", "e2e p50 (ms)", ms(p.e2e_latency_ms.p50)),
+        c("e2e_p95_ms", "e2e p95 (ms)", ms(p.e2e_latency_ms.p95)),
+        c("e2e_p99_ms", "e2e p99 (ms)", ms(p.e2e_latency_ms.p99)),
+        c(
+            "queue_p50_ms",
+            "queue p50: send to proposal (ms)",
+            ms(p.queue_latency_ms.p50),
+        ),
+        c(
+            "consensus_mean_ms",
+            "consensus mean: proposal to commit (ms)",
+            ms(p.consensus_latency_ms.mean),
+        ),
+        c(
+            "blocks_per_sec",
+            "blocks/s",
+            format!("{:.2}", p.blocks_per_sec),
+        ),
+        c("sent", "sent", p.sent.to_string()),
+        c("accepted", "accepted", p.accepted.to_string()),
+        c(
+            "rejected",
+            "rejected",
+            p.rejected.values().sum::<usize>().to_string(),
+        ),
+        c("unreachable", "unreachable", p.unreachable.to_string()),
+        c("dropped", "dropped", p.dropped.to_string()),
+        c("stranded", "stranded", p.stranded.to_string()),
+        c("complete", "complete", p.complete.to_string()),
+    ]
+}
+
+/// `summary.csv`: one row per point.
+pub fn summary_csv(points: &[PointSummary]) -> String {
+    let mut out = String::new();
+    if let Some(first) = points.first() {
+        let headers: Vec<&str> = columns(first).iter().map(|c| c.csv).collect();
+        out.push_str(&headers.join(","));
+        out.push('\n');
+    }
+    for p in points {
+        let values: Vec<String> = columns(p).into_iter().map(|c| c.value).collect();
+        out.push_str(&values.join(","));
+        out.push('\n');
+    }
+    out
+}
+
 fn upper(max: f64) -> f64 {
     if max <= 0.0 { 1.0 } else { max * 1.15 }
 }
@@ -266,44 +335,34 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
             );
         }
     }
-    h.push_str("<h2>Results</h2><table><tr><th>point</th><th>offered tx/s</th><th>committed tx/s</th><th>e2e p50</th><th>e2e p95</th><th>e2e p99</th><th>queue p50 (send to proposal)</th><th>consensus mean (proposal to commit)</th><th>blocks/s</th><th>sent</th><th>accepted</th><th>rejected</th><th>unreachable</th><th>dropped</th><th>stranded</th><th>complete</th></tr>");
-    for p in input.points {
-        let rejected: Vec<String> = p
-            .rejected
-            .iter()
-            .map(|(c, n)| format!("{c}: {n}"))
-            .collect();
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.0} ms</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
-            escape(&p.label),
-            p.offered_tps,
-            p.committed_tps,
-            p.e2e_latency_ms.p50,
-            p.e2e_latency_ms.p95,
-            p.e2e_latency_ms.p99,
-            p.queue_latency_ms.p50,
-            p.consensus_latency_ms.mean,
-            p.blocks_per_sec,
-            p.sent,
-            p.accepted,
-            if rejected.is_empty() {
-                "0".into()
-            } else {
-                escape(&rejected.join(", "))
-            },
-            p.unreachable,
-            p.dropped,
-            p.stranded,
-            if p.complete { "" } else { " class=\"bad\"" },
-            if p.complete {
-                "yes"
-            } else {
-                "NO: accepted transactions were lost"
-            },
-        );
+    h.push_str("<h2>Results</h2><table>");
+    if let Some(first) = input.points.first() {
+        h.push_str("<tr>");
+        for c in columns(first) {
+            let _ = write!(h, "<th>{}</th>", escape(c.title));
+        }
+        h.push_str("</tr>");
     }
-    h.push_str("</table>");
+    for p in input.points {
+        h.push_str(if p.complete {
+            "<tr>"
+        } else {
+            "<tr class=\"bad\">"
+        });
+        for c in columns(p) {
+            let _ = write!(h, "<td>{}</td>", escape(&c.value));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table><p>Refusals by code: ");
+    for p in input.points.iter().filter(|p| !p.rejected.is_empty()) {
+        let codes: Vec<String> = p.rejected.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let _ = write!(h, "{}: {}. ", escape(&p.label), escape(&codes.join(", ")));
+    }
+    if input.points.iter().all(|p| p.rejected.is_empty()) {
+        h.push_str("none.");
+    }
+    h.push_str("</p>");
     let _ = write!(h, "<h2>Latency vs throughput</h2>{}", input.curve_svg);
     h.push_str("<h2>Throughput over time</h2>");
     for (label, svg) in &input.timelines {
@@ -391,5 +450,9 @@ mod tests {
         assert!(page.contains("Peak throughput") && page.matches("<svg").count() == 2);
         assert!(!page.contains("src=\"http"), "no external assets");
         assert!(summary_table(&points).lines().count() == 3);
+        let csv = summary_csv(&points);
+        assert_eq!(csv.lines().count(), 3);
+        let header_fields = csv.lines().next().unwrap().split(',').count();
+        assert!(csv.lines().all(|l| l.split(',').count() == header_fields));
     }
 }
