@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::results::PointSummary;
@@ -85,6 +86,36 @@ pub fn summary_csv(points: &[PointSummary]) -> String {
     out
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart from 0 to `x.0` and 0 to `y.0`, axes described by `x.1` and `y.1`.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    x: (f64, &str),
+    y: (f64, &str),
+) -> Option<Chart<'a, 'b>> {
+    let _ = root.fill(&WHITE);
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x.0, 0.0..y.0)
+        .ok()?;
+    chart.configure_mesh().x_desc(x.1).y_desc(y.1).draw().ok()?;
+    Some(chart)
+}
+
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) {
+    let _ = chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw();
+}
+
 fn upper(max: f64) -> f64 {
     if max <= 0.0 { 1.0 } else { max * 1.15 }
 }
@@ -106,24 +137,14 @@ pub fn latency_vs_throughput(points: &[PointSummary]) -> String {
     );
     {
         let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let Ok(mut chart) = ChartBuilder::on(&root)
-            .caption(
-                "End-to-end latency vs committed throughput",
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        else {
+        let Some(mut chart) = frame(
+            &root,
+            "End-to-end latency vs committed throughput",
+            (x_max, "committed tx/s"),
+            (y_max, "latency (ms)"),
+        ) else {
             return svg_error("empty chart");
         };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("committed tx/s")
-            .y_desc("latency (ms)")
-            .draw();
         for (k, (n, pts)) in by_n.iter().enumerate() {
             let colour = PALETTE[k % PALETTE.len()];
             let mut pts = pts.clone();
@@ -160,12 +181,7 @@ pub fn latency_vs_throughput(points: &[PointSummary]) -> String {
             }
             let _ = chart.draw_series(p99.iter().map(|&p| TriangleMarker::new(p, 4, colour)));
         }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
+        legend(&mut chart, SeriesLabelPosition::UpperLeft);
         let _ = root.present();
     }
     svg
@@ -178,24 +194,14 @@ pub fn throughput_over_time(point: &PointSummary, timeline: &[(u64, usize, usize
     let y_max = upper(timeline.iter().map(|t| t.1.max(t.2)).max().unwrap_or(0) as f64);
     {
         let root = SVGBackend::with_string(&mut svg, (720, 360)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let Ok(mut chart) = ChartBuilder::on(&root)
-            .caption(
-                format!("Throughput over time: {}", point.label),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        else {
+        let Some(mut chart) = frame(
+            &root,
+            &format!("Throughput over time: {}", point.label),
+            (x_max, "seconds since the load started"),
+            (y_max, "tx/s"),
+        ) else {
             return svg_error("empty chart");
         };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("seconds since the load started")
-            .y_desc("tx/s")
-            .draw();
         let sent: Vec<(f64, f64)> = timeline.iter().map(|t| (t.0 as f64, t.2 as f64)).collect();
         let committed: Vec<(f64, f64)> =
             timeline.iter().map(|t| (t.0 as f64, t.1 as f64)).collect();
@@ -218,12 +224,7 @@ pub fn throughput_over_time(point: &PointSummary, timeline: &[(u64, usize, usize
                 ("sans-serif", 12).into_font().color(&PALETTE[1]),
             )));
         }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
+        legend(&mut chart, SeriesLabelPosition::LowerRight);
         let _ = root.present();
     }
     svg
