@@ -72,6 +72,22 @@ pub enum TestnetCommand {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Stop one validator (a fault drill): cleanly, or with --kill as a crash (SIGKILL).
+    Stop {
+        #[command(flatten)]
+        dir: DirArg,
+        /// `node2` or `2`.
+        node: String,
+        #[arg(long)]
+        kill: bool,
+    },
+    /// Start one stopped validator again (`up` starts every stopped one).
+    Start {
+        #[command(flatten)]
+        dir: DirArg,
+        /// `node2` or `2`.
+        node: String,
+    },
     /// Height, round, peers and mempool of every validator.
     Status {
         #[command(flatten)]
@@ -115,6 +131,32 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             timeout_secs,
         } => up(&dir.dir, &init, Duration::from_secs(timeout_secs)),
         TestnetCommand::Down { dir } => down(&dir.dir),
+        TestnetCommand::Stop { dir, node, kill } => {
+            let manifest = Manifest::load(&dir.dir)?;
+            let (_, entry) = manifest.node(&node)?;
+            let how = if kill { Stop::Kill } else { Stop::Graceful };
+            if processes::stop_node(&dir.dir, entry, how, Duration::from_secs(10)) {
+                println!("{} {}", if kill { "killed" } else { "stopped" }, entry.name);
+            } else {
+                println!("{} was not running", entry.name);
+            }
+            Ok(())
+        }
+        TestnetCommand::Start { dir, node } => {
+            let manifest = Manifest::load(&dir.dir)?;
+            let (_, entry) = manifest.node(&node)?;
+            let binary = std::env::current_exe().context("finding the lantau binary")?;
+            let (pid, new) = processes::start_node(&binary, &dir.dir, entry)?;
+            if new {
+                println!(
+                    "started {} (pid {pid}); it catches up through block sync",
+                    entry.name
+                );
+            } else {
+                println!("{} is already running (pid {pid})", entry.name);
+            }
+            Ok(())
+        }
         TestnetCommand::Status { dir, json } => status(&dir.dir, json),
         TestnetCommand::Logs {
             dir,

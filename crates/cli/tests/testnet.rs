@@ -208,6 +208,30 @@ fn a_four_validator_testnet_from_the_command_line() {
     fails(d, &["query", "tx", "00ff"], "malformed transaction hash");
     fails(d, &["testnet", "logs", "node9"], "no node \"node9\"");
 
+    // A crash drill: kill one validator, the other three keep committing, it comes back and
+    // catches up.
+    assert!(ok(d, &["testnet", "stop", "node3", "--kill"]).contains("killed node3"));
+    let status = json(&ok(d, &["testnet", "status", "--json"]));
+    assert!(status[3]["pid"].is_null(), "{status}");
+    let height = |i: usize| {
+        json(&ok(d, &["testnet", "status", "--json"]))[i]["status"]["committed_height"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = height(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while height(0) < before + 3 {
+        assert!(Instant::now() < deadline, "no progress without node3");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ok(d, &["testnet", "start", "3"]).contains("started node3"));
+    let target = height(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while height(3) < target {
+        assert!(Instant::now() < deadline, "node3 did not catch up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     let logs = ok(d, &["testnet", "logs", "node1", "-n", "5"]);
     assert!(logs.contains("committed"), "{logs}");
 
