@@ -143,6 +143,7 @@ fn refusal(e: &SubmitError) -> (StatusCode, &'static str) {
             (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
         }
         SubmitError::MempoolFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+        SubmitError::SenderLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, "sender_limit"),
     }
 }
 

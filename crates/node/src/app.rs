@@ -32,6 +32,8 @@ pub struct AppConfig {
     /// for a transaction before proposing an empty block: an idle chain makes few blocks,
     /// a busy one loses nothing. Must stay below the propose timeout; 0 = no wait.
     pub empty_block_wait_ms: u64,
+    /// Most mempool transactions one sender may have waiting.
+    pub max_pending_per_sender: usize,
 }
 
 impl Default for AppConfig {
@@ -44,6 +46,7 @@ impl Default for AppConfig {
             verify_threads: 0,
             mempool_gap_ttl_blocks: 100,
             empty_block_wait_ms: 0,
+            max_pending_per_sender: 10_000,
         }
     }
 }
@@ -56,6 +59,8 @@ pub enum SubmitError {
     Duplicate(Hash),
     #[error("the sender holds {balance}, less than the {amount} it sends")]
     InsufficientFunds { balance: u64, amount: u64 },
+    #[error("this sender already has {limit} transactions waiting; retry after some commit")]
+    SenderLimit { limit: usize },
     #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
     MempoolFull { txs: usize, bytes: usize },
     #[error("nonce {got} was already used by this account (next is {next})")]
@@ -71,6 +76,8 @@ pub struct Application {
     /// Admitted transactions in arrival order, with the height at which each arrived.
     mempool: VecDeque<(Admitted, u64)>,
     pending: HashSet<Hash>,
+    /// Mempool transactions per sender, against `max_pending_per_sender`.
+    per_sender: HashMap<Address, usize>,
     mempool_bytes: usize,
     /// Results of executing blocks we validated or built, with their transaction ids, by
     /// block hash, so a decided block is neither executed nor hashed twice.
@@ -88,6 +95,7 @@ impl Application {
             state,
             mempool: VecDeque::new(),
             pending: HashSet::new(),
+            per_sender: HashMap::new(),
             mempool_bytes: 0,
             executions: HashMap::new(),
         })
@@ -197,6 +205,14 @@ impl Application {
                         bytes: self.mempool_bytes,
                     });
                 }
+                // One account cannot crowd everyone else out of the mempool.
+                let queued = self.per_sender.entry(a.tx.transfer.from).or_insert(0);
+                if *queued >= self.config.max_pending_per_sender {
+                    return Err(SubmitError::SenderLimit {
+                        limit: self.config.max_pending_per_sender,
+                    });
+                }
+                *queued += 1;
                 self.mempool_bytes += a.size;
                 self.pending.insert(a.hash);
                 let hash = a.hash;
@@ -343,6 +359,10 @@ impl Application {
                 && a.tx.transfer.amount <= sender.balance
         });
         self.pending = self.mempool.iter().map(|(a, _)| a.hash).collect();
+        self.per_sender.clear();
+        for (a, _) in &self.mempool {
+            *self.per_sender.entry(a.tx.transfer.from).or_insert(0) += 1;
+        }
         self.mempool_bytes = self.mempool.iter().map(|(a, _)| a.size).sum();
         Ok((tip, hashes))
     }
@@ -470,6 +490,22 @@ mod tests {
         commit_next(&mut app, &alice);
         commit_next(&mut app, &alice);
         assert_eq!(app.mempool_len(), 0, "the gap outlived its ttl");
+    }
+
+    #[test]
+    fn one_sender_cannot_fill_the_mempool() {
+        let (_dir, mut app, alice) = setup(100);
+        app.config.max_pending_per_sender = 3;
+        let txs: Vec<_> = (0..5).map(|n| transfer(&alice, n, "app-test")).collect();
+        let results = app.submit(&txs);
+        assert!(results[..3].iter().all(Result::is_ok));
+        assert!(matches!(
+            results[3],
+            Err(SubmitError::SenderLimit { limit: 3 })
+        ));
+        // Committing frees the sender's slots.
+        commit_next(&mut app, &alice);
+        assert!(app.submit(&[txs[3].clone()])[0].is_ok());
     }
 
     #[test]

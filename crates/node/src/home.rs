@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub mempool_max_bytes: usize,
     /// Blocks a transfer may wait in the mempool for an earlier nonce of its sender.
     pub mempool_gap_ttl_blocks: u64,
+    /// Most transactions one sender may have waiting in the mempool.
+    pub mempool_max_per_sender: usize,
     /// With an empty mempool the proposer waits up to this long after the last commit for a
     /// transaction before proposing an empty block (fewer empty blocks on an idle chain).
     /// Must be below `timeouts.propose_base_ms`; 0 = propose at once.
@@ -66,6 +68,7 @@ impl Default for NodeConfig {
             mempool_max_txs: app.max_mempool_txs,
             mempool_max_bytes: app.max_mempool_bytes,
             mempool_gap_ttl_blocks: app.mempool_gap_ttl_blocks,
+            mempool_max_per_sender: app.max_pending_per_sender,
             empty_block_wait_ms: 500,
             verify_threads: 0,
             peer_address_overrides: vec![],
@@ -260,6 +263,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             max_mempool_txs: config.mempool_max_txs,
             max_mempool_bytes: config.mempool_max_bytes,
             mempool_gap_ttl_blocks: config.mempool_gap_ttl_blocks,
+            max_pending_per_sender: config.mempool_max_per_sender,
             empty_block_wait_ms: config.empty_block_wait_ms,
             verify_threads: config.verify_threads,
         },
