@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_types;
 pub mod app;
 pub mod commit_log;
+pub mod handle;
 pub mod home;
 pub mod local_net;
 pub mod metrics;

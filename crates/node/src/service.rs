@@ -3,26 +3,22 @@
 //! Verification and RocksDB writes block, so they run under `block_in_place`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use consensus::{Config, Consensus, Effect, Input, InputError, Message, Timeouts};
-use ledger::storage::{StorageError, TxRecord};
-use ledger::{
-    Account, Address, Block, CommitCertificate, Genesis, Hash, Keypair, TxBatch, Validator,
-};
+use ledger::{Genesis, Keypair, TxBatch};
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use std::sync::Arc;
-
 use crate::app::{AppConfig, Application, SubmitError};
-use crate::commit_log::{self, CommitInfo, CommitLog};
+use crate::commit_log::{self, CommitLog};
+use crate::handle::Request;
+pub use crate::handle::{NodeError, NodeHandle, Status, TxStatus};
 use crate::metrics::Metrics;
-use crate::network::{
-    self, Command, Event, NetworkConfig, PeerInfo, SyncRequest, SyncResponse, Verdict,
-};
+use crate::network::{self, Command, Event, NetworkConfig, SyncRequest, SyncResponse, Verdict};
 
 /// How often an idle proposer looks for a first transaction (see `empty_block_wait_ms`).
 const EMPTY_MEMPOOL_POLL: Duration = Duration::from_millis(10);
@@ -36,191 +32,6 @@ pub struct NodeSetup {
     /// Least time between a commit and this validator's next proposal.
     pub block_interval: Duration,
     pub app: AppConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub chain_id: String,
-    /// This node's validator key, if it is one.
-    pub validator: Option<ledger::PublicKey>,
-    /// The height consensus works on (one above the last committed block).
-    pub height: u64,
-    pub round: u32,
-    pub peers: usize,
-    pub mempool: usize,
-    /// Fetching blocks from a peer that is ahead.
-    pub syncing: bool,
-}
-
-enum Request {
-    Submit {
-        raws: Vec<Vec<u8>>,
-        reply: oneshot::Sender<Vec<Result<Hash, SubmitError>>>,
-    },
-    Commits {
-        from: u64,
-        reply: oneshot::Sender<Vec<CommitInfo>>,
-    },
-    Status {
-        reply: oneshot::Sender<Status>,
-    },
-    Account {
-        address: Address,
-        reply: oneshot::Sender<Account>,
-    },
-    Tx {
-        hash: Hash,
-        reply: oneshot::Sender<Result<TxStatus, StorageError>>,
-    },
-    Block {
-        height: Option<u64>,
-        reply: oneshot::Sender<Result<Option<(Block, CommitCertificate)>, StorageError>>,
-    },
-    Validators {
-        reply: oneshot::Sender<Vec<Validator>>,
-    },
-    Peers {
-        reply: oneshot::Sender<Vec<PeerInfo>>,
-    },
-    SetBlocked {
-        peer: PeerId,
-        blocked: bool,
-    },
-}
-
-/// Where a transaction is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TxStatus {
-    Pending,
-    Committed(TxRecord),
-    Unknown,
-}
-
-/// Talks to a running node.
-#[derive(Clone)]
-pub struct NodeHandle {
-    requests: mpsc::Sender<Request>,
-    metrics: Arc<Metrics>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error(transparent)]
-    Storage(#[from] ledger::storage::StorageError),
-    #[error(transparent)]
-    Network(#[from] network::NetworkError),
-    #[error("genesis: {0}")]
-    Genesis(String),
-    #[error("the node has stopped")]
-    Stopped,
-}
-
-impl NodeHandle {
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
-        Ok(self
-            .submit_batch(vec![raw])
-            .await?
-            .pop()
-            .expect("one result per transaction"))
-    }
-
-    /// Admit many transactions at once (verified in parallel); one result per transaction.
-    pub async fn submit_batch(
-        &self,
-        raws: Vec<Vec<u8>>,
-    ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Submit { raws, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
-    }
-
-    /// Recent commits from `from` on, with this node's commit times (see `commit_log`).
-    pub async fn commits(&self, from: u64) -> Result<Vec<CommitInfo>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Commits { from, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
-    }
-
-    pub async fn status(&self) -> Result<Status, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Status { reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
-    }
-
-    pub async fn account(&self, address: Address) -> Result<Account, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Account { address, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
-    }
-
-    pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Tx { hash, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
-    }
-
-    /// A committed block with its certificate; `None` height means the latest.
-    pub async fn block(
-        &self,
-        height: Option<u64>,
-    ) -> Result<Option<(Block, CommitCertificate)>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Block { height, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
-    }
-
-    pub async fn validators(&self) -> Result<Vec<Validator>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Validators { reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
-    }
-
-    /// Connected peers with their gossip scores.
-    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Peers { reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
-    }
-
-    /// Disconnect a validator and refuse it until unblocked (see `network::Command::SetBlocked`).
-    pub async fn set_peer_blocked(&self, peer: PeerId, blocked: bool) -> Result<(), NodeError> {
-        self.requests
-            .send(Request::SetBlocked { peer, blocked })
-            .await
-            .map_err(|_| NodeError::Stopped)
-    }
-
-    pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
-        Ok(self.account(address).await?.balance)
-    }
 }
 
 struct Node {

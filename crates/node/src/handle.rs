@@ -1,0 +1,200 @@
+//! Talking to a running node: [`NodeHandle`] sends requests to the node task (`service`) and
+//! awaits its replies. Cheap to clone; the API server holds one.
+
+use std::sync::Arc;
+
+use ledger::storage::{StorageError, TxRecord};
+use ledger::{Account, Address, Block, CommitCertificate, Hash, Validator};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::SubmitError;
+use crate::commit_log::CommitInfo;
+use crate::metrics::Metrics;
+use crate::network::{self, PeerInfo};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub chain_id: String,
+    /// This node's validator key, if it is one.
+    pub validator: Option<ledger::PublicKey>,
+    /// The height consensus works on (one above the last committed block).
+    pub height: u64,
+    pub round: u32,
+    pub peers: usize,
+    pub mempool: usize,
+    /// Fetching blocks from a peer that is ahead.
+    pub syncing: bool,
+}
+
+/// What a [`NodeHandle`] asks of the node task (`service`), each with its reply channel.
+pub(crate) enum Request {
+    Submit {
+        raws: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Vec<Result<Hash, SubmitError>>>,
+    },
+    Commits {
+        from: u64,
+        reply: oneshot::Sender<Vec<CommitInfo>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+    Account {
+        address: Address,
+        reply: oneshot::Sender<Account>,
+    },
+    Tx {
+        hash: Hash,
+        reply: oneshot::Sender<Result<TxStatus, StorageError>>,
+    },
+    Block {
+        height: Option<u64>,
+        reply: oneshot::Sender<Result<Option<(Block, CommitCertificate)>, StorageError>>,
+    },
+    Validators {
+        reply: oneshot::Sender<Vec<Validator>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    SetBlocked {
+        peer: PeerId,
+        blocked: bool,
+    },
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    Pending,
+    Committed(TxRecord),
+    Unknown,
+}
+
+/// Talks to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub(crate) requests: mpsc::Sender<Request>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Storage(#[from] ledger::storage::StorageError),
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
+    #[error("genesis: {0}")]
+    Genesis(String),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl NodeHandle {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
+        Ok(self
+            .submit_batch(vec![raw])
+            .await?
+            .pop()
+            .expect("one result per transaction"))
+    }
+
+    /// Admit many transactions at once (verified in parallel); one result per transaction.
+    pub async fn submit_batch(
+        &self,
+        raws: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Submit { raws, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Recent commits from `from` on, with this node's commit times (see `commit_log`).
+    pub async fn commits(&self, from: u64) -> Result<Vec<CommitInfo>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Commits { from, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Status { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn account(&self, address: Address) -> Result<Account, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Account { address, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Tx { hash, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
+    }
+
+    /// A committed block with its certificate; `None` height means the latest.
+    pub async fn block(
+        &self,
+        height: Option<u64>,
+    ) -> Result<Option<(Block, CommitCertificate)>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Block { height, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
+    }
+
+    pub async fn validators(&self) -> Result<Vec<Validator>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Validators { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Connected peers with their gossip scores.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Peers { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Disconnect a validator and refuse it until unblocked (see `network::Command::SetBlocked`).
+    pub async fn set_peer_blocked(&self, peer: PeerId, blocked: bool) -> Result<(), NodeError> {
+        self.requests
+            .send(Request::SetBlocked { peer, blocked })
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
+        Ok(self.account(address).await?.balance)
+    }
+}
