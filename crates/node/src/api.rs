@@ -144,6 +144,8 @@ fn refusal(e: &SubmitError) -> (StatusCode, &'static str) {
         }
         SubmitError::MempoolFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
         SubmitError::SenderLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, "sender_limit"),
+        SubmitError::NoncePending { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_pending"),
+        SubmitError::NonceGap { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_gap"),
     }
 }
 

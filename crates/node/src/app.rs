@@ -10,6 +10,8 @@ use ledger::encoding;
 use ledger::merkle::merkle_root;
 use ledger::storage::{StorageError, Store, Tip};
 use ledger::verify::{Admitted, TxVerifier};
+
+use crate::sender_queues::{Refusal, SenderQueues};
 use ledger::{
     Account, Address, Block, BlockHeader, CommitCertificate, Execution, Genesis, Hash, PublicKey,
     SignedTx, State, TxError,
@@ -59,6 +61,12 @@ pub enum SubmitError {
     Duplicate(Hash),
     #[error("the sender holds {balance}, less than the {amount} it sends")]
     InsufficientFunds { balance: u64, amount: u64 },
+    #[error("a transaction with nonce {nonce} from this sender is already pending")]
+    NoncePending { nonce: u64 },
+    #[error(
+        "nonce {got} is too far ahead: this sender's next missing nonce is {next}; send that first"
+    )]
+    NonceGap { got: u64, next: u64 },
     #[error("this sender already has {limit} transactions waiting; retry after some commit")]
     SenderLimit { limit: usize },
     #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
@@ -76,8 +84,8 @@ pub struct Application {
     /// Admitted transactions in arrival order, with the height at which each arrived.
     mempool: VecDeque<(Admitted, u64)>,
     pending: HashSet<Hash>,
-    /// Mempool transactions per sender, against `max_pending_per_sender`.
-    per_sender: HashMap<Address, usize>,
+    /// Each sender's waiting nonces and executable run.
+    senders: SenderQueues,
     mempool_bytes: usize,
     /// Results of executing blocks we validated or built, with their transaction ids, by
     /// block hash, so a decided block is neither executed nor hashed twice.
@@ -95,7 +103,7 @@ impl Application {
             state,
             mempool: VecDeque::new(),
             pending: HashSet::new(),
-            per_sender: HashMap::new(),
+            senders: SenderQueues::default(),
             mempool_bytes: 0,
             executions: HashMap::new(),
         })
@@ -205,14 +213,19 @@ impl Application {
                         bytes: self.mempool_bytes,
                     });
                 }
-                // One account cannot crowd everyone else out of the mempool.
-                let queued = self.per_sender.entry(a.tx.transfer.from).or_insert(0);
-                if *queued >= self.config.max_pending_per_sender {
-                    return Err(SubmitError::SenderLimit {
-                        limit: self.config.max_pending_per_sender,
-                    });
+                // One account cannot crowd everyone else out of the mempool, nor park
+                // transfers that wait for a predecessor that may never come.
+                let (from, nonce) = (a.tx.transfer.from, a.tx.transfer.nonce);
+                let limit = self.config.max_pending_per_sender;
+                match self.senders.check(&from, nonce, sender.nonce, limit) {
+                    Ok(()) => {}
+                    Err(Refusal::NoncePending) => return Err(SubmitError::NoncePending { nonce }),
+                    Err(Refusal::Gap { next }) => {
+                        return Err(SubmitError::NonceGap { got: nonce, next });
+                    }
+                    Err(Refusal::Full { limit }) => return Err(SubmitError::SenderLimit { limit }),
                 }
-                *queued += 1;
+                self.senders.insert(from, nonce, sender.nonce);
                 self.mempool_bytes += a.size;
                 self.pending.insert(a.hash);
                 let hash = a.hash;
@@ -220,6 +233,16 @@ impl Application {
                 Ok(hash)
             })
             .collect()
+    }
+
+    fn rebuild_senders(&mut self) {
+        let state = &self.state;
+        self.senders.rebuild(
+            self.mempool
+                .iter()
+                .map(|(a, _)| (a.tx.transfer.from, a.tx.transfer.nonce)),
+            |sender| state.account(sender).nonce,
+        );
     }
 
     /// Build the block this validator proposes at `height`.
@@ -348,21 +371,24 @@ impl Application {
         // Re-check the rest against the new state: drop what was committed, what can never
         // execute (its nonce is used) and what the sender can no longer pay for.
         let state = &self.state;
-        let ttl = self.config.mempool_gap_ttl_blocks;
-        self.mempool.retain(|(a, since)| {
+        self.mempool.retain(|(a, _)| {
             let sender = state.account(&a.tx.transfer.from);
-            // One waiting for a nonce gap to fill gives up after `ttl` blocks.
-            let gap_expired = a.tx.transfer.nonce > sender.nonce && state.height() >= since + ttl;
             !committed.contains(&a.hash)
-                && !gap_expired
                 && a.tx.transfer.nonce >= sender.nonce
                 && a.tx.transfer.amount <= sender.balance
         });
-        self.pending = self.mempool.iter().map(|(a, _)| a.hash).collect();
-        self.per_sender.clear();
-        for (a, _) in &self.mempool {
-            *self.per_sender.entry(a.tx.transfer.from).or_insert(0) += 1;
+        self.rebuild_senders();
+        // A transfer that has waited `ttl` blocks for a missing predecessor gives up.
+        let (ttl, height) = (self.config.mempool_gap_ttl_blocks, self.state.height());
+        let senders = &self.senders;
+        let before = self.mempool.len();
+        self.mempool.retain(|(a, since)| {
+            !(height >= since + ttl && senders.is_gapped(&a.tx.transfer.from, a.tx.transfer.nonce))
+        });
+        if self.mempool.len() != before {
+            self.rebuild_senders();
         }
+        self.pending = self.mempool.iter().map(|(a, _)| a.hash).collect();
         self.mempool_bytes = self.mempool.iter().map(|(a, _)| a.size).sum();
         Ok((tip, hashes))
     }
@@ -490,6 +516,37 @@ mod tests {
         commit_next(&mut app, &alice);
         commit_next(&mut app, &alice);
         assert_eq!(app.mempool_len(), 0, "the gap outlived its ttl");
+    }
+
+    #[test]
+    fn transfers_far_past_a_missing_nonce_are_refused() {
+        let (_dir, mut app, alice) = setup(100);
+        let window = crate::sender_queues::FUTURE_WINDOW;
+        // Nonce 0 never arrives: a few later ones may wait, the rest are refused.
+        let later: Vec<_> = (1..=window)
+            .map(|n| transfer(&alice, n, "app-test"))
+            .collect();
+        let results = app.submit(&later);
+        assert!(results[..(window - 1) as usize].iter().all(Result::is_ok));
+        assert!(matches!(
+            results[(window - 1) as usize],
+            Err(SubmitError::NonceGap { got, next: 0 }) if got == window
+        ));
+        // Another transfer with a nonce already waiting is refused too.
+        let twin = Transfer {
+            chain_id: "app-test".into(),
+            from: alice.public(),
+            to: alice.public(),
+            amount: 2,
+            nonce: 1,
+            memo: vec![],
+        }
+        .sign(&alice)
+        .encode();
+        assert!(matches!(
+            app.submit(&[twin])[0],
+            Err(SubmitError::NoncePending { nonce: 1 })
+        ));
     }
 
     #[test]

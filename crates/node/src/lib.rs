@@ -12,4 +12,5 @@ pub mod local_net;
 pub mod metrics;
 pub mod network;
 pub mod ports;
+pub mod sender_queues;
 pub mod service;

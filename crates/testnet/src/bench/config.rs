@@ -39,6 +39,8 @@ pub struct BenchConfig {
     pub drain_secs: u64,
     pub block_interval_ms: u64,
     pub max_block_txs: usize,
+    /// Validators' mempool bound; 0 = the node's default.
+    pub mempool_max_txs: usize,
     pub offline: Vec<usize>,
     pub latency_ms: u64,
     pub jitter_ms: u64,
@@ -59,6 +61,7 @@ impl Default for BenchConfig {
             drain_secs: 15,
             block_interval_ms: 100,
             max_block_txs: 10_000,
+            mempool_max_txs: 0,
             offline: vec![],
             latency_ms: 0,
             jitter_ms: 0,

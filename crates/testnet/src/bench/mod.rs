@@ -161,6 +161,9 @@ async fn run_point(
     let mut node_config = local_defaults(n);
     node_config.block_interval_ms = config.block_interval_ms;
     node_config.max_block_txs = config.max_block_txs;
+    if config.mempool_max_txs > 0 {
+        node_config.mempool_max_txs = config.mempool_max_txs;
+    }
     let funded = (0..config.senders)
         .map(|i| {
             (
