@@ -76,20 +76,37 @@ pub enum Ack {
 }
 
 pub struct Sent {
+    /// First send of each transaction.
     pub sent_ms: Vec<u64>,
+    /// The last answer for each transaction.
     pub acks: Vec<Ack>,
     pub node: Vec<u16>,
+    /// Resubmissions of refused transactions.
+    pub retries: usize,
+}
+
+/// Refusals a client retries: the transaction may well be admitted a moment later, and its
+/// sender's later nonces depend on it.
+/// How long a client waits before resubmitting a refused transaction.
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+
+fn retryable(code: &str) -> bool {
+    matches!(code, "mempool_full" | "sender_limit" | "nonce_gap")
 }
 
 /// Send `workload` at `rate` tx/s to `nodes` (API clients; sender s goes to node s mod n),
 /// one batch per node every `burst`. Requests overlap: the generator never waits for answers
 /// (open loop). A request that finds its node unreachable is tried once on the next node.
-/// `progress` gets the number sent so far, about every second.
+/// Refusals that a real client would retry (full mempool, per-sender limit, a nonce gap behind
+/// a retried one) go out again with the next burst, for up to `retry_for` after the last new
+/// transaction; latency still counts from the first send. `progress` gets the number of new
+/// transactions sent so far, about every second.
 pub async fn send(
     workload: &Workload,
     nodes: &[Client],
     rate: u64,
     burst: Duration,
+    retry_for: Duration,
     mut progress: impl FnMut(usize),
 ) -> Sent {
     let total = workload.txs.len();
@@ -97,23 +114,45 @@ pub async fn send(
         sent_ms: vec![0; total],
         acks: vec![Ack::NotSent; total],
         node: vec![0; total],
+        retries: 0,
     }));
+    // Refused transactions and when they may go out again.
+    let again: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
     let started = Instant::now();
     let mut next = 0;
     let mut tick = 0u32;
-    let mut requests = Vec::new();
+    let mut requests: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let mut last_progress = Instant::now();
-    while next < total {
+    let mut all_sent_at: Option<Instant> = None;
+    loop {
         tick += 1;
         let at = started + burst * tick;
         tokio::time::sleep_until(at).await;
         let due = ((rate as f64 * (burst * tick).as_secs_f64()) as usize).min(total);
         let stamp = now_ms();
+        // Retries first: they hold the earlier nonces.
+        let mut todo: Vec<usize> = {
+            let mut waiting = again.lock().expect("lock");
+            let now = Instant::now();
+            let (ready, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|(_, t)| *t <= now);
+            *waiting = later;
+            ready.into_iter().map(|(i, _)| i).collect()
+        };
+        sent.lock().expect("lock").retries += todo.len();
+        todo.sort_unstable();
+        let fresh = next..due;
+        {
+            let mut s = sent.lock().expect("lock");
+            for i in fresh.clone() {
+                s.sent_ms[i] = stamp;
+            }
+        }
+        todo.extend(fresh);
+        next = due;
         let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-        for i in next..due {
+        for i in todo {
             per_node[workload.sender[i] as usize % nodes.len()].push(i);
         }
-        next = due;
         for (n, indices) in per_node.into_iter().enumerate() {
             if indices.is_empty() {
                 continue;
@@ -121,7 +160,6 @@ pub async fn send(
             {
                 let mut s = sent.lock().expect("lock");
                 for &i in &indices {
-                    s.sent_ms[i] = stamp;
                     s.node[i] = n as u16;
                 }
             }
@@ -129,13 +167,14 @@ pub async fn send(
                 txs: indices.iter().map(|&i| workload.txs[i].clone()).collect(),
             };
             let clients = [nodes[n].clone(), nodes[(n + 1) % nodes.len()].clone()];
-            let sent = sent.clone();
+            let (sent, again) = (sent.clone(), again.clone());
             requests.push(tokio::spawn(async move {
                 let mut outcome = clients[0].submit_batch(&batch).await;
                 if matches!(outcome, Err(ClientError::Unreachable { .. })) && nodes_differ(&clients)
                 {
                     outcome = clients[1].submit_batch(&batch).await;
                 }
+                let mut retry = Vec::new();
                 let mut s = sent.lock().expect("lock");
                 match outcome {
                     Ok(answer) => {
@@ -144,6 +183,9 @@ pub async fn send(
                         }
                         for r in answer.rejected {
                             if let Some(&i) = indices.get(r.index) {
+                                if retryable(&r.code) {
+                                    retry.push(i);
+                                }
                                 s.acks[i] = Ack::Rejected(r.code);
                             }
                         }
@@ -152,18 +194,36 @@ pub async fn send(
                         for &i in &indices {
                             s.acks[i] = Ack::Rejected(error.code.clone());
                         }
+                        if retryable(&error.code) {
+                            retry.extend(&indices);
+                        }
                     }
                     Err(_) => {
                         for &i in &indices {
                             s.acks[i] = Ack::Unreachable;
                         }
+                        retry.extend(&indices);
                     }
                 }
+                drop(s);
+                let at = Instant::now() + RETRY_BACKOFF;
+                again
+                    .lock()
+                    .expect("lock")
+                    .extend(retry.into_iter().map(|i| (i, at)));
             }));
         }
+        requests.retain(|r| !r.is_finished());
         if last_progress.elapsed() >= Duration::from_secs(1) {
             progress(next);
             last_progress = Instant::now();
+        }
+        if next == total {
+            let done_at = *all_sent_at.get_or_insert_with(Instant::now);
+            let idle = requests.is_empty() && again.lock().expect("lock").is_empty();
+            if idle || done_at.elapsed() >= retry_for {
+                break;
+            }
         }
     }
     for r in requests {

@@ -245,6 +245,7 @@ async fn run_point(
         &clients,
         rate,
         Duration::from_millis(config.burst_ms),
+        Duration::from_secs(config.drain_secs),
         |done| {
             let f = done as f64 / total.max(1) as f64;
             progress(
@@ -281,6 +282,10 @@ async fn run_point(
     }
     drop(teardown);
     drop(links);
+    // The chains themselves are large and of no use after the run; logs and configs stay.
+    for node in &manifest.nodes {
+        let _ = std::fs::remove_dir_all(net_dir.join(&node.home).join("data"));
+    }
 
     let commits = std::mem::take(&mut *commits.lock().expect("lock"));
     let window = Window {

@@ -396,6 +396,7 @@ mod tests {
             sent: 10,
             accepted: 10,
             rejected: Default::default(),
+            retried: 0,
             unreachable: 0,
             committed: 10,
             dropped: 0,

@@ -59,8 +59,11 @@ pub struct PointSummary {
     pub window_secs: f64,
     pub sent: usize,
     pub accepted: usize,
-    /// Refusals by the node's error code.
+    /// Final refusals by the node's error code (after retries).
     pub rejected: BTreeMap<String, usize>,
+    /// Resubmissions of refused transactions (full mempool, sender limit, nonce gap,
+    /// unreachable node), as a client would.
+    pub retried: usize,
     pub unreachable: usize,
     /// Our transactions seen committed (any time).
     pub committed: usize,
@@ -202,6 +205,7 @@ pub fn analyse(
             sent: sent_count,
             accepted,
             rejected,
+            retried: sent.retries,
             unreachable,
             committed,
             dropped,
@@ -292,6 +296,7 @@ mod tests {
                 Ack::Accepted,
             ],
             node: vec![0; 3],
+            retries: 0,
         };
         let window = Window {
             load_start_ms: 0,
@@ -328,6 +333,7 @@ mod tests {
                 Ack::Accepted,
             ],
             node: vec![0, 1, 0, 1],
+            retries: 0,
         };
         let commits = vec![CommitInfo {
             height: 5,
