@@ -185,3 +185,31 @@ fn a_validator_paused_for_seconds_is_heard_again_after_it_resumes() {
     );
     assert_eq!(p["committed"], p["accepted"], "{p}");
 }
+
+/// A mempool far too small for the load: nodes refuse with `mempool_full`, the generator
+/// resubmits as a client would, and every transfer still commits, in nonce order, with no
+/// sender stranded behind its first refusal.
+#[test]
+fn refusals_under_overload_are_retried_and_nothing_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("overload.toml");
+    std::fs::write(
+        &scenario,
+        "rates = [1000]\nduration_secs = 3\nwarmup_secs = 1\nmempool_max_txs = 100\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("overload");
+    let summary = bench(&out, &["--scenario", scenario.to_str().unwrap()]);
+    let p = &summary[0];
+    assert!(
+        p["retried"].as_u64().unwrap() > 0,
+        "the mempool never refused: {p}"
+    );
+    assert_eq!(p["committed"], p["sent"], "{p}");
+    assert_eq!(
+        (p["dropped"].as_u64(), p["stranded"].as_u64()),
+        (Some(0), Some(0)),
+        "{p}"
+    );
+    assert!(p["rejected"].as_object().unwrap().is_empty(), "{p}");
+}

@@ -173,9 +173,7 @@ impl Application {
     pub fn submit<B: AsRef<[u8]> + Sync>(&mut self, raw: &[B]) -> Vec<Result<Hash, SubmitError>> {
         // Under overload, refuse before verifying: signature checks for transactions that
         // cannot be kept would take the CPU consensus needs to drain the mempool.
-        if self.mempool.len() >= self.config.max_mempool_txs
-            || self.mempool_bytes >= self.config.max_mempool_bytes
-        {
+        if self.is_full(0) {
             let (txs, bytes) = (self.mempool.len(), self.mempool_bytes);
             return raw
                 .iter()
@@ -205,14 +203,6 @@ impl Application {
                         amount: a.tx.transfer.amount,
                     });
                 }
-                if self.mempool.len() >= self.config.max_mempool_txs
-                    || self.mempool_bytes + a.size > self.config.max_mempool_bytes
-                {
-                    return Err(SubmitError::MempoolFull {
-                        txs: self.mempool.len(),
-                        bytes: self.mempool_bytes,
-                    });
-                }
                 // One account cannot crowd everyone else out of the mempool, nor park
                 // transfers that wait for a predecessor that may never come.
                 let (from, nonce) = (a.tx.transfer.from, a.tx.transfer.nonce);
@@ -225,6 +215,21 @@ impl Application {
                     }
                     Err(Refusal::Full { limit }) => return Err(SubmitError::SenderLimit { limit }),
                 }
+                // Transactions waiting for a predecessor may take only a quarter of the
+                // mempool: a mempool full of them would refuse the very transactions that
+                // fill their gaps.
+                if !self.senders.is_executable(&from, nonce, sender.nonce)
+                    && self.senders.gapped() >= self.config.max_mempool_txs / 4
+                {
+                    let next = self.senders.next_missing(&from, sender.nonce);
+                    return Err(SubmitError::NonceGap { got: nonce, next });
+                }
+                if self.is_full(a.size) {
+                    return Err(SubmitError::MempoolFull {
+                        txs: self.mempool.len(),
+                        bytes: self.mempool_bytes,
+                    });
+                }
                 self.senders.insert(from, nonce, sender.nonce);
                 self.mempool_bytes += a.size;
                 self.pending.insert(a.hash);
@@ -233,6 +238,12 @@ impl Application {
                 Ok(hash)
             })
             .collect()
+    }
+
+    /// Whether `extra` more bytes (and one more transaction) would overflow the mempool.
+    fn is_full(&self, extra: usize) -> bool {
+        self.mempool.len() >= self.config.max_mempool_txs
+            || self.mempool_bytes + extra > self.config.max_mempool_bytes
     }
 
     fn rebuild_senders(&mut self) {
@@ -547,6 +558,25 @@ mod tests {
             app.submit(&[twin])[0],
             Err(SubmitError::NoncePending { nonce: 1 })
         ));
+    }
+
+    #[test]
+    fn transfers_waiting_for_a_gap_take_at_most_a_quarter_of_the_mempool() {
+        let (_dir, mut app, alice) = setup(8);
+        let results = app.submit(&[
+            transfer(&alice, 1, "app-test"),
+            transfer(&alice, 2, "app-test"),
+            transfer(&alice, 3, "app-test"),
+        ]);
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert!(matches!(
+            results[2],
+            Err(SubmitError::NonceGap { got: 3, next: 0 })
+        ));
+        // The transfer that fills the gap still gets in, and the run becomes executable.
+        assert!(app.submit(&[transfer(&alice, 0, "app-test")])[0].is_ok());
+        assert!(app.submit(&[transfer(&alice, 3, "app-test")])[0].is_ok());
+        assert_eq!(commit_next(&mut app, &alice).txs.len(), 4);
     }
 
     #[test]

@@ -31,6 +31,8 @@ struct Queue {
 #[derive(Default)]
 pub struct SenderQueues {
     queues: HashMap<Address, Queue>,
+    /// Waiting transfers past their sender's executable run, in all queues.
+    gapped: usize,
 }
 
 impl SenderQueues {
@@ -41,6 +43,7 @@ impl SenderQueues {
         committed_nonce: impl Fn(&Address) -> u64,
     ) {
         self.queues.clear();
+        self.gapped = 0;
         for (sender, nonce) in waiting {
             self.queues.entry(sender).or_default().nonces.insert(nonce);
         }
@@ -49,6 +52,7 @@ impl SenderQueues {
             while q.nonces.contains(&q.ready_end) {
                 q.ready_end += 1;
             }
+            self.gapped += q.nonces.range(q.ready_end..).count();
         }
     }
 
@@ -86,9 +90,34 @@ impl SenderQueues {
         let q = self.queues.entry(sender).or_default();
         q.nonces.insert(nonce);
         q.ready_end = q.ready_end.max(committed);
+        if nonce > q.ready_end {
+            self.gapped += 1;
+            return;
+        }
+        // It extends the run, and may join it to transfers that were waiting for it.
         while q.nonces.contains(&q.ready_end) {
+            if q.ready_end != nonce {
+                self.gapped -= 1;
+            }
             q.ready_end += 1;
         }
+    }
+
+    /// The first nonce `sender` has no transfer waiting for, at or above `committed`.
+    pub fn next_missing(&self, sender: &Address, committed: u64) -> u64 {
+        self.queues
+            .get(sender)
+            .map_or(committed, |q| q.ready_end.max(committed))
+    }
+
+    /// Whether the transfer would extend its sender's executable run.
+    pub fn is_executable(&self, sender: &Address, nonce: u64, committed: u64) -> bool {
+        nonce == self.next_missing(sender, committed)
+    }
+
+    /// Waiting transfers that wait for a predecessor, across senders.
+    pub fn gapped(&self) -> usize {
+        self.gapped
     }
 
     /// Whether the transfer waits for a missing predecessor.
@@ -109,16 +138,23 @@ mod tests {
         q.rebuild([(alice, 5), (alice, 6), (alice, 9)], |_| 5);
         assert!(!q.is_gapped(&alice, 6));
         assert!(q.is_gapped(&alice, 9), "7 and 8 are missing");
+        assert_eq!(q.gapped(), 1);
+        assert!(q.is_executable(&alice, 7, 5) && !q.is_executable(&alice, 8, 5));
         assert_eq!(q.check(&alice, 6, 5, 100), Err(Refusal::NoncePending));
         assert_eq!(
             q.check(&alice, 7 + FUTURE_WINDOW, 5, 100),
             Err(Refusal::Gap { next: 7 })
         );
         assert_eq!(q.check(&alice, 7, 5, 100), Ok(()));
-        q.insert(alice, 7, 5);
         q.insert(alice, 8, 5);
+        assert_eq!(q.gapped(), 2);
+        q.insert(alice, 7, 5);
         assert!(!q.is_gapped(&alice, 9), "the gap filled");
+        assert_eq!(q.gapped(), 0);
         assert_eq!(q.check(&alice, 10, 5, 5), Err(Refusal::Full { limit: 5 }));
+        q.insert(alice, 12, 5);
+        assert_eq!(q.gapped(), 1);
+        assert_eq!(q.next_missing(&alice, 5), 10);
         let bob = Keypair::from_seed("bob").public();
         assert_eq!(
             q.check(&bob, FUTURE_WINDOW, 0, 5),
