@@ -92,6 +92,19 @@ pub enum NodeError {
 }
 
 impl NodeHandle {
+    /// Send a request carrying its reply channel, and wait for the reply.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(request(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
@@ -109,49 +122,24 @@ impl NodeHandle {
         &self,
         raws: Vec<Vec<u8>>,
     ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Submit { raws, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
+        self.ask(|reply| Request::Submit { raws, reply }).await
     }
 
     /// Recent commits from `from` on, with this node's commit times (see `commit_log`).
     pub async fn commits(&self, from: u64) -> Result<Vec<CommitInfo>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Commits { from, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
+        self.ask(|reply| Request::Commits { from, reply }).await
     }
 
     pub async fn status(&self) -> Result<Status, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Status { reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
+        self.ask(|reply| Request::Status { reply }).await
     }
 
     pub async fn account(&self, address: Address) -> Result<Account, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Account { address, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
+        self.ask(|reply| Request::Account { address, reply }).await
     }
 
     pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Tx { hash, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
+        Ok(self.ask(|reply| Request::Tx { hash, reply }).await??)
     }
 
     /// A committed block with its certificate; `None` height means the latest.
@@ -159,31 +147,16 @@ impl NodeHandle {
         &self,
         height: Option<u64>,
     ) -> Result<Option<(Block, CommitCertificate)>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Block { height, reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        Ok(rx.await.map_err(|_| NodeError::Stopped)??)
+        Ok(self.ask(|reply| Request::Block { height, reply }).await??)
     }
 
     pub async fn validators(&self) -> Result<Vec<Validator>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Validators { reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
+        self.ask(|reply| Request::Validators { reply }).await
     }
 
     /// Connected peers with their gossip scores.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Peers { reply })
-            .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
+        self.ask(|reply| Request::Peers { reply }).await
     }
 
     /// Disconnect a validator and refuse it until unblocked (see `network::Command::SetBlocked`).
