@@ -48,6 +48,14 @@ impl Drop for Testnet {
     }
 }
 
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
@@ -118,21 +126,13 @@ fn a_four_validator_testnet_from_the_command_line() {
     );
 
     // Visible on another validator.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_until("node2 to see the transfer", || {
         let account = json(&ok(
             d,
             &["query", "account", &address, "--node", &node2_api, "--json"],
         ));
-        if account["balance"] == 77 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node2 never saw the transfer: {account}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        account["balance"] == 77
+    });
     let human = ok(d, &["query", "account", &address]);
     assert!(human.contains("balance  77"), "{human}");
     let block = json(&ok(d, &["query", "block", "--json"]));
@@ -219,18 +219,10 @@ fn a_four_validator_testnet_from_the_command_line() {
             .unwrap_or(0)
     };
     let before = height(0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while height(0) < before + 3 {
-        assert!(Instant::now() < deadline, "no progress without node3");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("progress without node3", || height(0) >= before + 3);
     assert!(ok(d, &["testnet", "start", "3"]).contains("started node3"));
     let target = height(0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while height(3) < target {
-        assert!(Instant::now() < deadline, "node3 did not catch up");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("node3 to catch up", || height(3) >= target);
 
     let logs = ok(d, &["testnet", "logs", "node1", "-n", "5"]);
     assert!(logs.contains("committed"), "{logs}");
