@@ -10,7 +10,8 @@ use crate::output::Progress;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// A TOML scenario (fields as the flags below, plus [[faults]] tables); flags override it.
+    /// A TOML scenario (the flags below with underscores, plus [[faults]] tables); flags
+    /// override it.
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Validator counts to sweep, comma-separated [default: 4].
@@ -34,6 +35,18 @@ pub struct BenchArgs {
     /// Validators' least time between blocks [default: 100].
     #[arg(long)]
     block_interval_ms: Option<u64>,
+    /// Validators' most transactions per block [default: 10000].
+    #[arg(long)]
+    max_block_txs: Option<usize>,
+    /// Validators' mempool bound [default: the node's, 100000].
+    #[arg(long)]
+    mempool_max_txs: Option<usize>,
+    /// One batch per validator every this many ms [default: 50].
+    #[arg(long)]
+    burst_ms: Option<u64>,
+    /// Seconds to wait after the load for accepted transactions to commit [default: 15].
+    #[arg(long)]
+    drain_secs: Option<u64>,
     /// Peak throughput is the best point with e2e p99 under this [default: 1500].
     #[arg(long)]
     latency_cap_ms: Option<u64>,
@@ -118,6 +131,14 @@ fn config(args: BenchArgs) -> Result<(BenchConfig, Option<PathBuf>)> {
     set(&mut c.latency_cap_ms, args.latency_cap_ms);
     set(&mut c.latency_ms, args.latency_ms);
     set(&mut c.jitter_ms, args.jitter_ms);
+    set(&mut c.burst_ms, args.burst_ms);
+    set(&mut c.drain_secs, args.drain_secs);
+    if let Some(v) = args.max_block_txs {
+        c.max_block_txs = v;
+    }
+    if let Some(v) = args.mempool_max_txs {
+        c.mempool_max_txs = v;
+    }
     if let Some(v) = args.tx_size {
         c.tx_size = v;
     }
@@ -176,6 +197,46 @@ pub fn run(args: BenchArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    #[test]
+    fn flags_override_the_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = dir.path().join("s.toml");
+        std::fs::write(
+            &scenario,
+            "rates = [5]\nmempool_max_txs = 7\nburst_ms = 20\n",
+        )
+        .unwrap();
+        let parsed = <Wrapper as clap::Parser>::parse_from([
+            "bench",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--rates",
+            "100,200",
+            "--max-block-txs",
+            "50",
+            "--drain-secs",
+            "3",
+            "--fault",
+            "1:kill:2",
+        ]);
+        let (c, out) = config(parsed.args).unwrap();
+        assert_eq!(c.rates, [100, 200], "the flag wins");
+        assert_eq!(
+            (c.mempool_max_txs, c.burst_ms),
+            (7, 20),
+            "the file fills the rest"
+        );
+        assert_eq!((c.max_block_txs, c.drain_secs), (50, 3));
+        assert_eq!(c.faults.len(), 1);
+        assert!(out.is_none());
+    }
 
     #[test]
     fn fault_flags_parse() {
