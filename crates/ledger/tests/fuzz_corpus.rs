@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use ledger::{
     Block, BlockHeader, CommitCertificate, Genesis, GenesisAccount, GenesisValidator, Hash,
-    Keypair, SignedTx, Transfer, encoding,
+    Keypair, P2pEndpoint, SignedTx, Transfer, TxBatch, encoding,
 };
 
 fn corpus(target: &str) -> PathBuf {
@@ -63,7 +63,22 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             balance: 10,
         }],
     };
+    let mut networked = genesis.clone();
+    networked.validators[0].p2p = Some(P2pEndpoint {
+        peer_id: "12D3KooWCTiZhUqwEqfyr9KWbv35BMSF76KNcRZ1enMenJ5eqAHo".into(),
+        address: "/ip4/127.0.0.1/tcp/26656".into(),
+    });
+    let batch = TxBatch {
+        txs: vec![tx(0, 0).encode(), tx(1, 8).encode(), b"not a tx".to_vec()],
+    };
     vec![
+        ("decode_batch", "batch".into(), batch.encode()),
+        ("decode_batch", "empty".into(), TxBatch::default().encode()),
+        (
+            "genesis_json",
+            "genesis-p2p".into(),
+            networked.to_json().into_bytes(),
+        ),
         ("decode_tx", "transfer".into(), tx(0, 0).encode()),
         ("decode_tx", "transfer-memo".into(), tx(3, 100).encode()),
         ("decode_block", "block".into(), encoding::encode(&block)),
@@ -101,6 +116,14 @@ fn check(target: &str, data: &[u8]) {
             }
             let _ = encoding::decode::<CommitCertificate>(data);
         }
+        "decode_batch" => {
+            if let Ok(batch) = TxBatch::decode(data) {
+                assert_eq!(batch.encode(), data);
+                for tx in &batch.txs {
+                    let _ = SignedTx::decode(tx);
+                }
+            }
+        }
         "genesis_json" => {
             if let Ok(text) = std::str::from_utf8(data) {
                 let _ = Genesis::from_json(text);
@@ -119,7 +142,7 @@ fn seed_corpus_and_its_mutations_never_panic() {
         }
     }
     let mut files = 0;
-    for target in ["decode_tx", "decode_block", "genesis_json"] {
+    for target in ["decode_tx", "decode_block", "decode_batch", "genesis_json"] {
         let dir = corpus(target);
         let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries {
@@ -137,5 +160,5 @@ fn seed_corpus_and_its_mutations_never_panic() {
             }
         }
     }
-    assert!(files >= 5, "seed corpus missing: found {files} files");
+    assert!(files >= 8, "seed corpus missing: found {files} files");
 }
