@@ -11,6 +11,7 @@ use serde::Serialize;
 use testnet::client::{Client, SubmitOutcome};
 
 use crate::output::{table, thousands};
+use crate::runtime;
 use crate::testnet_cmds::default_dir;
 
 #[derive(Args)]
@@ -102,13 +103,6 @@ pub enum QueryCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")
 }
 
 fn print_json(value: &impl Serialize) {

@@ -76,6 +76,15 @@ struct DemoArgs {
     dir: Option<PathBuf>,
 }
 
+/// A single-threaded runtime for the client commands (one request at a time).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -12,6 +12,7 @@ use testnet::manifest::Manifest;
 use testnet::processes::{self, Stop};
 
 use crate::output::{Progress, table, thousands};
+use crate::runtime;
 
 /// `$LANTAU_TESTNET_DIR`, else `~/.lantau/testnet`.
 pub fn default_dir() -> PathBuf {
@@ -186,13 +187,6 @@ fn layout_table(manifest: &Manifest) -> String {
         .map(|n| vec![n.name.clone(), n.api.clone(), n.p2p.clone()])
         .collect();
     table(&["node", "api", "p2p"], &rows)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")
 }
 
 fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {

@@ -28,12 +28,6 @@ pub struct CommitLog {
     entries: VecDeque<CommitInfo>,
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl CommitLog {
     pub fn record(&mut self, block: &Block, tx_hashes: Vec<Hash>, committed_at_ms: u64) {
         if self.entries.len() == KEEP_BLOCKS {

@@ -14,3 +14,10 @@ pub mod network;
 pub mod ports;
 pub mod sender_queues;
 pub mod service;
+
+/// Wall-clock milliseconds since the Unix epoch: block timestamps and commit times.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -9,7 +9,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::now_ms;
 
 use consensus::{Config, Consensus, Effect, Input, Message, Timeout, Timeouts};
 use ledger::storage::StorageError;
@@ -67,12 +69,6 @@ pub struct LocalNet {
     queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     events: Vec<Option<Event>>,
     seq: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl LocalNet {

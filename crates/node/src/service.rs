@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::app::{AppConfig, Application, SubmitError};
-use crate::commit_log::{self, CommitLog};
+use crate::commit_log::CommitLog;
 use crate::handle::Request;
 pub use crate::handle::{NodeError, NodeHandle, Status, TxStatus};
 use crate::metrics::Metrics;
@@ -437,7 +437,7 @@ impl Node {
                     let started = std::time::Instant::now();
                     match tokio::task::block_in_place(|| self.app.commit(&block, &certificate)) {
                         Ok((tip, hashes)) => {
-                            self.commits.record(&block, hashes, commit_log::now_ms());
+                            self.commits.record(&block, hashes, crate::now_ms());
                             let m = &self.metrics;
                             m.set(&m.last_commit_micros, started.elapsed().as_micros() as u64);
                             m.add(&m.txs_committed, block.txs.len() as u64);
@@ -473,11 +473,10 @@ impl Node {
             });
             return;
         }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let block =
-            tokio::task::block_in_place(|| self.app.build_block(height, round, proposer, now_ms));
+        let block = tokio::task::block_in_place(|| {
+            self.app
+                .build_block(height, round, proposer, crate::now_ms())
+        });
         let _ = self
             .input(Input::BlockToPropose {
                 height,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ledger::{Hash, Keypair, SignedTx, Transfer, TxBatch};
-use node::commit_log::now_ms;
+use node::now_ms;
 use tokio::time::Instant;
 
 use crate::client::{Client, ClientError};

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use ledger::Hash;
 use node::api_types::CommitInfo;
-use node::commit_log::now_ms;
 use node::home::{NodeConfig, Peer};
+use node::now_ms;
 use tokio::time::Instant;
 
 use crate::TestnetError;
@@ -32,7 +32,7 @@ use crate::manifest::Manifest;
 use crate::processes::{self, Stop};
 use config::{BenchConfig, FaultKind};
 use load::{Ack, Workload};
-use results::{AppliedFault, PointSummary, Window};
+use results::{AppliedFault, PointSummary, Window, write};
 
 const CHAIN_ID: &str = "bench";
 
@@ -118,10 +118,6 @@ pub async fn run(
         points,
         report: report_path,
     })
-}
-
-fn write(path: &Path, text: &str) -> Result<(), TestnetError> {
-    std::fs::write(path, text).map_err(|e| TestnetError::io(path, e))
 }
 
 /// Stops every validator of a point, even on an early return.

@@ -226,7 +226,7 @@ pub fn analyse(
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), TestnetError> {
+pub(super) fn write(path: &Path, text: &str) -> Result<(), TestnetError> {
     std::fs::write(path, text).map_err(|e| TestnetError::io(path, e))
 }
 
