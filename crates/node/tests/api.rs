@@ -366,8 +366,8 @@ async fn batches_are_admitted_per_transaction_and_commits_are_listed() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, v) = call(&app, "GET", "/v1/commits", "").await;
-    assert!(v.is_null(), "from is required");
+    let (s, _) = call(&app, "GET", "/v1/commits", "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "from is required");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
