@@ -28,11 +28,47 @@ pub struct BlockHeader {
     pub state_root: Hash,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+/// A header and the transactions it commits to. Decoding (bincode or serde) checks that the
+/// transactions are the ones the header's `tx_root` names, so a `Block` that came from bytes
+/// always has the body its hash (the header's) was signed for: a peer cannot pair a decided
+/// header with other transactions. Code that builds a block in memory computes the root itself.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Serialize, Deserialize)]
+#[serde(try_from = "BlockParts")]
 pub struct Block {
     pub header: BlockHeader,
     pub txs: Vec<SignedTx>,
 }
+
+/// A block as it arrives, before its body is checked against its header.
+#[derive(Decode, Deserialize)]
+struct BlockParts {
+    header: BlockHeader,
+    txs: Vec<SignedTx>,
+}
+
+impl TryFrom<BlockParts> for Block {
+    type Error = BlockError;
+
+    fn try_from(parts: BlockParts) -> Result<Self, BlockError> {
+        let block = Block {
+            header: parts.header,
+            txs: parts.txs,
+        };
+        block.check_body()?;
+        Ok(block)
+    }
+}
+
+impl<C> Decode<C> for Block {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let parts = <BlockParts as Decode<C>>::decode(decoder)?;
+        Block::try_from(parts)
+            .map_err(|e| bincode::error::DecodeError::OtherString(format!("block body: {e}")))
+    }
+}
+bincode::impl_borrow_decode!(Block);
 
 /// Structural problems with a block, independent of state and signatures.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -62,6 +98,23 @@ impl BlockHeader {
 impl Block {
     pub fn hash(&self) -> Hash {
         self.header.hash()
+    }
+
+    /// Whether the transactions are the ones the header commits to (count within the protocol
+    /// limit, Merkle root of their ids equal to `tx_root`). Returns the ids.
+    pub fn check_body(&self) -> Result<Vec<Hash>, BlockError> {
+        if self.txs.len() > MAX_BLOCK_TXS {
+            return Err(BlockError::TooManyTxs(self.txs.len(), MAX_BLOCK_TXS));
+        }
+        let hashes = self.tx_hashes();
+        let root = merkle_root(&hashes);
+        if root != self.header.tx_root {
+            return Err(BlockError::TxRootMismatch {
+                expected: root,
+                got: self.header.tx_root,
+            });
+        }
+        Ok(hashes)
     }
 
     pub fn tx_hashes(&self) -> Vec<Hash> {
@@ -209,6 +262,43 @@ pub(crate) mod tests {
         let mut h = b.header;
         h.round += 1;
         assert_ne!(h.hash(), base);
+    }
+
+    #[test]
+    fn a_body_that_does_not_match_its_header_never_decodes() {
+        let a = Keypair::from_seed("alice");
+        let genuine = block(
+            3,
+            Hash::ZERO,
+            vec![
+                transfer(&a, a.public(), 1, 0),
+                transfer(&a, a.public(), 2, 1),
+            ],
+        );
+        let bytes = encoding::encode(&genuine);
+        assert_eq!(encoding::decode::<Block>(&bytes).unwrap(), genuine);
+        let json = serde_json::to_string(&genuine).unwrap();
+        assert_eq!(serde_json::from_str::<Block>(&json).unwrap(), genuine);
+
+        // Same header (same hash, so the same signatures vouch for it), other bodies: one
+        // transaction swapped, one dropped, one added.
+        let mut swapped = genuine.clone();
+        swapped.txs[1] = transfer(&a, a.public(), 99, 1);
+        let mut dropped = genuine.clone();
+        dropped.txs.pop();
+        let mut added = genuine.clone();
+        added.txs.push(transfer(&a, a.public(), 3, 2));
+        for forged in [swapped, dropped, added] {
+            assert_eq!(forged.hash(), genuine.hash());
+            let err = encoding::decode::<Block>(&encoding::encode(&forged)).unwrap_err();
+            assert!(err.to_string().contains("tx root"), "{err}");
+            let json = serde_json::to_string(&forged).unwrap();
+            assert!(serde_json::from_str::<Block>(&json).is_err());
+            assert!(matches!(
+                forged.check_body(),
+                Err(BlockError::TxRootMismatch { .. })
+            ));
+        }
     }
 
     proptest! {

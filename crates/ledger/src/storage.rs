@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use bincode::{Decode, Encode};
-use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, DBRecoveryMode, IteratorMode, Options, WriteBatch, WriteOptions,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
@@ -58,7 +60,19 @@ pub struct TxRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot open the database at {path}: {error}. Is another lantau process using it?")]
+    #[error(
+        "cannot open the database at {path}: another lantau process holds its lock ({error}); stop that node first"
+    )]
+    Locked { path: String, error: rocksdb::Error },
+    #[error(
+        "the database at {path} is damaged: {error}. lantau refuses to start on it, because recovering only part of it could roll back committed blocks and this validator's signing log (a double-sign risk). Restore the data directory from a backup, or move it away and resync this validator into an empty one"
+    )]
+    Damaged { path: String, error: rocksdb::Error },
+    #[error(
+        "{path} holds RocksDB files but its CURRENT file is missing, so the database cannot be opened. It may be a damaged lantau database: do not delete it before checking. Restore CURRENT from a backup, or move the directory away and resync"
+    )]
+    MissingCurrent { path: String },
+    #[error("cannot open the database at {path}: {error}")]
     Open { path: String, error: rocksdb::Error },
     #[error(
         "{path} is not a lantau database (it is non-empty and holds no RocksDB data); point --home at an empty or lantau directory"
@@ -82,8 +96,15 @@ pub enum StorageError {
     Io(#[from] rocksdb::Error),
 }
 
+/// Write-ahead log files kept before RocksDB flushes the column families that pin the oldest
+/// one. Without a bound, the small `signing` family (which rarely fills a memtable) keeps every
+/// WAL alive, and a restart replays hours of block writes.
+pub const MAX_TOTAL_WAL_BYTES: u64 = 32 * 1024 * 1024;
+
 pub struct Store {
     db: DB,
+    /// Keys of the signing log's live entries, oldest first (see `append_signing_record`).
+    signing_keys: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 fn height_key(height: u64) -> [u8; 8] {
@@ -100,28 +121,31 @@ impl Store {
                 .map(|mut d| d.next().is_some())
                 .unwrap_or(false);
         if existed && !path.join("CURRENT").exists() {
+            if looks_like_rocksdb(path) {
+                return Err(StorageError::MissingCurrent { path: shown });
+            }
             return Err(StorageError::NotADatabase { path: shown });
         }
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
+        opts.set_paranoid_checks(true);
+        // A damaged record in the middle of the WAL fails the open instead of silently
+        // replaying only up to it (RocksDB's default): that would roll back committed blocks
+        // and, worse, signing records, after which the validator could sign twice. Only a
+        // torn record at the very end (a write cut short by the crash, never acknowledged) is
+        // dropped.
+        opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         let cfs = COLUMN_FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| {
-            if existed && source.to_string().contains("olumn famil") {
-                StorageError::Foreign {
-                    path: shown.clone(),
-                    detail: source.to_string(),
-                }
-            } else {
-                StorageError::Open {
-                    path: shown.clone(),
-                    error: source,
-                }
-            }
-        })?;
-        let store = Store { db };
+        let db = DB::open_cf_descriptors(&opts, path, cfs)
+            .map_err(|source| open_error(existed, &shown, source))?;
+        let store = Store {
+            db,
+            signing_keys: Default::default(),
+        };
         let genesis_hash = genesis.hash();
         match store.get_meta::<u32>(KEY_SCHEMA)? {
             // No schema key: either our own genesis write never happened (it is one atomic
@@ -154,6 +178,12 @@ impl Store {
             });
         }
         let state = store.load_state()?;
+        let keys = store
+            .db
+            .iterator_cf(store.cf(CF_SIGNING), IteratorMode::Start)
+            .map(|item| Ok(item?.0.to_vec()))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        *store.signing_keys.lock().expect("signing keys lock") = keys;
         Ok((store, state))
     }
 
@@ -238,7 +268,6 @@ impl Store {
         execution: &Execution,
         ids: &[Hash],
     ) -> Result<Tip, StorageError> {
-        assert_eq!(ids.len(), block.txs.len(), "one id per transaction");
         let tip = self.tip()?;
         let height = block.header.height;
         let hash = block.hash();
@@ -246,6 +275,21 @@ impl Store {
             got: height,
             reason,
         };
+        // The caller's ids come from the same block; a mismatch here is a bug upstream, and
+        // storing it would index transactions the block does not hold.
+        if ids.len() != block.txs.len() || execution.receipts.len() != block.txs.len() {
+            return Err(out_of_order(format!(
+                "{} transactions but {} ids and {} receipts",
+                block.txs.len(),
+                ids.len(),
+                execution.receipts.len()
+            )));
+        }
+        if Block::compute_tx_root(ids) != block.header.tx_root {
+            return Err(out_of_order(
+                "the transactions do not match the header's tx root".into(),
+            ));
+        }
         if height != tip.height + 1 {
             return Err(out_of_order(format!("tip is at height {}", tip.height)));
         }
@@ -295,6 +339,10 @@ impl Store {
     /// here) before the message it describes is sent. Entries are ordered by `(height,
     /// position)`; appending at a height drops the entries of earlier heights, so the log
     /// holds the current height's entries, or the last entry of an earlier height.
+    ///
+    /// Pruning deletes the few live keys of earlier heights one by one, in the same synced
+    /// batch. (A range delete per record, as before, left one range tombstone per signature
+    /// that every later read and every restart had to replay.)
     pub fn append_signing_record(
         &self,
         height: u64,
@@ -304,10 +352,22 @@ impl Store {
         let cf = self.cf(CF_SIGNING);
         let mut key = height_key(height).to_vec();
         key.extend_from_slice(position);
+        let mut keys = self.signing_keys.lock().expect("signing keys lock");
+        let earlier = keys
+            .iter()
+            .take_while(|k| k.as_slice() < height_key(height).as_slice())
+            .count();
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(cf, height_key(0), height_key(height));
-        batch.put_cf(cf, key, record);
-        self.write_synced(batch)
+        for old in &keys[..earlier] {
+            batch.delete_cf(cf, old);
+        }
+        batch.put_cf(cf, &key, record);
+        self.write_synced(batch)?;
+        keys.drain(..earlier);
+        if let Err(at) = keys.binary_search(&key) {
+            keys.insert(at, key);
+        }
+        Ok(())
     }
 
     /// The signing log, oldest entry first.
@@ -320,6 +380,20 @@ impl Store {
 
     pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
         self.get(CF_BLOCKS, &height_key(height), || format!("block {height}"))
+    }
+
+    /// A stored block and the size of its encoding (what sending it costs).
+    pub fn block_sized(&self, height: u64) -> Result<Option<(Block, usize)>, StorageError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_BLOCKS), height_key(height))?
+        {
+            None => Ok(None),
+            Some(bytes) => Ok(Some((
+                decode(&bytes, || format!("block {height}"))?,
+                bytes.len(),
+            ))),
+        }
     }
 
     pub fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StorageError> {
@@ -378,6 +452,39 @@ impl Store {
         self.db
             .cf_handle(name)
             .expect("column families are created at open")
+    }
+}
+
+/// Whether a directory holds files RocksDB writes (a database that lost its CURRENT file).
+fn looks_like_rocksdb(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("MANIFEST-")
+                || name.starts_with("OPTIONS-")
+                || name.ends_with(".sst")
+                || name.ends_with(".log")
+                || name == "IDENTITY"
+        })
+    })
+}
+
+/// Tell the operator which of the ways an open fails this is: someone holds the lock, the
+/// files are damaged, the database is another program's, or something else (disk, rights).
+fn open_error(existed: bool, path: &str, error: rocksdb::Error) -> StorageError {
+    let text = error.to_string();
+    let path = path.to_string();
+    if text.contains("lock hold by current process")
+        || text.contains("While lock file")
+        || text.contains("Resource temporarily unavailable")
+    {
+        StorageError::Locked { path, error }
+    } else if text.contains("Corruption") {
+        StorageError::Damaged { path, error }
+    } else if existed && text.contains("olumn famil") {
+        StorageError::Foreign { path, detail: text }
+    } else {
+        StorageError::Open { path, error }
     }
 }
 
@@ -474,6 +581,28 @@ mod tests {
     }
 
     #[test]
+    fn ids_or_receipts_that_do_not_match_the_block_are_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[("alice", 100)]);
+        let alice = Keypair::from_seed("alice");
+        let (store, state) = Store::open(dir.path(), &g).unwrap();
+        let txs = vec![transfer(&alice, alice.public(), 1, 0)];
+        let exec = state.execute("test-chain", &txs);
+        let mut b = block(1, g.hash(), txs);
+        b.header.state_root = exec.state_root;
+        let cert = certificate(&keys(4), &[0, 1, 2], 1, b.hash());
+        let other = transfer(&alice, alice.public(), 2, 0).hash();
+        for ids in [vec![], vec![other], vec![other, other]] {
+            assert!(matches!(
+                store.commit_with_ids(&b, &cert, &exec, &ids),
+                Err(StorageError::OutOfOrder { .. })
+            ));
+        }
+        assert_eq!(store.tip().unwrap().height, 0);
+        assert!(store.tx(&other).unwrap().is_none(), "nothing indexed");
+    }
+
+    #[test]
     fn foreign_and_corrupt_databases_give_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(4, &[("alice", 100)]);
@@ -545,6 +674,129 @@ mod tests {
         assert_eq!(store.signing_log().unwrap(), vec![b"h2 prevote".to_vec()]);
     }
 
+    /// A directory on tmpfs where there is one: these tests write hundreds of megabytes with a
+    /// sync per write, which on a real disk would take minutes and test nothing more.
+    fn scratch_dir() -> tempfile::TempDir {
+        match std::path::Path::new("/dev/shm") {
+            shm if shm.is_dir() => tempfile::tempdir_in(shm).unwrap(),
+            _ => tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn wal_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    }
+
+    /// Commit `heights` blocks, each with the validator's three signing records, the way a
+    /// long-running validator does. The blocks reuse the same transfers (bad nonces after the
+    /// first, so they execute to receipts): what matters is the bytes written.
+    fn run_heights(store: &Store, state: &mut State, heights: u64, txs: &[crate::tx::SignedTx]) {
+        let signers = keys(4);
+        for _ in 0..heights {
+            let tip = store.tip().unwrap();
+            let h = tip.height + 1;
+            for step in 0u8..3 {
+                store
+                    .append_signing_record(h, &[0, 0, 0, 0, step], &[step; 300])
+                    .unwrap();
+            }
+            let exec = state.execute("test-chain", txs);
+            let mut b = block(h, tip.block_hash, txs.to_vec());
+            b.header.state_root = exec.state_root;
+            let cert = certificate(&signers, &[0, 1, 2], h, b.hash());
+            store.commit(&b, &cert, &exec).unwrap();
+            state.apply(&exec);
+        }
+    }
+
+    #[test]
+    fn a_long_history_keeps_the_wal_and_the_signing_log_small() {
+        let dir = scratch_dir();
+        let g = genesis(4, &[("alice", 1_000)]);
+        let alice = Keypair::from_seed("alice");
+        let txs: Vec<_> = (0..40)
+            .map(|n| {
+                let mut t = transfer(&alice, alice.public(), 1, n);
+                t.transfer.memo = vec![7; 200];
+                t.transfer.clone().sign(&alice)
+            })
+            .collect();
+        let heights = 12_000;
+        {
+            let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+            run_heights(&store, &mut state, heights, &txs);
+            // ~12 KB per height, ~140 MB in all: the WAL holds only the last stretch of it,
+            // because the signing family no longer pins every log file.
+            let wal = wal_bytes(dir.path());
+            assert!(
+                wal <= 2 * MAX_TOTAL_WAL_BYTES,
+                "{wal} bytes of WAL after {heights} heights"
+            );
+        }
+        let (store, _) = Store::open(dir.path(), &g).unwrap();
+        assert_eq!(store.tip().unwrap().height, heights);
+        assert_eq!(
+            store.signing_log().unwrap(),
+            vec![vec![0; 300], vec![1; 300], vec![2; 300]],
+            "only the last height's records survive pruning"
+        );
+        let live = store
+            .db
+            .iterator_cf(store.cf(CF_SIGNING), IteratorMode::Start)
+            .count();
+        assert_eq!(live, 3);
+    }
+
+    #[test]
+    fn a_damaged_wal_is_refused_not_silently_rolled_back() {
+        let dir = scratch_dir();
+        let g = genesis(4, &[("alice", 1_000)]);
+        let alice = Keypair::from_seed("alice");
+        let txs = vec![transfer(&alice, alice.public(), 1, 0)];
+        {
+            let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+            run_heights(&store, &mut state, 200, &txs);
+        }
+        // Flip 32 bytes in the middle of the write-ahead log, as a bad disk would.
+        let wal = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .max_by_key(|p| p.metadata().unwrap().len())
+            .expect("a WAL file");
+        let mut bytes = std::fs::read(&wal).unwrap();
+        assert!(bytes.len() > 100_000, "{} bytes of WAL", bytes.len());
+        let mid = bytes.len() / 2;
+        for b in &mut bytes[mid..mid + 32] {
+            *b ^= 0xa5;
+        }
+        std::fs::write(&wal, bytes).unwrap();
+
+        let err = Store::open(dir.path(), &g)
+            .err()
+            .expect("a damaged WAL must not open");
+        assert!(matches!(err, StorageError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("signing log"), "{err}");
+    }
+
+    #[test]
+    fn a_database_that_lost_its_current_file_is_called_damaged_not_foreign() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[]);
+        drop(Store::open(dir.path(), &g).unwrap());
+        std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+        let err = Store::open(dir.path(), &g).err().expect("must not open");
+        assert!(matches!(err, StorageError::MissingCurrent { .. }), "{err}");
+        assert!(err.to_string().contains("do not delete"), "{err}");
+        assert!(!err.to_string().contains("another lantau process"), "{err}");
+    }
+
     #[test]
     fn second_open_of_a_live_database_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
@@ -553,6 +805,7 @@ mod tests {
         let err = Store::open(dir.path(), &g)
             .err()
             .expect("lock must be held");
+        assert!(matches!(err, StorageError::Locked { .. }), "{err}");
         assert!(err.to_string().contains("another lantau process"), "{err}");
     }
 }
