@@ -104,11 +104,14 @@ impl SignRecord {
         (self.height, self.round, self.step)
     }
 
-    /// May a validator whose last signature is `self` sign `next`? Only at a later position,
-    /// or the identical value at the same position (re-signing gives the same bytes).
-    pub fn permits(&self, next_position: (u64, u32, Step), next_value: Option<Hash>) -> bool {
+    /// May a validator whose last signature is `self` send `next` at `next_position`? Only at
+    /// a later position, or the identical message at the same position (ed25519 signatures are
+    /// deterministic, so re-signing the same payload gives the same bytes). Comparing whole
+    /// messages, not just the value, matters for proposals: the same block with another
+    /// `pol_round` is a different signed statement.
+    pub fn permits(&self, next_position: (u64, u32, Step), next: &Message) -> bool {
         next_position > self.position()
-            || (next_position == self.position() && next_value == self.value)
+            || (next_position == self.position() && *next == self.message)
     }
 }
 
@@ -212,6 +215,15 @@ pub enum InputError {
     FarFuture { current: u64, got: u64 },
     #[error("message for round {got} is too far ahead of round {current}")]
     FarFutureRound { current: u32, got: u32 },
+    #[error(
+        "validator {validator} already has messages in {limit} rounds above round {current}; round {got} is not kept"
+    )]
+    FutureRoundsFull {
+        validator: PublicKey,
+        current: u32,
+        got: u32,
+        limit: usize,
+    },
     #[error("synced block: {0}")]
     BadCertificate(#[from] ledger::vote::CertificateError),
 }

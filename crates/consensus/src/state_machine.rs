@@ -26,6 +26,15 @@ use crate::votes::{Added, VoteKeeper};
 /// Messages for the next height kept per validator while this height finishes: enough for a
 /// few rounds, small enough that a Byzantine validator cannot crowd out the others.
 const MAX_BUFFERED_PER_VALIDATOR: usize = 16;
+/// Of those, proposals (which carry whole blocks, up to the gossip limit): an honest proposer
+/// sends one per round it is in.
+const MAX_BUFFERED_PROPOSALS_PER_VALIDATOR: usize = 2;
+/// Rounds above ours in which one validator's messages are kept. A correct validator is in one
+/// round at a time; one ahead of us re-sends its earlier rounds' votes, and f+1 of them in a
+/// round make us skip to it, which turns those rounds into current ones and frees the budget.
+/// Without this bound a Byzantine proposer could make us hold a full block for each of the
+/// `MAX_ROUNDS_AHEAD` rounds it is proposer of.
+pub const MAX_FUTURE_ROUNDS_PER_VALIDATOR: usize = 4;
 /// Rounds ahead of ours for which messages are kept. A Byzantine validator could otherwise
 /// make us store votes for millions of rounds; honest validators are never this far apart
 /// (f+1 of them ahead make us skip to their round).
@@ -227,20 +236,57 @@ impl Consensus {
                 got: msg.round(),
             });
         }
+        if h == self.height && msg.round() > self.round {
+            let rounds = self.votes.future_rounds_of(&signer, self.round);
+            if rounds.len() >= MAX_FUTURE_ROUNDS_PER_VALIDATOR && !rounds.contains(&msg.round()) {
+                return Err(InputError::FutureRoundsFull {
+                    validator: signer,
+                    current: self.round,
+                    got: msg.round(),
+                    limit: MAX_FUTURE_ROUNDS_PER_VALIDATOR,
+                });
+            }
+        }
         self.verify_message(&msg)?;
         if h == self.height + 1 {
-            let from_signer = self
-                .buffered
-                .iter()
-                .filter(|m| m.signer() == signer)
-                .count();
-            if from_signer < MAX_BUFFERED_PER_VALIDATOR {
+            let from_signer = self.buffered.iter().filter(|m| m.signer() == signer);
+            let (count, proposals) = from_signer.fold((0, 0), |(n, p), m| {
+                (n + 1, p + usize::from(matches!(m, Message::Proposal(_))))
+            });
+            let is_proposal = matches!(msg, Message::Proposal(_));
+            if count < MAX_BUFFERED_PER_VALIDATOR
+                && !(is_proposal && proposals >= MAX_BUFFERED_PROPOSALS_PER_VALIDATOR)
+            {
                 self.buffered.push(msg);
             }
             return Ok(());
         }
         self.accept(msg, fx);
         Ok(())
+    }
+
+    /// Check a message's signer, proposer and signature without taking it in, whatever its
+    /// height: a driver uses this before it believes a message that claims the chain is ahead
+    /// (and asks the sender for blocks). The validator set is fixed by genesis, so a message
+    /// from any height can be checked.
+    pub fn verify_foreign(&self, msg: &Message) -> Result<(), InputError> {
+        let signer = msg.signer();
+        if self.validators.index_of(&signer).is_none() {
+            return Err(InputError::UnknownValidator(signer));
+        }
+        self.verify_message(msg)
+    }
+
+    /// Blocks this state machine holds: those of the current height's proposals and lock
+    /// proof, and those of buffered next-height proposals. What the per-validator bounds
+    /// above limit (a block may be as large as the gossip limit).
+    pub fn held_blocks(&self) -> usize {
+        self.blocks.len()
+            + self
+                .buffered
+                .iter()
+                .filter(|m| matches!(m, Message::Proposal(_)))
+                .count()
     }
 
     fn already_counted(&self, msg: &Message) -> bool {
@@ -404,35 +450,41 @@ impl Consensus {
     }
 
     fn propose(&mut self, block: Block, pol_round: Option<u32>, fx: &mut Vec<Effect>) {
-        let hash = block.hash();
-        if !self.may_sign(Step::Propose, Some(hash)) {
+        // Proposed before a restart: that proposal stands (re-sent as signed), whatever the
+        // restored state would choose now.
+        let round = self.round;
+        if let Some(sent) = self
+            .own_messages
+            .iter()
+            .find(|m| matches!(m, Message::Proposal(p) if p.proposal.round == round))
+        {
+            fx.push(Effect::Broadcast(sent.clone()));
             return;
         }
+        let hash = block.hash();
         let Some(key) = &self.key else { return };
         let proposal = Proposal {
             height: self.height,
             round: self.round,
             pol_round,
-            block: block.clone(),
+            block,
             proposer: key.public(),
         };
-        let signed = proposal.sign(&self.config.chain_id, key);
+        let msg = Message::Proposal(Box::new(proposal.sign(&self.config.chain_id, key)));
+        if !self.may_send(Step::Propose, &msg) {
+            return;
+        }
         // Our own block is valid by construction.
         self.verdicts.insert(hash, true);
-        self.send(
-            Step::Propose,
-            Some(hash),
-            Message::Proposal(Box::new(signed)),
-            fx,
-        );
+        self.send(Step::Propose, Some(hash), msg, fx);
     }
 
-    fn may_sign(&self, step: Step, value: Option<Hash>) -> bool {
+    fn may_send(&self, step: Step, msg: &Message) -> bool {
         self.key.is_some()
             && self
                 .last_signed
                 .as_ref()
-                .is_none_or(|last| last.permits((self.height, self.round, step), value))
+                .is_none_or(|last| last.permits((self.height, self.round, step), msg))
     }
 
     fn vote(&mut self, kind: VoteKind, block: Option<Hash>, fx: &mut Vec<Effect>) {
@@ -440,9 +492,6 @@ impl Consensus {
             VoteKind::Prevote => Step::Prevote,
             VoteKind::Precommit => Step::Precommit,
         };
-        if !self.may_sign(step, block) {
-            return;
-        }
         let Some(key) = &self.key else { return };
         let vote = Vote {
             height: self.height,
@@ -451,8 +500,11 @@ impl Consensus {
             block,
             validator: key.public(),
         };
-        let signed = vote.sign(&self.config.chain_id, key);
-        self.send(step, block, Message::Vote(signed), fx);
+        let msg = Message::Vote(vote.sign(&self.config.chain_id, key));
+        if !self.may_send(step, &msg) {
+            return;
+        }
+        self.send(step, block, msg, fx);
     }
 
     /// Persist, then broadcast, then count our own message. A message identical to one

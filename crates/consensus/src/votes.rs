@@ -136,6 +136,15 @@ impl VoteKeeper {
         }
     }
 
+    /// The rounds above `current` in which `validator` was heard from (any message).
+    pub fn future_rounds_of(&self, validator: &PublicKey, current: u32) -> Vec<u32> {
+        self.rounds
+            .range(current.saturating_add(1)..)
+            .filter(|(_, r)| r.heard.contains(validator))
+            .map(|(round, _)| *round)
+            .collect()
+    }
+
     pub fn power_for(&self, round: u32, kind: VoteKind, value: Option<Hash>) -> u64 {
         self.rounds
             .get(&round)

@@ -415,3 +415,255 @@ fn double_votes_produce_evidence_and_count_once() {
     // The duplicate of the first vote is ignored silently.
     assert!(feed(&mut c, vote(&ks[other], 0, VoteKind::Prevote, None)).is_empty());
 }
+
+/// A block of `n` transactions, so that holding one costs memory like a real proposal.
+fn full_block(round: u32, proposer: &Keypair, n: u64) -> Block {
+    let sender = Keypair::from_seed("sender");
+    let txs: Vec<_> = (0..n)
+        .map(|nonce| {
+            ledger::Transfer {
+                chain_id: CHAIN.into(),
+                from: sender.public(),
+                to: sender.public(),
+                amount: 1,
+                nonce,
+                memo: vec![0; 64],
+            }
+            .sign(&sender)
+        })
+        .collect();
+    let mut b = block(1, round, proposer, round as u64);
+    b.header.tx_root = merkle_root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
+    b.txs = txs;
+    b
+}
+
+#[test]
+fn a_byzantine_proposer_cannot_make_us_hold_a_block_for_every_future_round() {
+    let ks = keys();
+    let me = follower(&ks);
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    // One validator proposes a full block in every round it leads, up to the round horizon.
+    let liar = (0..4).find(|&i| i != me).unwrap();
+    let mut kept = 0;
+    let mut refused = 0;
+    for round in 1..consensus::state_machine::MAX_ROUNDS_AHEAD {
+        if proposer_of(&ks, 1, round) != liar {
+            continue;
+        }
+        let b = full_block(round, &ks[liar], 20);
+        match c.handle(proposal(&ks, round, None, &b)) {
+            Ok(_) => kept += 1,
+            Err(InputError::FutureRoundsFull { .. }) => refused += 1,
+            Err(e) => panic!("unexpected refusal: {e}"),
+        }
+    }
+    assert_eq!(
+        kept,
+        consensus::state_machine::MAX_FUTURE_ROUNDS_PER_VALIDATOR
+    );
+    assert!(refused > 200, "{refused} refused");
+    assert_eq!(
+        c.held_blocks(),
+        consensus::state_machine::MAX_FUTURE_ROUNDS_PER_VALIDATOR
+    );
+    assert_eq!(c.round(), 0, "one validator alone never moves our round");
+
+    // The bound does not cost liveness: f+1 honest validators in one of those rounds still
+    // make us skip to it.
+    let first_liar_round = (1..).find(|&r| proposer_of(&ks, 1, r) == liar).unwrap();
+    let honest = (0..4).find(|&i| i != me && i != liar).unwrap();
+    feed(
+        &mut c,
+        vote(&ks[honest], first_liar_round, VoteKind::Prevote, None),
+    );
+    assert_eq!(c.round(), first_liar_round);
+
+    // Votes for future rounds are bounded the same way, per validator.
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    let accepted = (1..500)
+        .filter(|&r| {
+            c.handle(vote(&ks[liar], r, VoteKind::Prevote, None))
+                .is_ok()
+        })
+        .count();
+    assert_eq!(
+        accepted,
+        consensus::state_machine::MAX_FUTURE_ROUNDS_PER_VALIDATOR
+    );
+}
+
+#[test]
+fn next_height_proposals_are_buffered_at_most_twice_per_validator() {
+    let ks = keys();
+    let me = follower(&ks);
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    let liar = (0..4).find(|&i| i != me).unwrap();
+    let p2 = |round: u32| {
+        let b = {
+            let mut b = full_block(round, &ks[liar], 5);
+            b.header.height = 2;
+            b
+        };
+        let signer = consensus::proposer::proposer(&set(&ks), 2, round);
+        (signer == ks[liar].public()).then(|| {
+            Input::Proposal(
+                Proposal {
+                    height: 2,
+                    round,
+                    pol_round: None,
+                    block: b,
+                    proposer: signer,
+                }
+                .sign(CHAIN, &ks[liar]),
+            )
+        })
+    };
+    for round in 0..200 {
+        if let Some(p) = p2(round) {
+            let _ = c.handle(p);
+        }
+    }
+    assert_eq!(c.held_blocks(), 2);
+}
+
+#[test]
+fn a_restarted_proposer_re_sends_its_proposal_instead_of_signing_another() {
+    // The proposer of round 2 locked on A in round 0, saw a newer polka for A in round 1
+    // (so its valid round is 1), and proposed A with pol_round 1 in round 2. It crashes. Its
+    // log restores the lock of round 0 only: without the guard on whole messages it would
+    // now sign A again with pol_round 0 at the same position, a second signed proposal.
+    let ks = keys();
+    let me = proposer_of(&ks, 1, 2);
+    let a = block(1, 0, &ks[proposer_of(&ks, 1, 0)], 1);
+    let prevotes: Vec<_> = (0..4)
+        .filter(|&i| i != me)
+        .take(2)
+        .map(
+            |i| match vote(&ks[i], 0, VoteKind::Prevote, Some(a.hash())) {
+                Input::Vote(v) => v,
+                _ => unreachable!(),
+            },
+        )
+        .collect();
+    let own_prevote = match vote(&ks[me], 0, VoteKind::Prevote, Some(a.hash())) {
+        Input::Vote(v) => v,
+        _ => unreachable!(),
+    };
+    let own_precommit = match vote(&ks[me], 0, VoteKind::Precommit, Some(a.hash())) {
+        Input::Vote(v) => v,
+        _ => unreachable!(),
+    };
+    let mut lock_prevotes = prevotes.clone();
+    lock_prevotes.push(own_prevote);
+    let precommit = SignRecord {
+        height: 1,
+        round: 0,
+        step: Step::Precommit,
+        value: Some(a.hash()),
+        locked: Some((0, a.hash())),
+        message: Message::Vote(own_precommit),
+        lock_proof: Some(consensus::LockProof {
+            block: a.clone(),
+            prevotes: lock_prevotes,
+        }),
+    };
+    let original = match proposal(&ks, 2, Some(1), &a) {
+        Input::Proposal(p) => Message::Proposal(Box::new(p)),
+        _ => unreachable!(),
+    };
+    let proposed = SignRecord {
+        height: 1,
+        round: 2,
+        step: Step::Propose,
+        value: Some(a.hash()),
+        locked: Some((0, a.hash())),
+        message: original.clone(),
+        lock_proof: None,
+    };
+    assert!(!proposed.permits((1, 2, Step::Propose), &{
+        let Input::Proposal(p) = proposal(&ks, 2, Some(0), &a) else {
+            unreachable!()
+        };
+        Message::Proposal(Box::new(p))
+    }));
+    let mut c = node(&ks, me, vec![precommit, proposed]);
+    let fx = c.start();
+    assert!(
+        fx.iter().all(|e| !matches!(e, Effect::Persist(_))),
+        "nothing new signed: {fx:?}"
+    );
+    let proposals: Vec<&Message> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Broadcast(m @ Message::Proposal(_)) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(proposals, vec![&original]);
+}
+
+#[test]
+fn far_future_messages_can_be_checked_before_they_are_believed() {
+    let ks = keys();
+    let me = follower(&ks);
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    let genuine = Vote {
+        height: 50,
+        round: 3,
+        kind: VoteKind::Precommit,
+        block: Some(Hash::ZERO),
+        validator: ks[0].public(),
+    }
+    .sign(CHAIN, &ks[0]);
+    assert_eq!(c.verify_foreign(&Message::Vote(genuine.clone())), Ok(()));
+    let mut forged = genuine;
+    forged.vote.height = 5_000;
+    assert_eq!(
+        c.verify_foreign(&Message::Vote(forged)),
+        Err(InputError::BadSignature(ks[0].public()))
+    );
+    let stranger = Keypair::from_seed("stranger");
+    let Input::Vote(v) = vote(&stranger, 0, VoteKind::Prevote, None) else {
+        unreachable!()
+    };
+    assert!(matches!(
+        c.verify_foreign(&Message::Vote(v)),
+        Err(InputError::UnknownValidator(_))
+    ));
+}
+
+#[test]
+fn a_relayed_proposal_with_a_swapped_body_never_reaches_consensus_and_the_genuine_one_decides() {
+    let ks = keys();
+    let me = follower(&ks);
+    let p = proposer_of(&ks, 1, 0);
+    let genuine = full_block(0, &ks[p], 3);
+    let Input::Proposal(signed) = proposal(&ks, 0, None, &genuine) else {
+        unreachable!()
+    };
+    // A relay keeps the signed header and swaps the transactions.
+    let mut tampered = signed.clone();
+    tampered.proposal.block.txs.swap(0, 2);
+    assert_eq!(tampered.proposal.block.hash(), genuine.hash());
+    let relayed = Message::Proposal(Box::new(tampered)).encode();
+    let err = Message::decode(&relayed).unwrap_err();
+    assert!(err.to_string().contains("tx root"), "{err}");
+
+    // The genuine copy, arriving after the forgery, is the one consensus votes on.
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    let genuine_bytes = Message::Proposal(Box::new(signed)).encode();
+    let Ok(Message::Proposal(decoded)) = Message::decode(&genuine_bytes) else {
+        panic!("the genuine proposal decodes")
+    };
+    let fx = feed(&mut c, Input::Proposal(*decoded));
+    assert_eq!(
+        votes_sent(&fx),
+        vec![(0, VoteKind::Prevote, Some(genuine.hash()))]
+    );
+}
