@@ -45,6 +45,14 @@ enum Command {
     Start {
         #[arg(long)]
         home: PathBuf,
+        /// Research testnets only: misbehave on purpose in one way (equivocate, withhold,
+        /// tamper-relay, tamper-sync, flood-rounds, fake-pol, silent). Refused unless the
+        /// chain id marks a test chain (test, bench, demo, devnet) or the next flag is given.
+        #[arg(long, value_name = "BEHAVIOUR")]
+        byzantine: Option<node::byzantine::Behaviour>,
+        /// Allow --byzantine on a chain whose id does not mark it as a test chain.
+        #[arg(long, requires = "byzantine")]
+        i_know_this_is_a_test_chain: bool,
     },
     /// Local testnets of N validators, each a background process.
     #[command(subcommand)]
@@ -57,7 +65,7 @@ enum Command {
     Query(client_cmds::QueryCommand),
     /// Benchmark: fresh local testnets under open-loop load (and faults), swept over rates
     /// and validator counts; writes CSV/JSON, SVG plots and an HTML report.
-    Bench(bench_cmds::BenchArgs),
+    Bench(Box<bench_cmds::BenchArgs>),
     /// N validators in this one process over an in-memory network, with a stream of signed
     /// transfers; prints each committed block. No ports, no background processes.
     Demo(DemoArgs),
@@ -91,11 +99,15 @@ fn main() {
         Command::Keygen { out } => keys::keygen(&out),
         Command::Address { key } => keys::load(&key).map(|k| println!("{}", k.public())),
         Command::Init { home, chain_id } => start::init(&home, &chain_id),
-        Command::Start { home } => start::start(&home),
+        Command::Start {
+            home,
+            byzantine,
+            i_know_this_is_a_test_chain,
+        } => start::start(&home, byzantine, i_know_this_is_a_test_chain),
         Command::Testnet(cmd) => testnet_cmds::run(cmd),
         Command::Tx(cmd) => client_cmds::run_tx(cmd),
         Command::Query(cmd) => client_cmds::run_query(cmd),
-        Command::Bench(args) => bench_cmds::run(args),
+        Command::Bench(args) => bench_cmds::run(*args),
         Command::Demo(args) => demo::run(demo::Options {
             validators: args.validators,
             seconds: args.seconds,

@@ -1,8 +1,10 @@
 //! `lantau init` and `lantau start`: a validator home and the node that runs from it.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use node::api_server::{self, ApiLimits};
 use node::{api, home, service};
 use testnet::init::{DEMO_ACCOUNTS, DEMO_BALANCE, demo_key};
 
@@ -21,7 +23,11 @@ pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn start(home_dir: &Path) -> Result<()> {
+pub fn start(
+    home_dir: &Path,
+    byzantine: Option<node::byzantine::Behaviour>,
+    any_chain: bool,
+) -> Result<()> {
     // Colours only on a terminal: `testnet up` sends the output to log files.
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
@@ -29,8 +35,17 @@ pub fn start(home_dir: &Path) -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let loaded =
+    let mut loaded =
         home::load(home_dir).with_context(|| format!("loading the home {}", home_dir.display()))?;
+    if let Some(behaviour) = byzantine {
+        let chain = &loaded.setup.genesis.chain_id;
+        if !any_chain && !node::byzantine::is_test_chain(chain) {
+            anyhow::bail!(
+                "refusing --byzantine {behaviour} on chain {chain:?}, whose id does not mark a test chain (test, bench, demo, devnet); add --i-know-this-is-a-test-chain if it is one"
+            );
+        }
+        loaded.setup.byzantine = Some(behaviour);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,15 +59,53 @@ pub fn start(home_dir: &Path) -> Result<()> {
                 format!("binding the API to {api_listen} (is another node using it?)")
             })?;
         tracing::info!(%api_listen, "API listening");
+        let halted = node.clone();
+        let metrics = node.metrics_handle();
         let app = api::router(node, loaded.config.api_max_body_bytes);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving the API")?;
+        let limits = api_limits(&loaded.config);
+        // Stop on a signal, or when the validator halts (fail-stop): then exit non-zero, so a
+        // supervisor sees the failure instead of a validator that quietly stopped voting.
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Option<String>>();
+        tokio::spawn(async move {
+            let reason = tokio::select! {
+                _ = shutdown_signal() => None,
+                reason = halted.halted() => Some(reason),
+            };
+            let _ = stop_tx.send(reason);
+        });
+        let (reason_tx, reason_rx) = tokio::sync::oneshot::channel::<Option<String>>();
+        api_server::serve(listener, app, limits, metrics, async move {
+            let reason = stop_rx.await.unwrap_or(None);
+            let _ = reason_tx.send(reason);
+        })
+        .await;
+        if let Ok(Some(reason)) = reason_rx.await {
+            anyhow::bail!("the validator halted: {reason}");
+        }
         // Every commit is one synced RocksDB write: stopping here loses nothing committed.
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The API's limits from config.toml, with the connection cap lowered if the open-file limit
+/// (raised to its hard maximum first) would not leave descriptors for peers and storage.
+fn api_limits(config: &home::NodeConfig) -> ApiLimits {
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let max_connections = api_server::connection_cap(config.api_max_connections, nofile);
+    if max_connections < config.api_max_connections {
+        tracing::warn!(
+            nofile,
+            max_connections,
+            "the open-file limit is low: the API serves fewer connections than api_max_connections, keeping {} descriptors for peers and storage",
+            api_server::FD_RESERVE
+        );
+    }
+    ApiLimits {
+        max_connections,
+        header_timeout: Duration::from_millis(config.api_header_timeout_ms),
+        request_timeout: Duration::from_millis(config.api_request_timeout_ms),
+    }
 }
 
 async fn shutdown_signal() {

@@ -71,7 +71,9 @@ fn build_chain(
             result.unwrap();
         }
         let proposer = keys[(height % 4) as usize].public();
-        let block = app.build_block(height, 0, proposer, height * 1000);
+        let block = app
+            .build_block(height, 0, proposer, height * 1000)
+            .expect("tip readable");
         let block_hash = block.hash();
         let signatures = keys
             .iter()
@@ -127,6 +129,7 @@ async fn main() {
         })
         .collect();
     let setup = |i: usize| NodeSetup {
+        byzantine: None,
         dir: dirs[i].path().join("data"),
         genesis: genesis.clone(),
         validator_key: Keypair::from_secret(keys[i].secret_bytes()),

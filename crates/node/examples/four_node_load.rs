@@ -70,6 +70,7 @@ async fn main() {
         .enumerate()
         .map(|(i, key)| {
             service::start(NodeSetup {
+                byzantine: None,
                 dir: dirs[i].path().to_path_buf(),
                 genesis: genesis.clone(),
                 validator_key: key,

@@ -146,6 +146,7 @@ fn refusal(e: &SubmitError) -> (StatusCode, &'static str) {
         SubmitError::SenderLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, "sender_limit"),
         SubmitError::NoncePending { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_pending"),
         SubmitError::NonceGap { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_gap"),
+        SubmitError::Halted(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_stopped"),
     }
 }
 
@@ -299,11 +300,12 @@ async fn status(State(node): State<NodeHandle>) -> Response {
             chain_id: s.chain_id,
             validator: s.validator,
             height: s.height,
-            committed_height: s.height.saturating_sub(1),
+            committed_height: s.committed_height,
             round: s.round,
             peers: s.peers,
             mempool: s.mempool,
             syncing: s.syncing,
+            halted: s.halted,
         })
         .into_response(),
         Err(e) => node_error(e),

@@ -81,6 +81,10 @@ pub struct NodeStatus {
     pub peers: usize,
     pub mempool: usize,
     pub syncing: bool,
+    /// Set once the validator stopped taking part (it could not commit a decided block or
+    /// persist a signature): why, and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
 }
 
 /// One entry of `GET /v1/peers`.

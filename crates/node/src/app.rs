@@ -73,6 +73,8 @@ pub enum SubmitError {
     MempoolFull { txs: usize, bytes: usize },
     #[error("nonce {got} was already used by this account (next is {next})")]
     StaleNonce { got: u64, next: u64 },
+    #[error("this validator has halted and admits nothing ({0}); send to another node")]
+    Halted(String),
 }
 
 pub struct Application {
@@ -263,8 +265,8 @@ impl Application {
         round: u32,
         proposer: PublicKey,
         timestamp_ms: u64,
-    ) -> Block {
-        let tip = self.store.tip().expect("tip is readable");
+    ) -> Result<Block, StorageError> {
+        let tip = self.store.tip()?;
         // Arrival order, but each sender's transfers only in nonce sequence: one that arrives
         // before its predecessor waits (in `deferred`) and follows it into the block; one
         // whose predecessor never came stays in the mempool instead of failing in a block.
@@ -327,7 +329,7 @@ impl Application {
             txs,
         };
         self.executions.insert(block.hash(), (execution, hashes));
-        block
+        Ok(block)
     }
 
     /// Judge a proposed block: structure, signatures (verified-once cache) and execution.
@@ -485,15 +487,21 @@ mod tests {
         let txs: Vec<_> = (0..10).map(|n| transfer(&alice, n, "app-test")).collect();
         assert!(app.submit(&txs).iter().all(Result::is_ok));
         app.config.max_block_txs = 6;
-        assert_eq!(app.build_block(1, 0, alice.public(), 0).txs.len(), 6);
+        assert_eq!(
+            app.build_block(1, 0, alice.public(), 0).unwrap().txs.len(),
+            6
+        );
         app.config.max_block_bytes = one * 3 + one / 2;
-        assert_eq!(app.build_block(1, 0, alice.public(), 0).txs.len(), 3);
+        assert_eq!(
+            app.build_block(1, 0, alice.public(), 0).unwrap().txs.len(),
+            3
+        );
     }
 
     /// Commit whatever this validator would propose next.
     fn commit_next(app: &mut Application, proposer: &Keypair) -> Block {
         let height = app.tip().unwrap().height + 1;
-        let block = app.build_block(height, 0, proposer.public(), 0);
+        let block = app.build_block(height, 0, proposer.public(), 0).unwrap();
         let certificate = CommitCertificate {
             height,
             round: 0,
@@ -636,7 +644,7 @@ mod tests {
     fn blocks_with_a_wrong_state_root_or_bad_signature_are_invalid() {
         let (_dir, mut app, alice) = setup(10);
         app.submit(&[transfer(&alice, 0, "app-test")]);
-        let block = app.build_block(1, 0, alice.public(), 0);
+        let block = app.build_block(1, 0, alice.public(), 0).unwrap();
         assert!(app.validate(&block));
 
         let mut wrong_root = block.clone();

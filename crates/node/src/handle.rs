@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ledger::storage::{StorageError, TxRecord};
 use ledger::{Account, Address, Block, CommitCertificate, Hash, Validator};
 use libp2p::PeerId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::SubmitError;
 use crate::commit_log::CommitInfo;
@@ -18,13 +18,17 @@ pub struct Status {
     pub chain_id: String,
     /// This node's validator key, if it is one.
     pub validator: Option<ledger::PublicKey>,
-    /// The height consensus works on (one above the last committed block).
+    /// The height consensus works on.
     pub height: u64,
+    /// The last block stored.
+    pub committed_height: u64,
     pub round: u32,
     pub peers: usize,
     pub mempool: usize,
     /// Fetching blocks from a peer that is ahead.
     pub syncing: bool,
+    /// Why this validator stopped taking part (fail-stop), if it did.
+    pub halted: Option<String>,
 }
 
 /// What a [`NodeHandle`] asks of the node task (`service`), each with its reply channel.
@@ -77,6 +81,7 @@ pub enum TxStatus {
 pub struct NodeHandle {
     pub(crate) requests: mpsc::Sender<Request>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) halted: watch::Receiver<Option<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +112,24 @@ impl NodeHandle {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// A shared handle on the metrics, for tasks that outlive a borrow (the API server).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Resolves with the reason once the validator halts (fail-stop); never, while it runs.
+    pub async fn halted(&self) -> String {
+        let mut rx = self.halted.clone();
+        let reason = rx
+            .wait_for(Option::is_some)
+            .await
+            .map(|reason| reason.clone().unwrap_or_default());
+        match reason {
+            Ok(reason) => reason,
+            Err(_) => std::future::pending().await,
+        }
     }
 
     pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {

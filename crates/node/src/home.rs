@@ -32,6 +32,14 @@ pub struct NodeConfig {
     pub p2p_listen: String,
     pub api_listen: String,
     pub api_max_body_bytes: usize,
+    /// HTTP API connections served at once (more are closed on arrival). Lowered at start if
+    /// the open-file limit would not leave 512 descriptors for peers and storage.
+    pub api_max_connections: usize,
+    /// Time a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    pub api_header_timeout_ms: u64,
+    /// Time a request may take in all, body included (above the longest `?wait_ms`, 60 s).
+    pub api_request_timeout_ms: u64,
     pub block_interval_ms: u64,
     pub max_block_txs: usize,
     /// At most 15 MiB: a proposal must fit in one 16 MiB gossip message.
@@ -62,6 +70,9 @@ impl Default for NodeConfig {
             p2p_listen: "/ip4/127.0.0.1/tcp/26656".into(),
             api_listen: "127.0.0.1:26657".into(),
             api_max_body_bytes: 64 * 1024,
+            api_max_connections: 512,
+            api_header_timeout_ms: 10_000,
+            api_request_timeout_ms: 75_000,
             block_interval_ms: 200,
             max_block_txs: app.max_block_txs,
             max_block_bytes: app.max_block_bytes,
@@ -247,6 +258,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
     let peers = genesis_peers(&genesis, &config.peer_address_overrides)
         .map_err(|message| invalid(&genesis_path, message))?;
     let setup = NodeSetup {
+        byzantine: None,
         dir: home.join("data"),
         genesis,
         validator_key,

@@ -3,8 +3,10 @@
 //! [`local_net`] runs several validators in one process over an in-memory network.
 
 pub mod api;
+pub mod api_server;
 pub mod api_types;
 pub mod app;
+pub mod byzantine;
 pub mod commit_log;
 pub mod handle;
 pub mod home;
@@ -14,6 +16,7 @@ pub mod network;
 pub mod ports;
 pub mod sender_queues;
 pub mod service;
+mod sync;
 
 /// Wall-clock milliseconds since the Unix epoch: block timestamps and commit times.
 pub fn now_ms() -> u64 {

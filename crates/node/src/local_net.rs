@@ -94,12 +94,14 @@ impl LocalNet {
                 ..Config::new(genesis.chain_id.clone())
             };
             let signer = Keypair::from_secret(key.secret_bytes());
+            // What this validator signed before a restart binds it now, as in a real node.
+            let log = app.signing_log()?;
             let consensus = Consensus::new(
                 consensus_config,
                 validators.clone(),
                 Some(signer),
                 height,
-                vec![],
+                log,
             );
             nodes.push(Node {
                 consensus,
@@ -180,7 +182,8 @@ impl LocalNet {
                     let node = &mut self.nodes[to];
                     let block = node
                         .app
-                        .build_block(height, round, node.key.public(), now_ms());
+                        .build_block(height, round, node.key.public(), now_ms())
+                        .expect("reading the tip to build on");
                     (
                         to,
                         Input::BlockToPropose {

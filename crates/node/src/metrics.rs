@@ -17,6 +17,10 @@ pub struct Metrics {
     pub verify_cache_hits: AtomicU64,
     pub verify_cache_misses: AtomicU64,
     pub last_commit_micros: AtomicU64,
+    pub sync_rejected: AtomicU64,
+    pub halted: AtomicU64,
+    pub api_connections: AtomicU64,
+    pub api_connections_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -30,7 +34,31 @@ impl Metrics {
 
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 15] = [
+            (
+                "lantau_api_connections",
+                "gauge",
+                "HTTP API connections open",
+                &self.api_connections,
+            ),
+            (
+                "lantau_api_connections_refused_total",
+                "counter",
+                "HTTP API connections closed on arrival because the cap (api_max_connections) was reached",
+                &self.api_connections_refused,
+            ),
+            (
+                "lantau_halted",
+                "gauge",
+                "1 once this validator stopped taking part because it could not commit a decided block or persist a signature (see /v1/status)",
+                &self.halted,
+            ),
+            (
+                "lantau_sync_replies_rejected_total",
+                "counter",
+                "Block sync replies that did not verify (malformed, body not matching its header, wrong parent or certificate); their senders are not asked again for a while",
+                &self.sync_rejected,
+            ),
             (
                 "lantau_height",
                 "gauge",

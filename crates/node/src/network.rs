@@ -28,13 +28,27 @@ use tokio::sync::mpsc;
 /// Carries `TxBatch`es.
 pub const TX_TOPIC: &str = "lantau/txs/1";
 pub const CONSENSUS_TOPIC: &str = "lantau/consensus/1";
+/// Each validator also listens on a topic of its own, for consensus messages addressed to it
+/// alone. Honest validators never use it; a research testnet's `withhold` liar does, to send
+/// its precommits to only some validators.
+fn direct_topic(peer: &PeerId) -> IdentTopic {
+    IdentTopic::new(format!("{CONSENSUS_TOPIC}/to/{peer}"))
+}
 const SYNC_PROTOCOL: &str = "/lantau/sync/1";
 /// Largest gossip message: a proposal carrying a full block.
 pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
 const MAX_SYNC_REQUEST_BYTES: usize = 1024;
-const MAX_SYNC_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-/// Blocks per sync response.
+/// Largest sync response a node accepts: what the decoder accepts, so a reply that one side
+/// sends can always be read by the other.
+const MAX_SYNC_RESPONSE_BYTES: usize = encoding::MAX_DECODE_BYTES;
+/// Most blocks per sync response.
 pub const SYNC_BATCH: u64 = 256;
+/// A responder stops adding blocks once a reply holds this many bytes (it always sends at
+/// least one block, and a block fits the gossip limit, so a reply stays well under
+/// [`MAX_SYNC_RESPONSE_BYTES`]). Busy blocks are large: 256 of them would not fit.
+pub const SYNC_REPLY_BUDGET_BYTES: usize = 8 * 1024 * 1024;
+/// A peer that has not answered a sync request by then is given up on, and another asked.
+const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Encode, Decode)]
 pub struct SyncRequest {
@@ -84,6 +98,11 @@ pub enum Command {
         topic: &'static str,
         data: Vec<u8>,
     },
+    /// Publish a consensus message on one validator's direct topic.
+    PublishTo {
+        peer: PeerId,
+        data: Vec<u8>,
+    },
     RequestBlocks {
         peer: PeerId,
         request: SyncRequest,
@@ -115,6 +134,9 @@ pub enum Event {
     },
     SyncFailed {
         from: PeerId,
+        /// The reply arrived but did not decode (oversized, malformed, or a block whose body
+        /// does not match its header): the peer lied, rather than being slow or gone.
+        lied: bool,
     },
     Connected(PeerId),
     Disconnected(PeerId),
@@ -269,10 +291,18 @@ pub fn spawn(
                 .validate_messages()
                 .max_transmit_size(MAX_GOSSIP_BYTES)
                 .heartbeat_interval(Duration::from_millis(500))
-                // Consensus re-sends identical messages on purpose (its rebroadcast timeout);
-                // a long duplicate window would make gossipsub refuse them as duplicates.
-                .duplicate_cache_time(Duration::from_secs(1))
-                .message_id_fn(|m| MessageId::from(sha256(&[&m.data]).0.to_vec()))
+                // Consensus re-sends identical messages on purpose (its rebroadcast timeout),
+                // so a message's id is its publisher and sequence number (gossipsub's default),
+                // never its content: each re-send is a new message. With content ids, gossipsub
+                // refused every re-send as a duplicate, and its duplicate cache only forgets
+                // on the next *new* message, so a quiet chain that lost messages in a
+                // partition never heard them again after the heal: it stayed stuck until some
+                // transaction was gossiped.
+                .message_id_fn(|m| {
+                    let source = m.source.map(|p| p.to_bytes()).unwrap_or_default();
+                    let seqno = m.sequence_number.unwrap_or_default().to_be_bytes();
+                    MessageId::from(sha256(&[&source, &seqno, &m.data]).0.to_vec())
+                })
                 .build()
                 .map_err(|e| e.to_string())?;
             let mut gossipsub =
@@ -298,28 +328,32 @@ pub fn spawn(
                 ping: ping::Behaviour::default(),
                 sync: request_response::Behaviour::new(
                     [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(30)),
+                    request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
                 ),
             })
         })
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    for topic in [TX_TOPIC, CONSENSUS_TOPIC] {
+    let me = *swarm.local_peer_id();
+    for topic in [
+        IdentTopic::new(TX_TOPIC),
+        IdentTopic::new(CONSENSUS_TOPIC),
+        direct_topic(&me),
+    ] {
         swarm
             .behaviour_mut()
             .gossipsub
-            .subscribe(&IdentTopic::new(topic))
+            .subscribe(&topic)
             .map_err(|e| setup(&e))?;
     }
+    let my_direct_topic = direct_topic(&me).hash();
     swarm
         .listen_on(config.listen.clone())
         .map_err(|e| NetworkError::Listen {
             addr: config.listen.clone(),
             reason: e.to_string(),
         })?;
-    let me = *swarm.local_peer_id();
     let peers: Vec<(PeerId, Multiaddr)> =
         config.peers.into_iter().filter(|(p, _)| *p != me).collect();
 
@@ -372,6 +406,11 @@ pub fn spawn(
                                 tracing::debug!(topic, error = %e, "publish failed");
                             }
                         }
+                        Command::PublishTo { peer, data } => {
+                            if let Err(e) = swarm.behaviour_mut().gossipsub.publish(direct_topic(&peer), data) {
+                                tracing::debug!(%peer, error = %e, "direct publish failed");
+                            }
+                        }
                         Command::RequestBlocks { peer, request } => {
                             swarm.behaviour_mut().sync.send_request(&peer, request);
                         }
@@ -392,7 +431,9 @@ pub fn spawn(
                         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
                             let topic = if message.topic == IdentTopic::new(TX_TOPIC).hash() {
                                 Some(TX_TOPIC)
-                            } else if message.topic == IdentTopic::new(CONSENSUS_TOPIC).hash() {
+                            } else if message.topic == IdentTopic::new(CONSENSUS_TOPIC).hash()
+                                || message.topic == my_direct_topic
+                            {
                                 Some(CONSENSUS_TOPIC)
                             } else {
                                 None
@@ -418,8 +459,9 @@ pub fn spawn(
                             request_response::Message::Request { request, channel, .. } => Some(Event::BlocksRequested { request, channel }),
                             request_response::Message::Response { response, .. } => Some(Event::Blocks { from: peer, response }),
                         },
-                        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, .. })) => {
-                            Some(Event::SyncFailed { from: peer })
+                        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, error, .. })) => {
+                            let lied = matches!(&error, request_response::OutboundFailure::Io(e) if e.kind() == io::ErrorKind::InvalidData);
+                            Some(Event::SyncFailed { from: peer, lied })
                         }
                         _ => None,
                     };
@@ -431,4 +473,77 @@ pub fn spawn(
         }
     });
     Ok((cmd_tx, evt_rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::merkle::merkle_root;
+    use ledger::{BlockHeader, Hash, Keypair, Transfer};
+
+    fn signed(from: &Keypair, amount: u64, nonce: u64) -> ledger::SignedTx {
+        Transfer {
+            chain_id: "sync-test".into(),
+            from: from.public(),
+            to: from.public(),
+            amount,
+            nonce,
+            memo: vec![],
+        }
+        .sign(from)
+    }
+
+    fn frame(response: &SyncResponse) -> Vec<u8> {
+        let bytes = encoding::encode(response);
+        let mut framed = (bytes.len() as u32).to_be_bytes().to_vec();
+        framed.extend(bytes);
+        framed
+    }
+
+    /// A sync reply that pairs a decided header (whose certificate would verify) with other
+    /// transactions is refused where the bytes are read, as a lie, before any of it is used.
+    #[test]
+    fn a_sync_reply_with_a_swapped_body_is_refused_as_invalid_data() {
+        let key = Keypair::from_seed("alice");
+        let txs = vec![signed(&key, 1, 0)];
+        let ids: Vec<Hash> = txs.iter().map(ledger::SignedTx::hash).collect();
+        let block = Block {
+            header: BlockHeader {
+                chain_id: "sync-test".into(),
+                height: 1,
+                round: 0,
+                prev_hash: Hash::ZERO,
+                proposer: key.public(),
+                timestamp_ms: 0,
+                tx_root: merkle_root(&ids),
+                state_root: Hash::ZERO,
+            },
+            txs,
+        };
+        let certificate = CommitCertificate {
+            height: 1,
+            round: 0,
+            block_hash: block.hash(),
+            signatures: vec![],
+        };
+        let genuine = SyncResponse {
+            blocks: vec![(block.clone(), certificate.clone())],
+        };
+        let read = |bytes: Vec<u8>| {
+            futures::executor::block_on(read_framed::<_, SyncResponse>(
+                &mut futures::io::Cursor::new(bytes),
+                MAX_SYNC_RESPONSE_BYTES,
+            ))
+        };
+        assert_eq!(read(frame(&genuine)).unwrap().blocks.len(), 1);
+
+        let mut forged = block;
+        forged.txs = vec![signed(&Keypair::from_seed("mallory"), 1_000_000, 0)];
+        let lie = SyncResponse {
+            blocks: vec![(forged, certificate)],
+        };
+        let err = read(frame(&lie)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains("tx root"), "{err}");
+    }
 }

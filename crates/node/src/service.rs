@@ -10,15 +10,17 @@ use consensus::{Config, Consensus, Effect, Input, InputError, Message, Timeouts}
 use ledger::{Genesis, Keypair, TxBatch};
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::app::{AppConfig, Application, SubmitError};
+use crate::byzantine::{Behaviour, Byzantine, Route};
 use crate::commit_log::CommitLog;
 use crate::handle::Request;
 pub use crate::handle::{NodeError, NodeHandle, Status, TxStatus};
 use crate::metrics::Metrics;
-use crate::network::{self, Command, Event, NetworkConfig, SyncRequest, SyncResponse, Verdict};
+use crate::network::{self, Command, Event, NetworkConfig, SyncResponse, Verdict};
+use crate::sync::SyncPeers;
 
 /// How often an idle proposer looks for a first transaction (see `empty_block_wait_ms`).
 const EMPTY_MEMPOOL_POLL: Duration = Duration::from_millis(10);
@@ -32,6 +34,8 @@ pub struct NodeSetup {
     /// Least time between a commit and this validator's next proposal.
     pub block_interval: Duration,
     pub app: AppConfig,
+    /// Misbehave on purpose (research testnets only; see `byzantine`).
+    pub byzantine: Option<Behaviour>,
 }
 
 struct Node {
@@ -43,13 +47,19 @@ struct Node {
     block_interval: Duration,
     last_commit: Instant,
     peers: usize,
-    syncing: bool,
-    /// The highest height a peer has shown us to be committed.
-    sync_target: u64,
+    sync: SyncPeers,
+    /// The last block stored: what this node reports as committed (never the height consensus
+    /// has moved to, which runs ahead when a commit fails).
+    committed_height: u64,
+    /// Why this validator stopped taking part, once it has (see [`Node::halt`]).
+    halted: watch::Sender<Option<String>>,
     /// Admitted transactions waiting to be gossiped as one batch.
     outbox: TxOutbox,
     commits: CommitLog,
     metrics: Arc<Metrics>,
+    byzantine: Option<Byzantine>,
+    /// Each validator's libp2p peer id, for messages addressed to one validator.
+    validator_peers: std::collections::HashMap<ledger::PublicKey, PeerId>,
 }
 
 /// Transactions admitted here, gossiped together: one gossipsub message (one libp2p signature,
@@ -93,12 +103,30 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         .validator_set()
         .map_err(|e| NodeError::Genesis(e.to_string()))?;
     let app = Application::open(&setup.dir, &setup.genesis, setup.app)?;
-    let height = app.tip()?.height + 1;
+    let committed_height = app.tip()?.height;
+    let height = committed_height + 1;
     let log = app.signing_log()?;
     let config = Config {
         timeouts: setup.timeouts,
         ..Config::new(setup.genesis.chain_id.clone())
     };
+    let byzantine = setup.byzantine.map(|behaviour| {
+        tracing::warn!(%behaviour, "this validator is Byzantine on purpose (research testnet)");
+        Byzantine::new(
+            behaviour,
+            Keypair::from_secret(setup.validator_key.secret_bytes()),
+            setup.genesis.chain_id.clone(),
+            validators.clone(),
+        )
+    });
+    // Genesis lists validators and their p2p endpoints in the same order.
+    let validator_peers = setup
+        .genesis
+        .validators
+        .iter()
+        .map(|v| v.public_key)
+        .zip(setup.network.peers.iter().map(|(p, _)| *p))
+        .collect();
     let consensus = Consensus::new(config, validators, Some(setup.validator_key), height, log);
     let (net, mut events) = network::spawn(setup.network)?;
     let (timers, mut timer_rx) = mpsc::channel::<Input>(1024);
@@ -113,13 +141,17 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         block_interval: setup.block_interval,
         last_commit: Instant::now(),
         peers: 0,
-        syncing: false,
-        sync_target: 0,
+        sync: SyncPeers::default(),
+        committed_height,
+        halted: watch::Sender::new(None),
         outbox: TxOutbox::default(),
         commits: CommitLog::default(),
         metrics: Arc::new(Metrics::default()),
+        byzantine,
+        validator_peers,
     };
     let metrics = node.metrics.clone();
+    let halted = node.halted.subscribe();
     tokio::spawn(async move {
         let fx = node.consensus.start();
         node.apply(fx).await;
@@ -138,11 +170,39 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
             }
         }
     });
-    Ok(NodeHandle { requests, metrics })
+    Ok(NodeHandle {
+        requests,
+        metrics,
+        halted,
+    })
 }
 
 impl Node {
+    fn is_halted(&self) -> bool {
+        self.halted.borrow().is_some()
+    }
+
+    /// Fail-stop: this validator can no longer keep its promises (a decided block or a
+    /// signature it cannot make durable), so it stops taking part rather than vote on a state
+    /// it does not have. Reads keep working; `/v1/status` says why; `lantau start` exits
+    /// non-zero.
+    fn halt(&mut self, reason: String) {
+        if self.is_halted() {
+            return;
+        }
+        tracing::error!(
+            %reason,
+            height = self.committed_height,
+            "validator halted: it will not vote or propose again until restarted; fix the cause (disk full or read-only, damaged data) and restart it"
+        );
+        self.metrics.set(&self.metrics.halted, 1);
+        self.halted.send_replace(Some(reason));
+    }
+
     async fn input(&mut self, input: Input) -> Result<(), InputError> {
+        if self.is_halted() {
+            return Ok(());
+        }
         let result = match self.consensus.handle(input) {
             Ok(fx) => {
                 self.apply(fx).await;
@@ -200,6 +260,11 @@ impl Node {
     async fn on_request(&mut self, request: Request) {
         match request {
             Request::Submit { raws, reply } => {
+                if let Some(reason) = self.halted.borrow().clone() {
+                    let halted = || Err(SubmitError::Halted(reason.clone()));
+                    let _ = reply.send(raws.iter().map(|_| halted()).collect());
+                    return;
+                }
                 let results = tokio::task::block_in_place(|| self.app.submit(&raws));
                 let refused = results.iter().filter(|r| r.is_err()).count();
                 self.metrics.add(&self.metrics.txs_refused, refused as u64);
@@ -221,10 +286,12 @@ impl Node {
                     chain_id: self.app.chain_id().to_string(),
                     validator: self.consensus.me(),
                     height: self.consensus.height(),
+                    committed_height: self.committed_height,
                     round: self.consensus.round(),
                     peers: self.peers,
                     mempool: self.app.mempool_len(),
-                    syncing: self.syncing,
+                    syncing: self.sync.is_syncing(),
+                    halted: self.halted.borrow().clone(),
                 });
             }
             Request::Account { address, reply } => {
@@ -315,18 +382,40 @@ impl Node {
                     self.report(id, source, Verdict::Reject).await;
                     return;
                 };
-                if msg.height() > self.consensus.height() {
-                    self.request_sync(from, msg.height()).await;
+                if self.is_halted() {
+                    self.report(id, source, Verdict::Ignore).await;
+                    return;
                 }
-                let input = match msg {
-                    Message::Proposal(p) => Input::Proposal(*p),
-                    Message::Vote(v) => Input::Vote(v),
+                let height = msg.height();
+                let current = self.consensus.height();
+                // A message more than a height ahead is not taken in, but its signature is
+                // checked before it is believed: an unchecked one would let anyone point our
+                // sync at a liar.
+                let far_ahead = height > current + 1;
+                let relay = self.byzantine.as_ref().and_then(|liar| liar.relay(&msg));
+                let result = if far_ahead {
+                    tokio::task::block_in_place(|| self.consensus.verify_foreign(&msg))
+                } else {
+                    let input = match msg {
+                        Message::Proposal(p) => Input::Proposal(*p),
+                        Message::Vote(v) => Input::Vote(v),
+                    };
+                    self.input(input).await
                 };
-                let verdict = match self.input(input).await {
+                let verdict = match &result {
+                    Ok(()) if far_ahead => Verdict::Ignore,
                     Ok(()) => Verdict::Accept,
                     Err(e) if e.is_misbehaviour() => Verdict::Reject,
                     Err(_) => Verdict::Ignore,
                 };
+                if height > current && result.is_ok() {
+                    self.sync.saw(from, height);
+                    self.request_sync().await;
+                }
+                if let Some(data) = relay {
+                    let topic = network::CONSENSUS_TOPIC;
+                    let _ = self.net.send(Command::Publish { topic, data }).await;
+                }
                 self.report(id, source, verdict).await;
             }
             Event::BlocksRequested { request, channel } => {
@@ -334,12 +423,22 @@ impl Node {
                 let to = request
                     .to_height
                     .min(request.from_height.saturating_add(network::SYNC_BATCH - 1));
+                let mut bytes = 0;
                 for h in request.from_height..=to {
+                    if bytes >= network::SYNC_REPLY_BUDGET_BYTES {
+                        break;
+                    }
                     let store = self.app.store();
-                    match (store.block(h), store.certificate(h)) {
-                        (Ok(Some(b)), Ok(Some(c))) => blocks.push((b, c)),
+                    match (store.block_sized(h), store.certificate(h)) {
+                        (Ok(Some((b, size))), Ok(Some(c))) => {
+                            bytes += size;
+                            blocks.push((b, c));
+                        }
                         _ => break,
                     }
+                }
+                if let Some(liar) = &self.byzantine {
+                    liar.sync_reply(&mut blocks);
                 }
                 let _ = self
                     .net
@@ -350,40 +449,84 @@ impl Node {
                     .await;
             }
             Event::Blocks { response, from } => {
-                self.syncing = false;
                 let before = self.consensus.height();
-                for (block, certificate) in response.blocks {
-                    if block.header.height == self.consensus.height() {
-                        let _ = self.input(Input::SyncedBlock { block, certificate }).await;
-                    }
+                let lied = self.apply_synced(response).await;
+                if lied {
+                    self.metrics.add(&self.metrics.sync_rejected, 1);
+                    tracing::warn!(peer = %from, "a sync reply did not verify; asking another peer");
                 }
-                // Keep fetching batches while the peer is known to be ahead, rather than
-                // waiting for its next consensus message to remind us.
-                let now = self.consensus.height();
-                if now > before && now <= self.sync_target {
-                    self.request_sync(from, self.sync_target + 1).await;
+                self.sync.finished(from, lied);
+                // Keep fetching batches while a peer is known to be ahead, rather than waiting
+                // for its next consensus message to remind us; after a reply that brought
+                // nothing, wait for that reminder instead of asking in a loop.
+                if lied || self.consensus.height() > before {
+                    self.request_sync().await;
                 }
             }
-            Event::SyncFailed { .. } => self.syncing = false,
+            Event::SyncFailed { from, lied } => {
+                if lied {
+                    self.metrics.add(&self.metrics.sync_rejected, 1);
+                    tracing::warn!(peer = %from, "a sync reply was malformed or its blocks did not match their headers");
+                }
+                self.sync.finished(from, lied);
+                self.request_sync().await;
+            }
             Event::Connected(_) => self.peers += 1,
-            Event::Disconnected(_) => self.peers = self.peers.saturating_sub(1),
+            Event::Disconnected(peer) => {
+                self.peers = self.peers.saturating_sub(1);
+                self.sync.forget(&peer);
+                self.request_sync().await;
+            }
         }
     }
 
-    async fn request_sync(&mut self, peer: PeerId, seen_height: u64) {
-        self.sync_target = self.sync_target.max(seen_height - 1);
-        if self.syncing {
+    /// Apply the blocks of a sync reply in order, each only after it checks out: the next
+    /// height, the parent we hold, a certificate from a quorum (in consensus). The bodies were
+    /// bound to their headers when the reply was decoded. True if the reply lied.
+    async fn apply_synced(&mut self, response: SyncResponse) -> bool {
+        for (block, certificate) in response.blocks {
+            if self.is_halted() {
+                return false;
+            }
+            let height = self.consensus.height();
+            if block.header.height < height {
+                continue; // decided here meanwhile
+            }
+            let parent = match self.app.tip() {
+                Ok(tip) => tip.block_hash,
+                Err(e) => {
+                    self.halt(format!("cannot read the tip: {e}"));
+                    return false;
+                }
+            };
+            if block.header.height != height || block.header.prev_hash != parent {
+                tracing::debug!(
+                    height = block.header.height,
+                    "sync reply out of order or off our chain"
+                );
+                return true;
+            }
+            if let Err(e) = self.input(Input::SyncedBlock { block, certificate }).await {
+                tracing::debug!(error = %e, "synced block refused");
+                return true;
+            }
+        }
+        // An empty or short reply is not a lie (the peer may have pruned nothing yet, or
+        // answered before committing); the next request rotates to another peer.
+        false
+    }
+
+    async fn request_sync(&mut self) {
+        if self.is_halted() {
             return;
         }
-        self.syncing = true;
-        let request = SyncRequest {
-            from_height: self.consensus.height(),
-            to_height: seen_height - 1,
-        };
-        let _ = self
-            .net
-            .send(Command::RequestBlocks { peer, request })
-            .await;
+        let next = self.consensus.height();
+        if let Some((peer, request)) = self.sync.next_request(next, network::SYNC_BATCH) {
+            let _ = self
+                .net
+                .send(Command::RequestBlocks { peer, request })
+                .await;
+        }
     }
 
     async fn apply(&mut self, effects: Vec<Effect>) {
@@ -395,19 +538,13 @@ impl Node {
                     if let Err(e) =
                         tokio::task::block_in_place(|| self.app.persist_signing(&record))
                     {
-                        tracing::error!(error = %e, "cannot persist the signing log; refusing to send");
+                        self.halt(format!(
+                            "cannot make a signature durable, so it was not sent: {e}"
+                        ));
                         return;
                     }
                 }
-                Effect::Broadcast(msg) => {
-                    let _ = self
-                        .net
-                        .send(Command::Publish {
-                            topic: network::CONSENSUS_TOPIC,
-                            data: msg.encode(),
-                        })
-                        .await;
-                }
+                Effect::Broadcast(msg) => self.broadcast(msg).await,
                 Effect::ScheduleTimeout { timeout, after_ms } => {
                     let timers = self.timers.clone();
                     tokio::spawn(async move {
@@ -437,6 +574,7 @@ impl Node {
                     let started = std::time::Instant::now();
                     match tokio::task::block_in_place(|| self.app.commit(&block, &certificate)) {
                         Ok((tip, hashes)) => {
+                            self.committed_height = tip.height;
                             self.commits.record(&block, hashes, crate::now_ms());
                             let m = &self.metrics;
                             m.set(&m.last_commit_micros, started.elapsed().as_micros() as u64);
@@ -445,7 +583,10 @@ impl Node {
                             tracing::info!(height = tip.height, txs = block.txs.len(), "committed")
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, "commit failed; stopping consensus");
+                            self.halt(format!(
+                                "cannot commit decided block {}: {e}",
+                                block.header.height
+                            ));
                             return;
                         }
                     }
@@ -456,10 +597,37 @@ impl Node {
         }
     }
 
+    async fn broadcast(&mut self, msg: Message) {
+        let out = match &mut self.byzantine {
+            Some(liar) => liar.outgoing(msg),
+            None => vec![(Route::All, msg)],
+        };
+        for (route, msg) in out {
+            let data = msg.encode();
+            match route {
+                Route::All => {
+                    let topic = network::CONSENSUS_TOPIC;
+                    let _ = self.net.send(Command::Publish { topic, data }).await;
+                }
+                Route::Only(validators) => {
+                    for v in validators {
+                        if let Some(&peer) = self.validator_peers.get(&v) {
+                            let data = data.clone();
+                            let _ = self.net.send(Command::PublishTo { peer, data }).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     async fn build(&mut self, height: u64, round: u32) {
         let Some(proposer) = self.consensus.me() else {
             return;
         };
+        if self.is_halted() {
+            return;
+        }
         if (self.consensus.height(), self.consensus.round()) != (height, round) {
             return; // the round moved on while we waited
         }
@@ -473,10 +641,13 @@ impl Node {
             });
             return;
         }
-        let block = tokio::task::block_in_place(|| {
+        let block = match tokio::task::block_in_place(|| {
             self.app
                 .build_block(height, round, proposer, crate::now_ms())
-        });
+        }) {
+            Ok(block) => block,
+            Err(e) => return self.halt(format!("cannot build a block: {e}")),
+        };
         let _ = self
             .input(Input::BlockToPropose {
                 height,

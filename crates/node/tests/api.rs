@@ -48,6 +48,7 @@ fn start_with(dir: &std::path::Path, alice: &Keypair, app: AppConfig) -> node::s
     let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
     let peers = vec![(key.public().to_peer_id(), addr.clone())];
     service::start(NodeSetup {
+        byzantine: None,
         dir: dir.to_path_buf(),
         genesis,
         validator_key: validator,
@@ -414,4 +415,94 @@ async fn an_idle_chain_waits_for_transactions_before_proposing_empty_blocks() {
         assert!(tokio::time::Instant::now() < deadline, "never committed");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The API cannot be used to exhaust the validator: connections past the cap are closed on
+/// arrival, a client that sends its headers slowly (slowloris) or sits idle is disconnected
+/// after the header timeout, and meanwhile the node keeps committing and serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_caps_connections_and_drops_slow_and_idle_clients() {
+    use node::api_server::{self, ApiLimits};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start(dir.path(), &alice);
+    let metrics = node.metrics_handle();
+    let app = router(node.clone(), LIMIT);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = ApiLimits {
+        max_connections: 8,
+        header_timeout: Duration::from_millis(600),
+        request_timeout: Duration::from_secs(5),
+    };
+    tokio::spawn(api_server::serve(
+        listener,
+        app,
+        limits,
+        metrics.clone(),
+        std::future::pending(),
+    ));
+    let start_height = node.status().await.unwrap().height;
+
+    // Eight connections fill the cap: one slowloris, seven idle.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..7 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        metrics
+            .api_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        8
+    );
+
+    // A ninth is closed at once, without a byte read.
+    let mut ninth = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_millis(500), ninth.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    assert!(
+        metrics
+            .api_connections_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+
+    // The slowloris keeps trickling header bytes; it is cut off at the header timeout all the
+    // same, and so are the idle ones.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            if slow.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+    assert!(trickle.await.unwrap(), "the slow client was never cut off");
+    for mut conn in idle {
+        let closed = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await;
+        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    }
+
+    // The cap is free again: an ordinary request is served.
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    client.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("chain_id"), "{response}");
+    // And the node kept committing throughout.
+    assert!(node.status().await.unwrap().height > start_height + 2);
 }

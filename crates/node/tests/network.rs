@@ -23,6 +23,8 @@ struct Net {
     keys: Vec<Keypair>,
     genesis: Genesis,
     peers: Vec<(PeerId, Multiaddr)>,
+    /// As in `config.toml` (`0`: an idle proposer proposes an empty block at once).
+    empty_block_wait_ms: u64,
 }
 
 impl Net {
@@ -36,6 +38,7 @@ impl Net {
 
     fn setup(&self, i: usize) -> NodeSetup {
         NodeSetup {
+            byzantine: None,
             dir: self.dirs[i].path().to_path_buf(),
             genesis: self.genesis.clone(),
             validator_key: Keypair::from_secret(self.keys[i].secret_bytes()),
@@ -52,6 +55,7 @@ impl Net {
             block_interval: Duration::from_millis(50),
             app: AppConfig {
                 verify_threads: 1,
+                empty_block_wait_ms: self.empty_block_wait_ms,
                 ..AppConfig::default()
             },
         }
@@ -66,9 +70,18 @@ impl Net {
     }
 }
 
+/// Accounts that send the bulk of a load test (one sender may only have so much pending).
+fn bulk_sender(i: usize) -> Keypair {
+    Keypair::from_seed(&format!("bulk-{i}"))
+}
+
+const BULK_SENDERS: usize = 8;
+
 fn genesis(keys: &[Keypair], alice: &Keypair) -> Genesis {
     let validators: Vec<_> = keys.iter().map(Keypair::public).collect();
-    Genesis::with_validators("net-test", &validators, &[(alice.public(), 1_000)])
+    let mut funded = vec![(alice.public(), 1_000)];
+    funded.extend((0..BULK_SENDERS).map(|i| (bulk_sender(i).public(), 1_000_000)));
+    Genesis::with_validators("net-test", &validators, &funded)
 }
 
 fn start(n: usize, alice: &Keypair) -> Net {
@@ -77,6 +90,10 @@ fn start(n: usize, alice: &Keypair) -> Net {
 
 /// A genesis of `n` validators with only the first `live` started.
 fn start_only(n: usize, live: usize, alice: &Keypair) -> Net {
+    start_configured(n, live, alice, 0)
+}
+
+fn start_configured(n: usize, live: usize, alice: &Keypair, empty_block_wait_ms: u64) -> Net {
     let keys: Vec<Keypair> = (0..n)
         .map(|i| Keypair::from_seed(&format!("net-{i}")))
         .collect();
@@ -98,6 +115,7 @@ fn start_only(n: usize, live: usize, alice: &Keypair) -> Net {
         keys,
         genesis,
         peers,
+        empty_block_wait_ms,
     };
     for i in 0..n {
         let handle = (i < live).then(|| service::start(net.setup(i)).unwrap());
@@ -374,4 +392,251 @@ async fn a_partitioned_validator_catches_up_after_the_partition_heals() {
         let block = node.block(Some(h)).await.unwrap().unwrap().0;
         assert_eq!(block.hash(), reference, "validators disagree at height {h}");
     }
+}
+
+/// A tmpfs mounted on a directory for the length of a test, so a test can fill a validator's
+/// disk for real. Needs the right to mount (root, as in CI here); without it the test says so
+/// and does not run.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, megabytes: u64) -> Option<Tmpfs> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    /// Write until the filesystem refuses: the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("ballast")).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        // The last pages, a few bytes at a time.
+        while f.write_all(&[0u8; 512]).is_ok() {}
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fail-stop: a validator whose disk is full cannot commit the block its peers decided nor
+/// persist its next signature. It must stop taking part and say why, never
+/// report a height it did not store, and never vote on; the others keep the chain going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_that_cannot_commit_halts_and_says_why() {
+    let alice = Keypair::from_seed("alice");
+    let mut net = start_only(4, 3, &alice);
+    // Small enough that RocksDB cannot preallocate its log on it (a preallocated log would
+    // take a few thousand more blocks before a write fails).
+    let Some(disk) = Tmpfs::mount(net.dirs[3].path(), 16) else {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the fail-stop test did not run"
+        );
+        return;
+    };
+    net.handles[3] = Some(service::start(net.setup(3)).unwrap());
+    wait_for("all four to commit", async || net.min_height().await >= 4).await;
+
+    disk.fill();
+    wait_for("node 3 to halt", async || {
+        net.node(3).status().await.unwrap().halted.is_some()
+    })
+    .await;
+    let status = net.node(3).status().await.unwrap();
+    let reason = status.halted.clone().unwrap();
+    assert!(
+        reason.contains("commit") || reason.contains("durable"),
+        "{reason}"
+    );
+    assert_eq!(
+        net.node(3)
+            .metrics()
+            .halted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // It reports what it stored, not the height consensus had moved to.
+    let stored = net
+        .node(3)
+        .block(None)
+        .await
+        .unwrap()
+        .map_or(0, |(b, _)| b.header.height);
+    assert_eq!(status.committed_height, stored);
+    // It admits nothing.
+    let tx = Transfer {
+        chain_id: "net-test".into(),
+        from: alice.public(),
+        to: alice.public(),
+        amount: 1,
+        nonce: 0,
+        memo: vec![],
+    }
+    .sign(&alice);
+    assert!(matches!(
+        net.node(3).submit(tx.encode()).await.unwrap(),
+        Err(node::app::SubmitError::Halted(_))
+    ));
+
+    // The others go on without it, and it signs nothing more: no precommit of node 3 in any
+    // certificate after the halt.
+    let halted_at = status.height;
+    wait_for("the others to pass the halt by 5 heights", async || {
+        net.node(0).status().await.unwrap().height > halted_at + 5
+    })
+    .await;
+    let me = net.keys[3].public();
+    let index = net.genesis.validator_set().unwrap().index_of(&me).unwrap() as u32;
+    for h in halted_at..halted_at + 5 {
+        let (_, cert) = net.node(0).block(Some(h)).await.unwrap().unwrap();
+        assert!(
+            cert.signatures.iter().all(|s| s.validator_index != index),
+            "node 3 precommitted at height {h} after halting"
+        );
+    }
+    assert_eq!(net.node(3).status().await.unwrap().height, halted_at);
+    net.handles[3] = None;
+}
+
+/// Cut `a` and `b` apart (both directions) or join them again.
+async fn set_partition(net: &Net, a: &[usize], b: &[usize], blocked: bool) {
+    for &i in a {
+        for &j in b {
+            net.node(i)
+                .set_peer_blocked(net.peers[j].0, blocked)
+                .await
+                .unwrap();
+            net.node(j)
+                .set_peer_blocked(net.peers[i].0, blocked)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// An idle chain (no transactions, the proposer waiting for one before proposing an empty
+/// block, as `config.toml` sets it) split 2|2 has no quorum on either side. Once the halves
+/// can talk again it must resume by itself, without a transaction to nudge it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_chain_resumes_by_itself_after_a_two_two_partition_heals() {
+    let alice = Keypair::from_seed("alice");
+    let net = start_configured(4, 4, &alice, 400);
+    wait_for("first blocks", async || net.min_height().await >= 3).await;
+    for round in 0..2 {
+        set_partition(&net, &[0, 1], &[2, 3], true).await;
+        wait_for("the halves to lose each other", async || {
+            let mut peers = 0;
+            for n in net.running() {
+                peers += n.status().await.unwrap().peers;
+            }
+            peers == 4
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let stalled = net.min_height().await;
+        let mut max = 0;
+        for n in net.running() {
+            max = max.max(n.status().await.unwrap().height);
+        }
+        assert!(
+            max <= stalled + 1,
+            "no quorum, no progress ({stalled}..{max})"
+        );
+        set_partition(&net, &[0, 1], &[2, 3], false).await;
+        let healed = tokio::time::Instant::now();
+        wait_for("every validator to commit two new heights", async || {
+            net.min_height().await >= max + 2
+        })
+        .await;
+        eprintln!(
+            "heal {round}: resumed in {:.1} s",
+            healed.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Busy blocks are large: a validator that fell behind must catch up across more block bytes
+/// than one sync reply may carry (the decoder's 32 MiB). Before replies were bounded by bytes,
+/// the responder packed up to 256 blocks into one reply, the requester refused it, and the
+/// validator never caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_catches_up_across_more_block_bytes_than_one_reply_holds() {
+    let alice = Keypair::from_seed("alice");
+    let mut net = start(4, &alice);
+    wait_for("first blocks", async || net.min_height().await >= 2).await;
+    net.handles[3] = None;
+
+    // ~40 MB of transfers (1 KiB memos), from several senders.
+    let per_sender = 4_500;
+    let batches: Vec<Vec<Vec<u8>>> = (0..BULK_SENDERS)
+        .map(|i| {
+            let key = bulk_sender(i);
+            (0..per_sender)
+                .map(|nonce| {
+                    Transfer {
+                        chain_id: "net-test".into(),
+                        from: key.public(),
+                        to: alice.public(),
+                        amount: 1,
+                        nonce,
+                        memo: vec![b'm'; ledger::tx::MAX_MEMO_BYTES],
+                    }
+                    .sign(&key)
+                    .encode()
+                })
+                .collect()
+        })
+        .collect();
+    let total_bytes: usize = batches.iter().flatten().map(Vec::len).sum();
+    assert!(total_bytes > 36 * 1024 * 1024, "{total_bytes} bytes");
+    for batch in batches {
+        for chunk in batch.chunks(1_500) {
+            let results = net.node(0).submit_batch(chunk.to_vec()).await.unwrap();
+            assert!(results.iter().all(Result::is_ok));
+        }
+    }
+    wait_for("the load to commit on the others", async || {
+        let mut done = true;
+        for i in 0..3 {
+            let nonce = net
+                .node(i)
+                .account(bulk_sender(BULK_SENDERS - 1).public())
+                .await
+                .unwrap()
+                .nonce;
+            done &= nonce == per_sender;
+        }
+        done
+    })
+    .await;
+
+    net.handles[3] = Some(service::start(net.setup(3)).unwrap());
+    let target = net.node(0).status().await.unwrap().height;
+    wait_for("validator 3 to catch up", async || {
+        net.node(3).status().await.unwrap().height >= target
+    })
+    .await;
+    for i in 0..BULK_SENDERS {
+        let account = net.node(3).account(bulk_sender(i).public()).await.unwrap();
+        assert_eq!(account.nonce, per_sender);
+    }
+    assert_eq!(
+        net.node(3)
+            .metrics()
+            .sync_rejected
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
