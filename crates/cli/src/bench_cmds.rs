@@ -64,6 +64,11 @@ pub struct BenchArgs {
     /// partition or heal.
     #[arg(long = "fault")]
     faults: Vec<String>,
+    /// A validator that lies for the whole run, NODE:BEHAVIOUR, repeatable: 3:equivocate.
+    /// BEHAVIOUR is equivocate, withhold, tamper-relay, tamper-sync, flood-rounds, fake-pol
+    /// or silent (see `lantau start --help`). Load goes to the honest validators only.
+    #[arg(long = "byzantine", value_name = "NODE:BEHAVIOUR")]
+    byzantine: Vec<String>,
     /// Results directory [default: bench-results/<unix time>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -147,6 +152,19 @@ fn config(args: BenchArgs) -> Result<(BenchConfig, Option<PathBuf>)> {
     }
     for f in &args.faults {
         c.faults.push(parse_fault(f)?);
+    }
+    for b in &args.byzantine {
+        let (node, behaviour) = b.split_once(':').with_context(|| {
+            format!("--byzantine {b:?}: expected NODE:BEHAVIOUR, like 3:equivocate")
+        })?;
+        let node = node
+            .trim_start_matches("node")
+            .parse()
+            .with_context(|| format!("--byzantine {b:?}: the node is a number"))?;
+        c.byzantine.push(testnet::bench::config::ByzantineNode {
+            node,
+            behaviour: behaviour.to_string(),
+        });
     }
     Ok((c, args.out))
 }

@@ -213,3 +213,90 @@ fn refusals_under_overload_are_retried_and_nothing_is_lost() {
     );
     assert!(p["rejected"].as_object().unwrap().is_empty(), "{p}");
 }
+
+/// What a run with Byzantine validators must still show: everything acknowledged committed,
+/// and the honest validators (audited before the testnet stopped) agreeing block by block,
+/// holding no transfer whose signature does not verify, never panicking or halting, and
+/// staying far below a memory bound.
+fn assert_honest_validators_unharmed(p: &serde_json::Value, honest: u64) {
+    assert_eq!(p["dropped"], 0, "{p}");
+    assert_eq!(p["committed"], p["accepted"], "{p}");
+    assert!(p["committed"].as_u64().unwrap() > 0, "{p}");
+    let audit = &p["audit"];
+    assert!(audit["validators"].as_u64().unwrap() >= honest, "{audit}");
+    assert!(audit["heights"].as_u64().unwrap() >= 3, "{audit}");
+    assert_eq!(audit["divergent_heights"], 0, "{audit}");
+    assert_eq!(audit["unverifiable_txs"], 0, "{audit}");
+    assert_eq!(audit["panicked"], 0, "{audit}");
+    assert_eq!(audit["halted"], 0, "{audit}");
+    let rss = audit["max_peak_rss_mib"].as_u64().unwrap();
+    assert!(rss > 0 && rss < 1024, "{audit}");
+    assert_eq!(p["complete"], true, "{p}");
+}
+
+#[test]
+fn one_byzantine_validator_of_four_cannot_harm_the_honest_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    for behaviour in [
+        "equivocate",
+        "withhold",
+        "tamper-relay",
+        "tamper-sync",
+        "flood-rounds",
+        "fake-pol",
+        "silent",
+    ] {
+        let out = tmp.path().join(behaviour);
+        let liar = format!("3:{behaviour}");
+        let mut args = vec![
+            "--rates",
+            "300",
+            "--duration-secs",
+            "4",
+            "--warmup-secs",
+            "1",
+            "--byzantine",
+            &liar,
+        ];
+        // A validator that falls behind asks its peers for blocks, the liar among them.
+        if behaviour == "tamper-sync" {
+            args.extend(["--fault", "0.5:kill:1", "--fault", "2.5:restart:1"]);
+        }
+        let summary = bench(&out, &args);
+        let p = &summary[0];
+        assert_eq!(p["byzantine"][0], format!("node3 {behaviour}"), "{p}");
+        assert_honest_validators_unharmed(p, 3);
+        eprintln!(
+            "{behaviour}: {:.0} tx/s, e2e p50 {:.0} ms, p99 {:.0} ms",
+            p["committed_tps"].as_f64().unwrap(),
+            p["e2e_latency_ms"]["p50"].as_f64().unwrap(),
+            p["e2e_latency_ms"]["p99"].as_f64().unwrap()
+        );
+    }
+}
+
+#[test]
+fn two_byzantine_validators_of_seven_cannot_harm_the_honest_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("seven");
+    let summary = bench(
+        &out,
+        &[
+            "--validators",
+            "7",
+            "--rates",
+            "300",
+            "--duration-secs",
+            "4",
+            "--warmup-secs",
+            "1",
+            "--byzantine",
+            "5:equivocate",
+            "--byzantine",
+            "6:tamper-relay",
+        ],
+    );
+    let p = &summary[0];
+    assert_eq!(p["byzantine"].as_array().unwrap().len(), 2, "{p}");
+    assert_honest_validators_unharmed(p, 5);
+}

@@ -119,6 +119,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
                 home: PathBuf::from(format!("node{i}")),
                 api,
                 p2p,
+                byzantine: None,
             },
             keys,
         });

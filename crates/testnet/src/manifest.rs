@@ -27,6 +27,9 @@ pub struct NodeEntry {
     pub api: String,
     /// The libp2p address the others dial.
     pub p2p: String,
+    /// Research runs: started with `--byzantine <this>` (see `lantau start --help`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<String>,
 }
 
 impl Manifest {

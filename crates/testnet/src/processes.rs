@@ -109,13 +109,11 @@ pub fn start_node(
         .try_clone()
         .map_err(|e| TestnetError::io(&log_path, e))?;
     let mut command = Command::new(binary);
-    command
-        .arg("start")
-        .arg("--home")
-        .arg(&home)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
+    command.arg("start").arg("--home").arg(&home);
+    if let Some(behaviour) = &node.byzantine {
+        command.arg("--byzantine").arg(behaviour);
+    }
+    command.stdin(Stdio::null()).stdout(log).stderr(log_err);
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");
     }

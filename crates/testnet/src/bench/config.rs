@@ -45,6 +45,16 @@ pub struct BenchConfig {
     pub latency_ms: u64,
     pub jitter_ms: u64,
     pub faults: Vec<Fault>,
+    /// Validators that misbehave for the whole run (`lantau start --byzantine`).
+    pub byzantine: Vec<ByzantineNode>,
+}
+
+/// `[[byzantine]] node = 3, behaviour = "equivocate"`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ByzantineNode {
+    pub node: usize,
+    pub behaviour: String,
 }
 
 impl Default for BenchConfig {
@@ -66,6 +76,7 @@ impl Default for BenchConfig {
             latency_ms: 0,
             jitter_ms: 0,
             faults: vec![],
+            byzantine: vec![],
         }
     }
 }
@@ -126,14 +137,26 @@ impl BenchConfig {
             if n == 0 {
                 return usage("a testnet needs at least one validator".into());
             }
+            let liars: Vec<usize> = self.byzantine.iter().map(|b| b.node).collect();
             let named = self
                 .offline
                 .iter()
-                .chain(self.faults.iter().flat_map(|f| &f.nodes));
+                .chain(self.faults.iter().flat_map(|f| &f.nodes))
+                .chain(&liars);
             if let Some(bad) = named.into_iter().find(|&&i| i >= n) {
                 return usage(format!(
-                    "node {bad} is named in offline/faults, but the run with {n} validators has nodes 0-{}",
+                    "node {bad} is named in offline/faults/byzantine, but the run with {n} validators has nodes 0-{}",
                     n - 1
+                ));
+            }
+            let mut faulty: Vec<usize> = self.offline.iter().chain(&liars).copied().collect();
+            faulty.sort_unstable();
+            faulty.dedup();
+            if !liars.is_empty() && faulty.len() * 3 >= n {
+                return usage(format!(
+                    "{} of {n} validators offline or Byzantine is more than f = {}: BFT promises nothing then",
+                    faulty.len(),
+                    (n - 1) / 3
                 ));
             }
             if self.offline.len() * 3 >= n {
@@ -146,6 +169,11 @@ impl BenchConfig {
                 return usage(
                     "every validator is offline or faulted; none can observe commits".into(),
                 );
+            }
+        }
+        for b in &self.byzantine {
+            if let Err(e) = b.behaviour.parse::<node::byzantine::Behaviour>() {
+                return usage(format!("byzantine node {}: {e}", b.node));
             }
         }
         for f in &self.faults {
@@ -168,10 +196,20 @@ impl BenchConfig {
     }
 }
 
-/// The node whose commit times are recorded: the first one no fault touches.
+/// The node whose commit times are recorded: the first one no fault touches and that lies
+/// about nothing.
 pub fn observer(config: &BenchConfig, validators: usize) -> Option<usize> {
-    (0..validators)
-        .find(|i| !config.offline.contains(i) && !config.faults.iter().any(|f| f.nodes.contains(i)))
+    (0..validators).find(|i| {
+        !config.offline.contains(i)
+            && !config.faults.iter().any(|f| f.nodes.contains(i))
+            && !config.is_byzantine(*i)
+    })
+}
+
+impl BenchConfig {
+    pub fn is_byzantine(&self, node: usize) -> bool {
+        self.byzantine.iter().any(|b| b.node == node)
+    }
 }
 
 #[cfg(test)]

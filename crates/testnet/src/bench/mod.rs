@@ -7,6 +7,7 @@
 //! duration seconds while faults fire on schedule, drain, stop everything, and join what the
 //! client sent with what an observing validator committed (`/v1/commits`).
 
+pub mod audit;
 pub mod config;
 pub mod load;
 pub mod proxy;
@@ -187,6 +188,10 @@ async fn run_point(
         dir: net_dir.clone(),
         manifest: manifest.clone(),
     };
+    let mut manifest = manifest;
+    for b in &config.byzantine {
+        manifest.nodes[b.node].byzantine = Some(b.behaviour.clone());
+    }
     let live: Vec<usize> = (0..n).filter(|i| !config.offline.contains(i)).collect();
     for &i in &live {
         processes::start_node(binary, &net_dir, &manifest.nodes[i])?;
@@ -231,8 +236,11 @@ async fn run_point(
         load_start,
         applied.clone(),
     ));
+    // Clients send to honest validators: a Byzantine one may drop what it is given, and that
+    // is its choice, not a loss by the network.
     let clients: Vec<Client> = live
         .iter()
+        .filter(|&&i| !config.is_byzantine(i))
         .map(|&i| Client::new(&manifest.nodes[i].api))
         .collect();
     let seconds = (config.warmup_secs + config.duration_secs) as f64;
@@ -272,6 +280,13 @@ async fn run_point(
     .await;
     collecting.store(false, std::sync::atomic::Ordering::Relaxed);
     let _ = collector.await;
+    progress(0.95, "auditing the honest validators");
+    let honest: Vec<usize> = live
+        .iter()
+        .copied()
+        .filter(|&i| !config.is_byzantine(i))
+        .collect();
+    let audit = audit::run(&net_dir, &manifest, &honest).await;
     progress(0.97, "stopping the testnet");
     if let Some(links) = &links {
         links.heal();
@@ -295,7 +310,14 @@ async fn run_point(
         validators: n,
         offered_tps: rate,
     };
-    let data = results::analyse(id, &workload, &sent, &commits, &window, faults);
+    let mut data = results::analyse(id, &workload, &sent, &commits, &window, faults);
+    data.summary.byzantine = config
+        .byzantine
+        .iter()
+        .map(|b| format!("node{} {}", b.node, b.behaviour))
+        .collect();
+    data.summary.complete &= audit.is_clean();
+    data.summary.audit = audit;
     results::write_point(dir, &data, &sent, &commits)?;
     Ok((data.summary, data.timeline))
 }

@@ -355,7 +355,16 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
         }
         h.push_str("</tr>");
     }
-    h.push_str("</table><p>Refusals by code: ");
+    h.push_str("</table>");
+    for p in input.points.iter().filter(|p| !p.byzantine.is_empty()) {
+        let _ = write!(
+            h,
+            "<p>{}: Byzantine validators (for the whole run): {}.</p>",
+            escape(&p.label),
+            escape(&p.byzantine.join(", "))
+        );
+    }
+    h.push_str("<p>Refusals by code: ");
     for p in input.points.iter().filter(|p| !p.rejected.is_empty()) {
         let codes: Vec<String> = p.rejected.iter().map(|(c, n)| format!("{c} {n}")).collect();
         let _ = write!(h, "{}: {}. ", escape(&p.label), escape(&codes.join(", ")));
@@ -417,6 +426,8 @@ mod tests {
                 at_secs: 2.0,
                 what: "kill node3".into(),
             }],
+            byzantine: vec![],
+            audit: Default::default(),
             complete,
         }
     }

@@ -84,7 +84,14 @@ pub struct PointSummary {
     /// (submission, gossip, waiting in the mempool), for transactions sent in the window.
     pub queue_latency_ms: Stats,
     pub faults: Vec<AppliedFault>,
-    /// No accepted transaction was lost: the run counts.
+    /// Validators that lied on purpose all run long, as `node3 equivocate`.
+    #[serde(default)]
+    pub byzantine: Vec<String>,
+    /// What the honest validators held at the end (agreement, forged transfers, panics,
+    /// memory): see `audit`.
+    #[serde(default)]
+    pub audit: super::audit::Audit,
+    /// No accepted transaction was lost and the audit is clean: the run counts.
     pub complete: bool,
 }
 
@@ -216,6 +223,8 @@ pub fn analyse(
             consensus_latency_ms: Stats::of(consensus),
             queue_latency_ms: Stats::of(queue),
             faults,
+            byzantine: vec![],
+            audit: Default::default(),
             complete: dropped == 0,
         },
         timeline: timeline

@@ -1,0 +1,110 @@
+//! What restarting a long-running validator costs: a store with N heights of history (each
+//! height: a block of transfers committed, and three signing-log records, as a validator
+//! writes them, every write synced), closed, then reopened. Prints the reopen time, the memory
+//! it took, and the write-ahead log it had to replay, for a few history lengths.
+//!
+//! `cargo bench --workspace --bench restart` (heights via `LANTAU_RESTART_HEIGHTS=10000,20000`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use benches::{CHAIN_ID, genesis, senders, transfers};
+use ledger::merkle::merkle_root;
+use ledger::storage::Store;
+use ledger::{Block, BlockHeader, CommitCertificate, CommitSig, Hash, Keypair, SignedTx};
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn wal_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn build_history(dir: &Path, heights: u64, txs: &[SignedTx]) {
+    let keys = senders(100);
+    let (store, mut state) = Store::open(dir, &genesis(&keys)).unwrap();
+    let hashes: Vec<Hash> = txs.iter().map(SignedTx::hash).collect();
+    for _ in 0..heights {
+        let tip = store.tip().unwrap();
+        let height = tip.height + 1;
+        for step in 0u8..3 {
+            store
+                .append_signing_record(height, &[0, 0, 0, 0, step], &[step; 400])
+                .unwrap();
+        }
+        // The same transfers each time: after the first block they execute to bad-nonce
+        // receipts, which costs the same to store.
+        let exec = state.execute(CHAIN_ID, txs);
+        let block = Block {
+            header: BlockHeader {
+                chain_id: CHAIN_ID.into(),
+                height,
+                round: 0,
+                prev_hash: tip.block_hash,
+                proposer: Keypair::from_seed("bench-validator").public(),
+                timestamp_ms: 0,
+                tx_root: merkle_root(&hashes),
+                state_root: exec.state_root,
+            },
+            txs: txs.to_vec(),
+        };
+        let cert = CommitCertificate {
+            height,
+            round: 0,
+            block_hash: block.hash(),
+            signatures: (0..3)
+                .map(|i| CommitSig {
+                    validator_index: i,
+                    signature: ledger::Signature([7; 64]),
+                })
+                .collect(),
+        };
+        store.commit(&block, &cert, &exec).unwrap();
+        state.apply(&exec);
+    }
+}
+
+fn main() {
+    let heights: Vec<u64> = std::env::var("LANTAU_RESTART_HEIGHTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|h| h.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000]);
+    let keys = senders(100);
+    let txs = transfers(&keys, 50, 0);
+    for n in heights {
+        let dir = tempfile::tempdir().unwrap();
+        let built = Instant::now();
+        build_history(dir.path(), n, &txs);
+        let build_secs = built.elapsed().as_secs_f64();
+        let wal = wal_bytes(dir.path());
+        let before = rss_kib("VmRSS:");
+        let started = Instant::now();
+        let (store, _) = Store::open(dir.path(), &genesis(&keys)).unwrap();
+        let open_ms = started.elapsed().as_secs_f64() * 1e3;
+        let after = rss_kib("VmRSS:");
+        assert_eq!(store.tip().unwrap().height, n);
+        assert_eq!(store.signing_log().unwrap().len(), 3);
+        drop(store);
+        println!(
+            "restart after {n} heights (50 txs each): open {open_ms:.0} ms, +{:.1} MiB resident, {:.1} MiB of WAL replayed (history written in {build_secs:.0} s)",
+            after.saturating_sub(before) as f64 / 1024.0,
+            wal as f64 / (1024.0 * 1024.0)
+        );
+    }
+}
