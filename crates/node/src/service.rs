@@ -522,6 +522,7 @@ impl Node {
         }
         let next = self.consensus.height();
         if let Some((peer, request)) = self.sync.next_request(next, network::SYNC_BATCH) {
+            tracing::debug!(%peer, from = request.from_height, to = request.to_height, "requesting blocks");
             let _ = self
                 .net
                 .send(Command::RequestBlocks { peer, request })

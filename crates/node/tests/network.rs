@@ -640,3 +640,70 @@ async fn a_validator_catches_up_across_more_block_bytes_than_one_reply_holds() {
         0
     );
 }
+
+/// A validator that falls behind and can only reach a peer that answers sync with lies
+/// (altered bodies under certified headers, wrong parents) stores none of it, counts the lie
+/// and sets that peer aside, and catches up from honest peers as soon as it can reach them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lagging_validator_stores_nothing_a_lying_sync_peer_sends() {
+    let alice = Keypair::from_seed("alice");
+    let mut net = start_only(4, 3, &alice);
+    let mut liar = net.setup(3);
+    liar.byzantine = Some(node::byzantine::Behaviour::TamperSync);
+    net.handles[3] = Some(service::start(liar).unwrap());
+    wait_for("first blocks", async || net.min_height().await >= 2).await;
+
+    // Validator 2 stops; the others (the liar among them) go on.
+    net.handles[2] = None;
+    let stopped_at = net.node(0).status().await.unwrap().height;
+    wait_for("progress without validator 2", async || {
+        net.node(0).status().await.unwrap().height >= stopped_at + 10
+    })
+    .await;
+    // It comes back able to reach only the liar.
+    for honest in [0, 1] {
+        net.node(honest)
+            .set_peer_blocked(net.peers[2].0, true)
+            .await
+            .unwrap();
+    }
+    net.handles[2] = Some(service::start(net.setup(2)).unwrap());
+    for honest in [0, 1] {
+        net.node(2)
+            .set_peer_blocked(net.peers[honest].0, true)
+            .await
+            .unwrap();
+    }
+    let rejected = || {
+        net.node(2)
+            .metrics()
+            .sync_rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    wait_for("validator 2 to be lied to", async || rejected() >= 1).await;
+    let lagging = net.node(2).status().await.unwrap();
+    assert!(lagging.committed_height < stopped_at + 10, "{lagging:?}");
+    assert!(lagging.halted.is_none());
+
+    // Honest peers reachable again: it catches up and holds the honest chain.
+    for honest in [0, 1] {
+        net.node(honest)
+            .set_peer_blocked(net.peers[2].0, false)
+            .await
+            .unwrap();
+        net.node(2)
+            .set_peer_blocked(net.peers[honest].0, false)
+            .await
+            .unwrap();
+    }
+    let target = net.node(0).status().await.unwrap().height;
+    wait_for("validator 2 to catch up", async || {
+        net.node(2).status().await.unwrap().height >= target
+    })
+    .await;
+    for h in 1..target {
+        let honest = net.node(0).block(Some(h)).await.unwrap().unwrap().0;
+        let synced = net.node(2).block(Some(h)).await.unwrap().unwrap().0;
+        assert_eq!(honest, synced, "height {h}");
+    }
+}
