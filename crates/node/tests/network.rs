@@ -526,45 +526,97 @@ async fn set_partition(net: &Net, a: &[usize], b: &[usize], blocked: bool) {
     }
 }
 
+async fn max_height(net: &Net) -> u64 {
+    let mut max = 0;
+    for n in net.running() {
+        max = max.max(n.status().await.unwrap().height);
+    }
+    max
+}
+
+/// Wait (at most 10 s) until every validator has committed two heights above any height seen
+/// now; returns how long that took.
+async fn resumes(net: &Net, what: &str) -> f64 {
+    let healed = tokio::time::Instant::now();
+    let target = max_height(net).await + 2;
+    while tokio::time::Instant::now() < healed + Duration::from_secs(10) {
+        if net.min_height().await >= target {
+            let secs = healed.elapsed().as_secs_f64();
+            eprintln!("{what}: every validator committed 2 new heights {secs:.1} s later");
+            return secs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: the chain did not resume within 10 s of the heal");
+}
+
 /// An idle chain (no transactions, the proposer waiting for one before proposing an empty
-/// block, as `config.toml` sets it) split 2|2 has no quorum on either side. Once the halves
-/// can talk again it must resume by itself, without a transaction to nudge it.
+/// block, as `config.toml` sets it) must resume by itself after any partition heals, without
+/// a transaction to nudge it: split 2|2 (no quorum on either side), 1|3 (the majority goes on,
+/// the minority falls behind), and a rotating partition that cuts each validator off in turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_idle_chain_resumes_by_itself_after_a_two_two_partition_heals() {
+async fn an_idle_chain_resumes_by_itself_after_any_partition_heals() {
     let alice = Keypair::from_seed("alice");
     let net = start_configured(4, 4, &alice, 400);
     wait_for("first blocks", async || net.min_height().await >= 3).await;
-    for round in 0..2 {
-        set_partition(&net, &[0, 1], &[2, 3], true).await;
-        wait_for("the halves to lose each other", async || {
+    let lost_each_other = async |links: usize| {
+        wait_for("the sides to lose each other", async || {
             let mut peers = 0;
             for n in net.running() {
                 peers += n.status().await.unwrap().peers;
             }
-            peers == 4
+            peers == links
         })
-        .await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        let stalled = net.min_height().await;
-        let mut max = 0;
-        for n in net.running() {
-            max = max.max(n.status().await.unwrap().height);
-        }
+        .await
+    };
+
+    for round in 0..2 {
+        set_partition(&net, &[0, 1], &[2, 3], true).await;
+        lost_each_other(4).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (stalled, max) = (net.min_height().await, max_height(&net).await);
         assert!(
             max <= stalled + 1,
             "no quorum, no progress ({stalled}..{max})"
         );
         set_partition(&net, &[0, 1], &[2, 3], false).await;
-        let healed = tokio::time::Instant::now();
-        wait_for("every validator to commit two new heights", async || {
-            net.min_height().await >= max + 2
-        })
-        .await;
-        eprintln!(
-            "heal {round}: resumed in {:.1} s",
-            healed.elapsed().as_secs_f64()
-        );
+        resumes(&net, &format!("2|2 partition #{round}")).await;
     }
+
+    set_partition(&net, &[3], &[0, 1, 2], true).await;
+    lost_each_other(6).await;
+    let cut_at = net.node(0).status().await.unwrap().height;
+    wait_for("the majority to go on", async || {
+        net.node(0).status().await.unwrap().height >= cut_at + 3
+    })
+    .await;
+    set_partition(&net, &[3], &[0, 1, 2], false).await;
+    resumes(&net, "1|3 partition").await;
+
+    for isolated in 0..4 {
+        let rest: Vec<usize> = (0..4).filter(|&i| i != isolated).collect();
+        set_partition(&net, &[isolated], &rest, true).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        set_partition(&net, &[isolated], &rest, false).await;
+    }
+    resumes(&net, "rotating partition").await;
+}
+
+/// A quorum of validators restarting at once (here all of them) resumes from the signing
+/// logs and stored chains, with no transaction to nudge it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_chain_resumes_after_every_validator_restarts_at_once() {
+    let alice = Keypair::from_seed("alice");
+    let mut net = start_configured(4, 4, &alice, 400);
+    wait_for("first blocks", async || net.min_height().await >= 3).await;
+    for handle in &mut net.handles {
+        *handle = None;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..4 {
+        net.handles[i] = Some(service::start(net.setup(i)).unwrap());
+    }
+    resumes(&net, "restart of all four").await;
 }
 
 /// Busy blocks are large: a validator that fell behind must catch up across more block bytes
