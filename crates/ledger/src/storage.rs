@@ -382,6 +382,20 @@ impl Store {
         self.get(CF_BLOCKS, &height_key(height), || format!("block {height}"))
     }
 
+    /// Bytes held in memtables across column families (what a restart replayed from the WAL
+    /// sits here until flushed).
+    pub fn memtable_bytes(&self) -> u64 {
+        COLUMN_FAMILIES
+            .iter()
+            .filter_map(|cf| {
+                self.db
+                    .property_int_value_cf(self.cf(cf), "rocksdb.cur-size-all-mem-tables")
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
+
     /// A stored block and the size of its encoding (what sending it costs).
     pub fn block_sized(&self, height: u64) -> Result<Option<(Block, usize)>, StorageError> {
         match self
