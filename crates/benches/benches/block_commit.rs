@@ -7,7 +7,7 @@ use benches::{CHAIN_ID, genesis, senders, transfers};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use ledger::merkle::merkle_root;
 use ledger::storage::Store;
-use ledger::{Block, BlockHeader, CommitCertificate, CommitSig, Hash, Keypair, SignedTx};
+use ledger::{Block, BlockHeader, Hash, Keypair, SignedTx};
 
 fn block_on(store: &Store, txs: &[SignedTx]) -> Block {
     let tip = store.tip().unwrap();
@@ -48,17 +48,7 @@ fn bench_commit(c: &mut Criterion) {
                     block.header.state_root = exec.state_root;
                     // The certificate's signatures are not checked by storage; its size is
                     // what matters here (3 of 4 validators).
-                    let cert = CommitCertificate {
-                        height: block.header.height,
-                        round: 0,
-                        block_hash: block.hash(),
-                        signatures: (0..3)
-                            .map(|i| CommitSig {
-                                validator_index: i,
-                                signature: ledger::Signature([7; 64]),
-                            })
-                            .collect(),
-                    };
+                    let cert = benches::placeholder_certificate(&block);
                     store.commit(&block, &cert, &exec).unwrap();
                     state.apply(&exec);
                     (dir, store, state)

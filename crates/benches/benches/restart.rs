@@ -11,7 +11,7 @@ use std::time::Instant;
 use benches::{CHAIN_ID, genesis, senders, transfers};
 use ledger::merkle::merkle_root;
 use ledger::storage::Store;
-use ledger::{Block, BlockHeader, CommitCertificate, CommitSig, Hash, Keypair, SignedTx};
+use ledger::{Block, BlockHeader, Hash, Keypair, SignedTx};
 
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -64,17 +64,7 @@ fn build_history(dir: &Path, heights: u64, txs: &[SignedTx]) {
             },
             txs: txs.to_vec(),
         };
-        let cert = CommitCertificate {
-            height,
-            round: 0,
-            block_hash: block.hash(),
-            signatures: (0..3)
-                .map(|i| CommitSig {
-                    validator_index: i,
-                    signature: ledger::Signature([7; 64]),
-                })
-                .collect(),
-        };
+        let cert = benches::placeholder_certificate(&block);
         store.commit(&block, &cert, &exec).unwrap();
         state.apply(&exec);
     }

@@ -1,6 +1,25 @@
 //! Fixtures shared by the benchmarks: funded accounts and pre-signed transfers.
 
-use ledger::{Genesis, GenesisAccount, GenesisValidator, Keypair, SignedTx, Transfer};
+use ledger::{
+    Block, CommitCertificate, CommitSig, Genesis, GenesisAccount, GenesisValidator, Keypair,
+    SignedTx, Transfer,
+};
+
+/// A certificate for `block` with 3 of 4 signatures. Storage does not check signatures, so
+/// these are placeholders of the right size.
+pub fn placeholder_certificate(block: &Block) -> CommitCertificate {
+    CommitCertificate {
+        height: block.header.height,
+        round: 0,
+        block_hash: block.hash(),
+        signatures: (0..3)
+            .map(|i| CommitSig {
+                validator_index: i,
+                signature: ledger::Signature([7; 64]),
+            })
+            .collect(),
+    }
+}
 
 pub const CHAIN_ID: &str = "bench-chain";
 
