@@ -156,9 +156,11 @@ impl Block {
         if self.txs.len() > max_txs {
             return Err(BlockError::TooManyTxs(self.txs.len(), max_txs));
         }
+        // The body must be the one the header names (the same check as at decode; a block
+        // built in memory has not been through it).
+        let hashes = self.check_body()?;
         let mut seen = std::collections::HashSet::with_capacity(self.txs.len());
-        let mut hashes = Vec::with_capacity(self.txs.len());
-        for (index, tx) in self.txs.iter().enumerate() {
+        for (index, (tx, hash)) in self.txs.iter().zip(&hashes).enumerate() {
             tx.transfer
                 .check_bounds()
                 .and_then(|_| tx.check_chain(chain_id))
@@ -166,18 +168,9 @@ impl Block {
                     index,
                     reason: e.to_string(),
                 })?;
-            let hash = tx.hash();
-            if !seen.insert(hash) {
+            if !seen.insert(*hash) {
                 return Err(BlockError::DuplicateTx { index });
             }
-            hashes.push(hash);
-        }
-        let root = merkle_root(&hashes);
-        if root != h.tx_root {
-            return Err(BlockError::TxRootMismatch {
-                expected: root,
-                got: h.tx_root,
-            });
         }
         Ok(hashes)
     }

@@ -9,7 +9,8 @@ use std::str::FromStr;
 
 use consensus::{Message, Proposal, SignedProposal};
 use ledger::{
-    Block, CommitCertificate, Hash, Keypair, PublicKey, Transfer, ValidatorSet, Vote, VoteKind,
+    Block, CommitCertificate, Hash, Keypair, PublicKey, SignedTx, Transfer, ValidatorSet, Vote,
+    VoteKind,
 };
 
 /// How a Byzantine validator lies.
@@ -121,10 +122,6 @@ impl Byzantine {
             alternatives: HashMap::new(),
             flooded: 0,
         }
-    }
-
-    pub fn behaviour(&self) -> Behaviour {
-        self.behaviour
     }
 
     /// What to send in place of one of our own consensus messages.
@@ -259,19 +256,31 @@ impl Byzantine {
     }
 }
 
-/// Swap a block's transactions for others under the same header: a transfer from an account
-/// the liar holds no key for is what a forger would want committed; here it is one signed by
-/// the liar itself with a large amount.
+/// Swap a block's first transaction for a forgery under the same header: a transfer from
+/// that transaction's sender (an account the liar holds no key for) to the liar, "signed" with
+/// the liar's key, so its signature cannot verify. It is what a forger would want committed,
+/// and what the bench audit looks for on honest validators.
 fn tamper_body(block: &mut Block, key: &Keypair, chain_id: &str) {
-    let forged = Transfer {
+    let victim = block
+        .txs
+        .first()
+        .map_or(key.public(), |tx| tx.transfer.from);
+    let transfer = Transfer {
         chain_id: chain_id.to_string(),
-        from: key.public(),
+        from: victim,
         to: key.public(),
         amount: u64::MAX / 2,
         nonce: 0,
         memo: b"forged".to_vec(),
-    }
-    .sign(key);
+    };
+    let signature = key.sign(
+        ledger::crypto::domain::TX,
+        &ledger::encoding::encode(&transfer),
+    );
+    let forged = SignedTx {
+        transfer,
+        signature,
+    };
     match block.txs.first_mut() {
         Some(first) => *first = forged,
         None => block.txs.push(forged),
@@ -296,5 +305,40 @@ mod tests {
         assert!(is_test_chain("lantau-testnet"));
         assert!(is_test_chain("bench-4v"));
         assert!(!is_test_chain("fintech-hub-mainnet"));
+    }
+
+    #[test]
+    fn a_tampered_body_carries_a_transfer_whose_signature_fails_and_does_not_decode() {
+        let liar = Keypair::from_seed("liar");
+        let victim = Keypair::from_seed("victim");
+        let honest = Transfer {
+            chain_id: "test-chain".into(),
+            from: victim.public(),
+            to: victim.public(),
+            amount: 1,
+            nonce: 0,
+            memo: vec![],
+        }
+        .sign(&victim);
+        let ids = [honest.hash()];
+        let mut block = Block {
+            header: ledger::BlockHeader {
+                chain_id: "test-chain".into(),
+                height: 1,
+                round: 0,
+                prev_hash: Hash::ZERO,
+                proposer: liar.public(),
+                timestamp_ms: 0,
+                tx_root: ledger::merkle::merkle_root(&ids),
+                state_root: Hash::ZERO,
+            },
+            txs: vec![honest],
+        };
+        let hash = block.hash();
+        tamper_body(&mut block, &liar, "test-chain");
+        assert_eq!(block.hash(), hash, "same header");
+        assert_eq!(block.txs[0].transfer.from, victim.public());
+        assert!(block.txs[0].verify_strict().is_err());
+        assert!(ledger::encoding::decode::<Block>(&ledger::encoding::encode(&block)).is_err());
     }
 }

@@ -511,8 +511,9 @@ impl Node {
                 return true;
             }
         }
-        // An empty or short reply is not a lie (the peer may have pruned nothing yet, or
-        // answered before committing); the next request rotates to another peer.
+        // An empty or short reply is not a lie (the peer may have answered before committing
+        // what its consensus message showed it decided); the next request rotates to another
+        // peer.
         false
     }
 

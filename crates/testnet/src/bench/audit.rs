@@ -65,28 +65,28 @@ pub async fn run(dir: &Path, manifest: &Manifest, honest: &[usize]) -> Audit {
     for height in from..=top {
         audit.heights += 1;
         let mut first = None;
-        for (i, c) in clients.iter().enumerate() {
+        for c in &clients {
             let Ok(view) = c.block(Some(height)).await else {
                 continue;
             };
             let hash = view.block.hash();
             match first {
-                None => first = Some(hash),
+                None => {
+                    // Signatures are checked on the first validator that answers; the others
+                    // hold the same block, or the divergence is counted below.
+                    first = Some(hash);
+                    audit.unverifiable_txs += view
+                        .block
+                        .txs
+                        .iter()
+                        .filter(|tx| tx.verify_strict().is_err())
+                        .count() as u64;
+                }
                 Some(h) if h != hash => {
                     audit.divergent_heights += 1;
                     break;
                 }
                 Some(_) => {}
-            }
-            // Signatures are checked on one validator (they hold the same blocks, or the
-            // divergence is counted above).
-            if i == 0 {
-                audit.unverifiable_txs += view
-                    .block
-                    .txs
-                    .iter()
-                    .filter(|tx| tx.verify_strict().is_err())
-                    .count() as u64;
             }
         }
     }
