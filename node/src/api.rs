@@ -1,0 +1,326 @@
+//! HTTP JSON API (axum). Errors are JSON `{"code": ..., "message": ...}` with a stable code;
+//! request bodies are size-limited.
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | POST | `/v1/txs` `{"tx": "<hex of the encoded SignedTx>"}` | `{"hash"}`; 400 malformed, 422 refused, 413 too large, 503 mempool full |
+//! | POST | `/v1/txs?wait_ms=N` | as above, but waits up to N ms (at most 60 s) for the commit: `{"hash", "status", "height", "receipt"}` |
+//! | POST | `/v1/txs/batch` (body: an encoded `TxBatch`) | [`BatchSubmitted`] |
+//! | GET | `/v1/commits?from=H` | [`CommitInfo`]s of recent blocks, with this node's commit times |
+//! | GET | `/v1/accounts/{address}` | `{"balance", "nonce"}` |
+//! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
+//! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index", "receipt"}`; 404 |
+//! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
+//! | GET | `/v1/status` | [`NodeStatus`] |
+//! | GET | `/v1/peers` | `[{"peer_id", "score"}]` |
+//! | GET | `/health` | `{"ok": true}` |
+//! | GET | `/metrics` | Prometheus text format |
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ledger::{Address, Hash, TxBatch, TxError};
+use serde::Deserialize;
+
+pub use crate::api_types::*;
+use crate::app::SubmitError;
+use crate::service::{NodeError, NodeHandle, TxStatus};
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            code: code.into(),
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn node_error(e: NodeError) -> Response {
+    match e {
+        NodeError::Storage(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_error",
+            e.to_string(),
+        ),
+        e => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node_stopped",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Largest `POST /v1/txs/batch` body.
+pub const MAX_BATCH_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/txs", post(submit))
+        .route(
+            "/v1/txs/batch",
+            post(submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
+        .route("/v1/commits", get(commits))
+        .route("/v1/accounts/{address}", get(account))
+        .route("/v1/txs/{hash}", get(tx))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/validators", get(validators))
+        .route("/v1/status", get(status))
+        .route("/v1/peers", get(peers))
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        )
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(node)
+}
+
+#[derive(Deserialize)]
+struct SubmitQuery {
+    wait_ms: Option<u64>,
+}
+
+/// Longest a submission may wait for its commit.
+const MAX_WAIT_MS: u64 = 60_000;
+
+async fn submit(
+    State(node): State<NodeHandle>,
+    Query(query): Query<SubmitQuery>,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
+) -> Response {
+    // Requests refused here never reach the node; count them with the node's refusals.
+    let refuse = |status, code, message: String| {
+        node.metrics().add(&node.metrics().txs_refused, 1);
+        error(status, code, message)
+    };
+    let req = match body {
+        Ok(Json(req)) => req,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(e.status(), "body_too_large", e.body_text());
+        }
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad_json", e.body_text()),
+    };
+    let Ok(bytes) = hex::decode(req.tx.trim_start_matches("0x")) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_hex",
+            "\"tx\" must be the hex encoding of a signed transaction".into(),
+        );
+    };
+    match node.submit(bytes).await {
+        Ok(Ok(hash)) => match query.wait_ms {
+            None => Json(Submitted { hash }).into_response(),
+            Some(wait) => wait_for_commit(&node, hash, wait.min(MAX_WAIT_MS)).await,
+        },
+        Ok(Err(e)) => {
+            let (status, code) = refusal(&e);
+            error(status, code, e.to_string())
+        }
+        Err(e) => node_error(e),
+    }
+}
+
+/// The HTTP status and stable code for a refused transaction.
+fn refusal(e: &SubmitError) -> (StatusCode, &'static str) {
+    match e {
+        SubmitError::Invalid(TxError::Signature(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
+        }
+        SubmitError::Invalid(TxError::WrongChain { .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "wrong_chain")
+        }
+        SubmitError::Invalid(_) => (StatusCode::BAD_REQUEST, "malformed_tx"),
+        SubmitError::Duplicate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate"),
+        SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "stale_nonce"),
+        SubmitError::InsufficientFunds { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
+        }
+        SubmitError::MempoolFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+        SubmitError::SenderLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, "sender_limit"),
+        SubmitError::NoncePending { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_pending"),
+        SubmitError::NonceGap { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_gap"),
+        SubmitError::Halted(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_stopped"),
+    }
+}
+
+/// Many transactions in one request: the body is a `ledger::TxBatch` in `ledger::encoding`
+/// (`application/octet-stream`). For load generators and bridges; one result per transaction.
+async fn submit_batch(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            node.metrics().add(&node.metrics().txs_refused, 1);
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "body_too_large"
+            } else {
+                "bad_body"
+            };
+            return error(e.status(), code, e.body_text());
+        }
+    };
+    let batch = match TxBatch::decode(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            node.metrics().add(&node.metrics().txs_refused, 1);
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_batch",
+                format!("the body must be an encoded TxBatch: {e}"),
+            );
+        }
+    };
+    match node.submit_batch(batch.txs).await {
+        Ok(results) => {
+            let mut accepted = 0;
+            let mut rejected = Vec::new();
+            for (index, r) in results.into_iter().enumerate() {
+                match r {
+                    Ok(_) => accepted += 1,
+                    Err(e) => rejected.push(BatchRejection {
+                        index,
+                        code: refusal(&e).1.into(),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            Json(BatchSubmitted { accepted, rejected }).into_response()
+        }
+        Err(e) => node_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CommitsQuery {
+    from: u64,
+}
+
+async fn commits(State(node): State<NodeHandle>, Query(q): Query<CommitsQuery>) -> Response {
+    match node.commits(q.from).await {
+        Ok(c) => Json(c).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn wait_for_commit(node: &NodeHandle, hash: Hash, wait_ms: u64) -> Response {
+    match node
+        .wait_for_commit(hash, std::time::Duration::from_millis(wait_ms))
+        .await
+    {
+        Ok(Some(r)) => Json(TxInfo::committed(hash, r)).into_response(),
+        // Accepted, not yet committed: the client polls /v1/txs/{hash}.
+        Ok(None) => (StatusCode::ACCEPTED, Json(TxInfo::Pending { hash })).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn validators(State(node): State<NodeHandle>) -> Response {
+    match node.validators().await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn account(State(node): State<NodeHandle>, Path(address): Path<String>) -> Response {
+    let address: Address = match address.parse() {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_address", format!("{e}")),
+    };
+    match node.account(address).await {
+        Ok(a) => Json(a).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn tx(State(node): State<NodeHandle>, Path(hash): Path<String>) -> Response {
+    let hash: Hash = match hash.parse() {
+        Ok(h) => h,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hash", format!("{e}")),
+    };
+    match node.tx(hash).await {
+        Ok(TxStatus::Pending) => Json(TxInfo::Pending { hash }).into_response(),
+        Ok(TxStatus::Committed(r)) => Json(TxInfo::committed(hash, r)).into_response(),
+        Ok(TxStatus::Unknown) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no transaction {hash}"),
+        ),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Response {
+    let height = match height.as_str() {
+        "latest" => None,
+        h => match h.parse::<u64>() {
+            Ok(h) => Some(h),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_height",
+                    "height must be a number or \"latest\"",
+                );
+            }
+        },
+    };
+    match node.block(height).await {
+        Ok(Some((block, certificate))) => Json(BlockView { block, certificate }).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no committed block at that height",
+        ),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn metrics(State(node): State<NodeHandle>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        node.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn status(State(node): State<NodeHandle>) -> Response {
+    match node.status().await {
+        Ok(s) => Json(NodeStatus {
+            chain_id: s.chain_id,
+            validator: s.validator,
+            height: s.height,
+            committed_height: s.committed_height,
+            round: s.round,
+            peers: s.peers,
+            mempool: s.mempool,
+            syncing: s.syncing,
+            halted: s.halted,
+        })
+        .into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn peers(State(node): State<NodeHandle>) -> Response {
+    match node.peers().await {
+        Ok(peers) => Json(
+            peers
+                .iter()
+                .map(|p| PeerView {
+                    peer_id: p.peer_id.to_string(),
+                    score: p.score,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => node_error(e),
+    }
+}

@@ -1,0 +1,196 @@
+//! Talking to a running node. Writes (submissions, peer blocking) go to the node task
+//! (`service`) and wait for its reply; reads go to the read side ([`Reads`]: the store, the
+//! status and the commit log), so they never queue behind consensus. Cheap to clone; the API
+//! server holds one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::storage::TxRecord;
+use ledger::{Account, Address, Block, CommitCertificate, Hash, Validator};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::SubmitError;
+use crate::commit_log::CommitInfo;
+use crate::metrics::Metrics;
+use crate::network::{self, PeerInfo};
+use crate::reads::Reads;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub chain_id: String,
+    /// This node's validator key, if it is one.
+    pub validator: Option<ledger::PublicKey>,
+    /// The height consensus works on.
+    pub height: u64,
+    /// The last block stored.
+    pub committed_height: u64,
+    pub round: u32,
+    pub peers: usize,
+    pub mempool: usize,
+    /// Fetching blocks from a peer that is ahead.
+    pub syncing: bool,
+    /// Why this validator stopped taking part (fail-stop), if it did.
+    pub halted: Option<String>,
+}
+
+/// What a [`NodeHandle`] asks of the node task (`service`), each with its reply channel.
+pub(crate) enum Request {
+    Submit {
+        raws: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Vec<Result<Hash, SubmitError>>>,
+    },
+    /// Whether a transaction waits in the mempool (the one read that needs the node task).
+    IsPending {
+        hash: Hash,
+        reply: oneshot::Sender<bool>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    SetBlocked {
+        peer: PeerId,
+        blocked: bool,
+    },
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    Pending,
+    Committed(TxRecord),
+    Unknown,
+}
+
+/// Talks to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub(crate) requests: mpsc::Sender<Request>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) reads: Reads,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Storage(#[from] ledger::storage::StorageError),
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
+    #[error("genesis: {0}")]
+    Genesis(String),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl NodeHandle {
+    /// Send a request carrying its reply channel, and wait for the reply.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(request(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A shared handle on the metrics, for tasks that outlive a borrow (the API server).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Resolves with the reason once the validator halts (fail-stop); never, while it runs.
+    pub async fn halted(&self) -> String {
+        self.reads.halted().await
+    }
+
+    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
+        Ok(self
+            .submit_batch(vec![raw])
+            .await?
+            .pop()
+            .expect("one result per transaction"))
+    }
+
+    /// Admit many transactions at once (verified in parallel); one result per transaction.
+    pub async fn submit_batch(
+        &self,
+        raws: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
+        self.ask(|reply| Request::Submit { raws, reply }).await
+    }
+
+    /// Recent commits from `from` on, with this node's commit times (see `commit_log`).
+    pub async fn commits(&self, from: u64) -> Result<Vec<CommitInfo>, NodeError> {
+        Ok(self.reads.commits(from))
+    }
+
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        Ok(self.reads.status())
+    }
+
+    pub async fn account(&self, address: Address) -> Result<Account, NodeError> {
+        Ok(self.reads.account(&address)?)
+    }
+
+    pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {
+        if let Some(record) = self.reads.tx(&hash)? {
+            return Ok(TxStatus::Committed(record));
+        }
+        let pending = self.ask(|reply| Request::IsPending { hash, reply }).await?;
+        Ok(if pending {
+            TxStatus::Pending
+        } else {
+            // Committed between the two looks?
+            self.reads
+                .tx(&hash)?
+                .map_or(TxStatus::Unknown, TxStatus::Committed)
+        })
+    }
+
+    /// Wait up to `wait` for `hash` to be committed (woken by each commit, not polling).
+    /// Returns its record, or `None` if it was not committed in time.
+    pub async fn wait_for_commit(
+        &self,
+        hash: Hash,
+        wait: Duration,
+    ) -> Result<Option<TxRecord>, NodeError> {
+        Ok(self.reads.wait_for_tx(hash, wait).await?)
+    }
+
+    /// A committed block with its certificate; `None` height means the latest.
+    pub async fn block(
+        &self,
+        height: Option<u64>,
+    ) -> Result<Option<(Block, CommitCertificate)>, NodeError> {
+        Ok(self.reads.block(height)?)
+    }
+
+    pub async fn validators(&self) -> Result<Vec<Validator>, NodeError> {
+        Ok(self.reads.validators().to_vec())
+    }
+
+    /// Connected peers with their gossip scores.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        self.ask(|reply| Request::Peers { reply }).await
+    }
+
+    /// Disconnect a validator and refuse it until unblocked (see `network::Command::SetBlocked`).
+    pub async fn set_peer_blocked(&self, peer: PeerId, blocked: bool) -> Result<(), NodeError> {
+        self.requests
+            .send(Request::SetBlocked { peer, blocked })
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn balance(&self, address: Address) -> Result<u64, NodeError> {
+        Ok(self.account(address).await?.balance)
+    }
+}

@@ -1,0 +1,156 @@
+//! The read side of a node: everything the API and block sync serving read, reachable from
+//! any task without going through the node task. RocksDB reads go to the store (shared, and
+//! safe to read while the node task commits: a commit is one atomic write batch); the status
+//! and recent commits are published by the node task as they change.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ledger::storage::{StorageError, Store, TxRecord};
+use ledger::{Account, Address, Block, CommitCertificate, Hash, Validator};
+use tokio::sync::{broadcast, watch};
+
+use crate::commit_log::{CommitInfo, CommitLog};
+use crate::handle::Status;
+
+/// Commit notifications kept for slow listeners; one that falls further behind re-reads the
+/// store instead.
+const COMMIT_EVENTS: usize = 64;
+
+/// A cheap-to-clone handle on the read side.
+#[derive(Clone)]
+pub struct Reads {
+    store: Arc<Store>,
+    validators: Arc<[Validator]>,
+    status: watch::Receiver<Status>,
+    commits: Arc<Mutex<CommitLog>>,
+    committed: broadcast::Sender<Arc<CommitInfo>>,
+}
+
+/// The node task's end: what it publishes for [`Reads`].
+pub(crate) struct Publisher {
+    pub status: watch::Sender<Status>,
+    commits: Arc<Mutex<CommitLog>>,
+    committed: broadcast::Sender<Arc<CommitInfo>>,
+}
+
+pub(crate) fn channel(
+    store: Arc<Store>,
+    validators: Vec<Validator>,
+    status: Status,
+) -> (Publisher, Reads) {
+    let (status, status_rx) = watch::channel(status);
+    let commits = Arc::new(Mutex::new(CommitLog::default()));
+    let (committed, _) = broadcast::channel(COMMIT_EVENTS);
+    let reads = Reads {
+        store,
+        validators: validators.into(),
+        status: status_rx,
+        commits: commits.clone(),
+        committed: committed.clone(),
+    };
+    (
+        Publisher {
+            status,
+            commits,
+            committed,
+        },
+        reads,
+    )
+}
+
+impl Publisher {
+    /// A block was durably committed (call after the store write).
+    pub fn committed(&self, info: CommitInfo) {
+        let info = Arc::new(info);
+        lock(&self.commits).push(CommitInfo::clone(&info));
+        // No listener is fine.
+        let _ = self.committed.send(info);
+    }
+}
+
+fn lock(log: &Mutex<CommitLog>) -> std::sync::MutexGuard<'_, CommitLog> {
+    // The log is a plain ring of values; a panic elsewhere cannot leave it half-written.
+    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Reads {
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// Resolves with the reason once the validator halts (fail-stop); never, while it runs.
+    pub async fn halted(&self) -> String {
+        let mut rx = self.status.clone();
+        let reason = rx
+            .wait_for(|s| s.halted.is_some())
+            .await
+            .map(|status| status.halted.clone().unwrap_or_default());
+        match reason {
+            Ok(reason) => reason,
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    pub fn validators(&self) -> &[Validator] {
+        &self.validators
+    }
+
+    pub fn commits(&self, from: u64) -> Vec<CommitInfo> {
+        lock(&self.commits).since(from)
+    }
+
+    pub fn account(&self, address: &Address) -> Result<Account, StorageError> {
+        Ok(self.store.account(address)?.unwrap_or_default())
+    }
+
+    pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StorageError> {
+        self.store.tx(hash)
+    }
+
+    /// A committed block with its certificate; `None` height means the latest.
+    pub fn block(
+        &self,
+        height: Option<u64>,
+    ) -> Result<Option<(Block, CommitCertificate)>, StorageError> {
+        let h = match height {
+            Some(h) => h,
+            None => self.store.tip()?.height,
+        };
+        Ok(match (self.store.block(h)?, self.store.certificate(h)?) {
+            (Some(b), Some(c)) => Some((b, c)),
+            _ => None,
+        })
+    }
+
+    /// Wait up to `wait` for `hash` to be committed, woken by each commit.
+    pub async fn wait_for_tx(
+        &self,
+        hash: Hash,
+        wait: Duration,
+    ) -> Result<Option<TxRecord>, StorageError> {
+        // Subscribe before the first look, so a commit between the two is not missed.
+        let mut commits = self.committed.subscribe();
+        if let Some(record) = self.tx(&hash)? {
+            return Ok(Some(record));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, commits.recv()).await {
+                Err(_) => return Ok(None),
+                Ok(Ok(info)) if !info.txs.contains(&hash) => continue,
+                // In this block, or we fell behind the notifications: read the store.
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    if let Some(record) = self.tx(&hash)? {
+                        return Ok(Some(record));
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(None),
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The node as the consensus driver's host: persist signing records and commit blocks to
+//! RocksDB, validate proposals, and carry out what the driver returns (gossip, timers, block
+//! building). A failure to persist or commit halts the validator (fail-stop).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use consensus::{Host, Input, InputError, Message, Output, SignRecord};
+use ledger::storage::StorageError;
+use ledger::{Block, CommitCertificate};
+use tokio::time::Instant;
+
+use super::Node;
+use crate::app::Application;
+use crate::byzantine::Route;
+use crate::commit_log::CommitInfo;
+use crate::metrics::Metrics;
+use crate::network::{self, Command};
+use crate::reads::Publisher;
+
+/// What the driver may touch while it handles one input.
+struct NodeHost<'a> {
+    app: &'a mut Application,
+    publish: &'a Publisher,
+    metrics: &'a Metrics,
+    committed_height: &'a mut u64,
+    last_commit: &'a mut Instant,
+}
+
+impl Host for NodeHost<'_> {
+    type Error = StorageError;
+
+    fn persist(&mut self, record: &SignRecord) -> Result<(), StorageError> {
+        tokio::task::block_in_place(|| self.app.persist_signing(record))
+    }
+
+    fn validate(&mut self, _height: u64, block: &Block) -> bool {
+        tokio::task::block_in_place(|| self.app.validate(block))
+    }
+
+    fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
+        let (tip, hashes) = tokio::task::block_in_place(|| self.app.commit(&block, &certificate))?;
+        *self.committed_height = tip.height;
+        *self.last_commit = Instant::now();
+        let m = self.metrics;
+        m.set(&m.last_commit_micros, started.elapsed().as_micros() as u64);
+        m.add(&m.txs_committed, block.txs.len() as u64);
+        m.add(&m.blocks_committed, 1);
+        tracing::info!(height = tip.height, txs = block.txs.len(), "committed");
+        self.publish
+            .committed(CommitInfo::new(&block, hashes, crate::now_ms()));
+        Ok(())
+    }
+}
+
+impl Node {
+    fn host(&mut self) -> (&mut consensus::Driver, NodeHost<'_>) {
+        (
+            &mut self.driver,
+            NodeHost {
+                app: &mut self.app,
+                publish: &self.publish,
+                metrics: &self.metrics,
+                committed_height: &mut self.committed_height,
+                last_commit: &mut self.last_commit,
+            },
+        )
+    }
+
+    pub(super) async fn start(&mut self) {
+        let (driver, mut host) = self.host();
+        let out = driver.start(&mut host);
+        self.carry_out(out).await;
+    }
+
+    /// Fail-stop for a reason the driver cannot see (a tip that cannot be read, a block that
+    /// cannot be built): stop taking part rather than vote on a state we do not have.
+    pub(super) fn halt(&mut self, reason: String) {
+        self.driver.halt(reason);
+        self.on_halted();
+    }
+
+    fn on_halted(&mut self) {
+        let Some(reason) = self.driver.halted() else {
+            return;
+        };
+        if self
+            .metrics
+            .halted
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+        {
+            return;
+        }
+        tracing::error!(
+            %reason,
+            height = self.committed_height,
+            "validator halted: it will not vote or propose again until restarted; fix the cause (disk full or read-only, damaged data) and restart it"
+        );
+        self.metrics.set(&self.metrics.halted, 1);
+    }
+
+    pub(super) async fn input(&mut self, input: Input) -> Result<(), InputError> {
+        let (driver, mut host) = self.host();
+        let result = driver.handle(input, &mut host);
+        self.on_halted();
+        match result {
+            Ok(out) => {
+                self.carry_out(out).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics
+                    .add(&self.metrics.consensus_messages_refused, 1);
+                tracing::debug!(error = %e, "consensus input refused");
+                Err(e)
+            }
+        }
+    }
+
+    async fn carry_out(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Broadcast(msg) => self.broadcast(msg).await,
+                Output::ScheduleTimeout { timeout, after_ms } => {
+                    let timers = self.timers.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                        let _ = timers.send(Input::Timeout(timeout)).await;
+                    });
+                }
+                Output::BuildBlock { height, round } => {
+                    // Wait out the block interval without holding up message handling.
+                    let at = self.last_commit + self.block_interval;
+                    let builds = self.builds.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at).await;
+                        let _ = builds.send((height, round)).await;
+                    });
+                }
+                Output::Evidence(e) => tracing::warn!(?e, "equivocation"),
+            }
+        }
+    }
+
+    async fn broadcast(&mut self, msg: Message) {
+        let out = match &mut self.byzantine {
+            Some(liar) => liar.outgoing(msg),
+            None => vec![(Route::All, msg)],
+        };
+        for (route, msg) in out {
+            let data = msg.encode();
+            match route {
+                Route::All => {
+                    let topic = network::CONSENSUS_TOPIC;
+                    let _ = self.net.send(Command::Publish { topic, data }).await;
+                }
+                Route::Only(validators) => {
+                    for v in validators {
+                        if let Some(&peer) = self.validator_peers.get(&v) {
+                            let data = data.clone();
+                            let _ = self.net.send(Command::PublishTo { peer, data }).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Build and propose for `(height, round)`, unless the round moved on meanwhile or this
+    /// proposal already exists. With an empty mempool in round 0, wait (up to
+    /// `empty_block_wait_ms` after the last commit) for a first transaction: admitting one
+    /// wakes this up again (see `Node::admit`), so an idle chain makes few blocks and a busy
+    /// one loses nothing.
+    pub(super) async fn build(&mut self, height: u64, round: u32) {
+        let Some(proposer) = self.driver.consensus().me() else {
+            return;
+        };
+        let c = self.driver.consensus();
+        if self.is_halted() || (c.height(), c.round()) != (height, round) {
+            return;
+        }
+        if self.built.contains(&(height, round)) {
+            return; // a wake-up after the block was already built
+        }
+        let wait = Duration::from_millis(self.app.config().empty_block_wait_ms);
+        if round == 0 && self.app.mempool_len() == 0 && self.last_commit.elapsed() < wait {
+            self.waiting_build = Some((height, round));
+            let (at, builds) = (self.last_commit + wait, self.builds.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let _ = builds.send((height, round)).await;
+            });
+            return;
+        }
+        self.waiting_build = None;
+        let block = match tokio::task::block_in_place(|| {
+            self.app
+                .build_block(height, round, proposer, crate::now_ms())
+        }) {
+            Ok(block) => block,
+            Err(e) => return self.halt(format!("cannot build a block: {e}")),
+        };
+        self.built.retain(|&(h, _)| h >= height);
+        self.built.insert((height, round));
+        let _ = self
+            .input(Input::BlockToPropose {
+                height,
+                round,
+                block,
+            })
+            .await;
+    }
+}
+
+/// Proposals already built, by `(height, round)`.
+pub(super) type Built = HashSet<(u64, u32)>;

@@ -1,0 +1,311 @@
+//! A networked validator: one tokio task owns the consensus driver, the application and the
+//! mempool, and reacts to the network, timers and submissions (the select loop in [`run`]).
+//! Reads do not come here: they go to the read side (`reads`). Verification and RocksDB
+//! writes block, so they run under `block_in_place`.
+//!
+//! - `consensus_host`: the driver's host (persist, validate, commit) and its outputs;
+//! - `network_events`: gossip and block sync.
+
+mod consensus_host;
+mod network_events;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use consensus::{Config, Consensus, Driver, Input, Timeouts};
+use ledger::{Genesis, Keypair, TxBatch};
+use libp2p::PeerId;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::{AppConfig, Application, SubmitError};
+use crate::byzantine::{Behaviour, Byzantine, SyncLiar};
+use crate::handle::Request;
+pub use crate::handle::{NodeError, NodeHandle, Status, TxStatus};
+use crate::metrics::Metrics;
+use crate::network::{self, Command, NetworkConfig};
+use crate::reads::{self, Publisher};
+use crate::sync::SyncPeers;
+
+pub struct NodeSetup {
+    pub dir: PathBuf,
+    pub genesis: Genesis,
+    pub validator_key: Keypair,
+    pub network: NetworkConfig,
+    pub timeouts: Timeouts,
+    /// Least time between a commit and this validator's next proposal.
+    pub block_interval: Duration,
+    pub app: AppConfig,
+    /// Misbehave on purpose (research testnets only; see `byzantine`).
+    pub byzantine: Option<Behaviour>,
+}
+
+struct Node {
+    driver: Driver,
+    app: Application,
+    net: mpsc::Sender<Command>,
+    timers: mpsc::Sender<Input>,
+    /// `(height, round)` to build for, once the block interval has passed.
+    builds: mpsc::Sender<(u64, u32)>,
+    block_interval: Duration,
+    last_commit: Instant,
+    /// A proposal waiting for its first transaction (see `empty_block_wait_ms`): built as soon
+    /// as one is admitted, or empty at the deadline.
+    waiting_build: Option<(u64, u32)>,
+    built: consensus_host::Built,
+    peers: usize,
+    sync: SyncPeers,
+    /// The last block stored: what this node reports as committed (never the height consensus
+    /// has moved to, which runs ahead when a commit fails).
+    committed_height: u64,
+    /// Admitted transactions waiting to be gossiped as one batch.
+    outbox: TxOutbox,
+    publish: Publisher,
+    metrics: Arc<Metrics>,
+    byzantine: Option<Byzantine>,
+    sync_liar: Option<SyncLiar>,
+    /// Each validator's libp2p peer id, for messages addressed to one validator.
+    validator_peers: HashMap<ledger::PublicKey, PeerId>,
+}
+
+/// Transactions admitted here, gossiped together: one gossipsub message (one libp2p signature,
+/// one validation round trip) per batch instead of per transaction.
+#[derive(Default)]
+struct TxOutbox {
+    batch: TxBatch,
+    bytes: usize,
+}
+
+impl TxOutbox {
+    const MAX_TXS: usize = 4096;
+    const MAX_BYTES: usize = 1024 * 1024;
+    /// How long an admitted transaction may wait for companions.
+    const LINGER: Duration = Duration::from_millis(10);
+
+    fn push(&mut self, raw: Vec<u8>) {
+        self.bytes += raw.len();
+        self.batch.txs.push(raw);
+    }
+
+    fn is_full(&self) -> bool {
+        self.batch.txs.len() >= Self::MAX_TXS || self.bytes >= Self::MAX_BYTES
+    }
+
+    fn take(&mut self) -> Option<TxBatch> {
+        if self.batch.txs.is_empty() {
+            return None;
+        }
+        self.bytes = 0;
+        Some(std::mem::take(&mut self.batch))
+    }
+}
+
+/// Open the store, start the network and the node task. Call from inside a multi-threaded
+/// tokio runtime: blocking work runs under `block_in_place`. Dropping every [`NodeHandle`]
+/// stops the node.
+pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
+    let validators = setup
+        .genesis
+        .validator_set()
+        .map_err(|e| NodeError::Genesis(e.to_string()))?;
+    let app = Application::open(&setup.dir, &setup.genesis, setup.app)?;
+    let committed_height = app.tip()?.height;
+    let log = app.signing_log()?;
+    let config = Config {
+        timeouts: setup.timeouts,
+        ..Config::new(setup.genesis.chain_id.clone())
+    };
+    let byzantine = setup.byzantine.map(|behaviour| {
+        tracing::warn!(%behaviour, "this validator is Byzantine on purpose (research testnet)");
+        Byzantine::new(
+            behaviour,
+            Keypair::from_secret(setup.validator_key.secret_bytes()),
+            setup.genesis.chain_id.clone(),
+            validators.clone(),
+        )
+    });
+    // Genesis lists validators and their p2p endpoints in the same order.
+    let validator_peers = setup
+        .genesis
+        .validators
+        .iter()
+        .map(|v| v.public_key)
+        .zip(setup.network.peers.iter().map(|(p, _)| *p))
+        .collect();
+    let me = setup.validator_key.public();
+    let consensus = Consensus::new(
+        config,
+        validators.clone(),
+        Some(setup.validator_key),
+        committed_height + 1,
+        log,
+    );
+    let status = Status {
+        chain_id: setup.genesis.chain_id.clone(),
+        validator: Some(me),
+        height: committed_height + 1,
+        committed_height,
+        round: 0,
+        peers: 0,
+        mempool: 0,
+        syncing: false,
+        halted: None,
+    };
+    let (publish, reads) = reads::channel(
+        app.store().clone(),
+        validators.validators().to_vec(),
+        status,
+    );
+    let (net, events) = network::spawn(setup.network)?;
+    let (timers, timer_rx) = mpsc::channel::<Input>(1024);
+    let (requests, request_rx) = mpsc::channel::<Request>(1024);
+    let (builds, build_rx) = mpsc::channel::<(u64, u32)>(16);
+    let node = Node {
+        driver: Driver::new(consensus),
+        app,
+        net,
+        timers,
+        builds,
+        block_interval: setup.block_interval,
+        last_commit: Instant::now(),
+        waiting_build: None,
+        built: Default::default(),
+        peers: 0,
+        sync: SyncPeers::default(),
+        committed_height,
+        outbox: TxOutbox::default(),
+        publish,
+        metrics: Arc::new(Metrics::default()),
+        sync_liar: byzantine.as_ref().and_then(Byzantine::sync_liar),
+        byzantine,
+        validator_peers,
+    };
+    let metrics = node.metrics.clone();
+    tokio::spawn(run(node, timer_rx, build_rx, events, request_rx));
+    Ok(NodeHandle {
+        requests,
+        metrics,
+        reads,
+    })
+}
+
+/// The node task: one event at a time, until every handle is dropped.
+async fn run(
+    mut node: Node,
+    mut timers: mpsc::Receiver<Input>,
+    mut builds: mpsc::Receiver<(u64, u32)>,
+    mut events: mpsc::Receiver<network::Event>,
+    mut requests: mpsc::Receiver<Request>,
+) {
+    node.start().await;
+    let mut linger = tokio::time::interval(TxOutbox::LINGER);
+    linger.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = linger.tick() => node.flush_outbox().await,
+            Some(input) = timers.recv() => { let _ = node.input(input).await; }
+            Some((height, round)) = builds.recv() => node.build(height, round).await,
+            Some(event) = events.recv() => node.on_network(event).await,
+            request = requests.recv() => match request {
+                Some(request) => node.on_request(request).await,
+                None => return,
+            },
+        }
+        node.publish_status();
+    }
+}
+
+impl Node {
+    fn is_halted(&self) -> bool {
+        self.driver.halted().is_some()
+    }
+
+    /// Publish what `/v1/status` and the gauges show.
+    fn publish_status(&self) {
+        let c = self.driver.consensus();
+        let m = &self.metrics;
+        m.set(&m.height, c.height());
+        m.set(&m.round, c.round() as u64);
+        m.set(&m.peers, self.peers as u64);
+        m.set(&m.mempool_txs, self.app.mempool_len() as u64);
+        let (hits, misses) = self.app.cache_stats();
+        m.set(&m.verify_cache_hits, hits);
+        m.set(&m.verify_cache_misses, misses);
+        self.publish.status.send_if_modified(|s| {
+            let next = Status {
+                chain_id: s.chain_id.clone(),
+                validator: s.validator,
+                height: c.height(),
+                committed_height: self.committed_height,
+                round: c.round(),
+                peers: self.peers,
+                mempool: self.app.mempool_len(),
+                syncing: self.sync.is_syncing(),
+                halted: self.driver.halted().map(str::to_string),
+            };
+            let changed = *s != next;
+            *s = next;
+            changed
+        });
+    }
+
+    async fn flush_outbox(&mut self) {
+        if let Some(batch) = self.outbox.take() {
+            let _ = self
+                .net
+                .send(Command::Publish {
+                    topic: network::TX_TOPIC,
+                    data: batch.encode(),
+                })
+                .await;
+        }
+    }
+
+    /// Admit transactions (from a client or gossip); a proposer waiting for its first
+    /// transaction builds at once.
+    fn admit(&mut self, raws: &[Vec<u8>]) -> Vec<Result<ledger::Hash, SubmitError>> {
+        let results = tokio::task::block_in_place(|| self.app.submit(raws));
+        if results.iter().any(Result::is_ok)
+            && let Some((height, round)) = self.waiting_build.take()
+        {
+            let _ = self.builds.try_send((height, round));
+        }
+        results
+    }
+
+    async fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Submit { raws, reply } => {
+                if let Some(reason) = self.driver.halted() {
+                    let halted = || Err(SubmitError::Halted(reason.to_string()));
+                    let _ = reply.send(raws.iter().map(|_| halted()).collect());
+                    return;
+                }
+                let results = self.admit(&raws);
+                let refused = results.iter().filter(|r| r.is_err()).count();
+                self.metrics.add(&self.metrics.txs_refused, refused as u64);
+                for (raw, result) in raws.into_iter().zip(&results) {
+                    if result.is_ok() {
+                        self.outbox.push(raw);
+                    }
+                }
+                if self.outbox.is_full() {
+                    self.flush_outbox().await;
+                }
+                let _ = reply.send(results);
+            }
+            Request::IsPending { hash, reply } => {
+                let _ = reply.send(self.app.is_pending(&hash));
+            }
+            Request::SetBlocked { peer, blocked } => {
+                let _ = self.net.send(Command::SetBlocked { peer, blocked }).await;
+            }
+            Request::Peers { reply } => {
+                // The network task answers directly.
+                let _ = self.net.send(Command::Peers { reply }).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! What the network brings: transaction batches and consensus messages from gossip (each
+//! checked before it is forwarded, and its sender penalised if it proves wrong), block sync
+//! requests from peers (served off the node task) and sync replies (each block verified
+//! before it is stored).
+
+use consensus::{Input, Message};
+use ledger::TxBatch;
+use libp2p::PeerId;
+use libp2p::gossipsub::MessageId;
+
+use super::Node;
+use crate::app::SubmitError;
+use crate::network::{self, Command, Event, SyncResponse, Verdict};
+
+impl Node {
+    async fn report(&mut self, id: MessageId, source: PeerId, verdict: Verdict) {
+        if verdict == Verdict::Reject {
+            self.metrics.add(&self.metrics.gossip_rejected, 1);
+            tracing::warn!(%source, "rejected a gossip message; the peer is penalised");
+        }
+        let _ = self
+            .net
+            .send(Command::Report {
+                id,
+                source,
+                verdict,
+            })
+            .await;
+    }
+
+    pub(super) async fn on_network(&mut self, event: Event) {
+        match event {
+            Event::Gossip {
+                topic: network::TX_TOPIC,
+                data,
+                id,
+                source,
+                ..
+            } => {
+                let Ok(batch) = TxBatch::decode(&data) else {
+                    self.report(id, source, Verdict::Reject).await;
+                    return;
+                };
+                let results = self.admit(&batch.txs);
+                // A transaction we already hold (gossip echoes) is not a refusal; one that is
+                // malformed or badly signed is the sender's fault.
+                let refused = results
+                    .iter()
+                    .filter(|r| r.is_err() && !matches!(r, Err(SubmitError::Duplicate(_))))
+                    .count();
+                self.metrics.add(&self.metrics.txs_refused, refused as u64);
+                // Forwarded unless it proves the sender wrong; duplicates and stale nonces are
+                // races between submissions, not misbehaviour.
+                let verdict = if results
+                    .iter()
+                    .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
+                {
+                    Verdict::Reject
+                } else {
+                    Verdict::Accept
+                };
+                self.report(id, source, verdict).await;
+            }
+            Event::Gossip {
+                data,
+                from,
+                id,
+                source,
+                ..
+            } => {
+                let Ok(msg) = Message::decode(&data) else {
+                    self.metrics
+                        .add(&self.metrics.consensus_messages_refused, 1);
+                    tracing::debug!(%from, "undecodable consensus message");
+                    self.report(id, source, Verdict::Reject).await;
+                    return;
+                };
+                if self.is_halted() {
+                    self.report(id, source, Verdict::Ignore).await;
+                    return;
+                }
+                let height = msg.height();
+                let current = self.driver.consensus().height();
+                // A message more than a height ahead is not taken in, but its signature is
+                // checked before it is believed: an unchecked one would let anyone point our
+                // sync at a liar.
+                let far_ahead = height > current + 1;
+                let relay = self.byzantine.as_ref().and_then(|liar| liar.relay(&msg));
+                let result = if far_ahead {
+                    tokio::task::block_in_place(|| self.driver.consensus().verify_foreign(&msg))
+                } else {
+                    let input = match msg {
+                        Message::Proposal(p) => Input::Proposal(*p),
+                        Message::Vote(v) => Input::Vote(v),
+                    };
+                    self.input(input).await
+                };
+                let verdict = match &result {
+                    Ok(()) if far_ahead => Verdict::Ignore,
+                    Ok(()) => Verdict::Accept,
+                    Err(e) if e.is_misbehaviour() => Verdict::Reject,
+                    Err(_) => Verdict::Ignore,
+                };
+                if height > current && result.is_ok() {
+                    self.sync.saw(from, height);
+                    self.request_sync().await;
+                }
+                if let Some(data) = relay {
+                    let topic = network::CONSENSUS_TOPIC;
+                    let _ = self.net.send(Command::Publish { topic, data }).await;
+                }
+                self.report(id, source, verdict).await;
+            }
+            Event::BlocksRequested { request, channel } => {
+                // Read off this task: serving a peer never holds up consensus.
+                let (store, net) = (self.app.store().clone(), self.net.clone());
+                let liar = self.sync_liar.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut blocks = crate::sync::serve(&store, &request);
+                    if let Some(liar) = liar {
+                        liar.tamper(&mut blocks);
+                    }
+                    let response = SyncResponse { blocks };
+                    let _ = net.blocking_send(Command::RespondBlocks { channel, response });
+                });
+            }
+            Event::Blocks { response, from } => {
+                let before = self.driver.consensus().height();
+                let lied = self.apply_synced(response).await;
+                if lied {
+                    self.metrics.add(&self.metrics.sync_rejected, 1);
+                    tracing::warn!(peer = %from, "a sync reply did not verify; asking another peer");
+                }
+                self.sync.finished(from, lied);
+                // Keep fetching batches while a peer is known to be ahead, rather than waiting
+                // for its next consensus message to remind us; after a reply that brought
+                // nothing, wait for that reminder instead of asking in a loop.
+                if lied || self.driver.consensus().height() > before {
+                    self.request_sync().await;
+                }
+            }
+            Event::SyncFailed { from, lied } => {
+                if lied {
+                    self.metrics.add(&self.metrics.sync_rejected, 1);
+                    tracing::warn!(peer = %from, "a sync reply was malformed or its blocks did not match their headers");
+                }
+                self.sync.finished(from, lied);
+                self.request_sync().await;
+            }
+            Event::Connected(_) => self.peers += 1,
+            Event::Disconnected(peer) => {
+                self.peers = self.peers.saturating_sub(1);
+                self.sync.forget(&peer);
+                self.request_sync().await;
+            }
+        }
+    }
+
+    /// Apply the blocks of a sync reply in order, each only after it checks out: the next
+    /// height, the parent we hold, a certificate from a quorum (in consensus). The bodies were
+    /// bound to their headers when the reply was decoded. True if the reply lied.
+    async fn apply_synced(&mut self, response: SyncResponse) -> bool {
+        for (block, certificate) in response.blocks {
+            if self.is_halted() {
+                return false;
+            }
+            let height = self.driver.consensus().height();
+            if block.header.height < height {
+                continue; // decided here meanwhile
+            }
+            let parent = match self.app.tip() {
+                Ok(tip) => tip.block_hash,
+                Err(e) => {
+                    self.halt(format!("cannot read the tip: {e}"));
+                    return false;
+                }
+            };
+            if block.header.height != height || block.header.prev_hash != parent {
+                tracing::debug!(
+                    height = block.header.height,
+                    "sync reply out of order or off our chain"
+                );
+                return true;
+            }
+            if let Err(e) = self.input(Input::SyncedBlock { block, certificate }).await {
+                tracing::debug!(error = %e, "synced block refused");
+                return true;
+            }
+        }
+        // An empty or short reply is not a lie (the peer may have answered before committing
+        // what its consensus message showed it decided); the next request rotates to another
+        // peer.
+        false
+    }
+
+    async fn request_sync(&mut self) {
+        if self.is_halted() {
+            return;
+        }
+        let next = self.driver.consensus().height();
+        if let Some((peer, request)) = self.sync.next_request(next, network::SYNC_BATCH) {
+            tracing::debug!(%peer, from = request.from_height, to = request.to_height, "requesting blocks");
+            let _ = self
+                .net
+                .send(Command::RequestBlocks { peer, request })
+                .await;
+        }
+    }
+}
