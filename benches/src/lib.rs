@@ -1,5 +1,7 @@
 //! Fixtures shared by the benchmarks: funded accounts and pre-signed transfers.
 
+#![forbid(unsafe_code)]
+
 use ledger::{
     Block, CommitCertificate, CommitSig, Genesis, GenesisAccount, GenesisValidator, Keypair,
     SignedTx, Transfer,

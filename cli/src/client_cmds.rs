@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use interface::http::TxInfo;
 use ledger::{Address, Hash, Receipt, Transfer};
-use node::api_types::TxInfo;
 use serde::Serialize;
 use testnet::client::{Client, SubmitOutcome};
 

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use interface::home;
 use ledger::Keypair;
-use node::home;
 
 pub fn keygen(out: &Path) -> Result<()> {
     let key = Keypair::generate();

@@ -1,5 +1,7 @@
 //! `lantau`: the command-line tool. Every subcommand has `--help`.
 
+#![forbid(unsafe_code)]
+
 mod bench_cmds;
 mod client_cmds;
 mod demo;
@@ -49,7 +51,7 @@ enum Command {
         /// tamper-relay, tamper-sync, flood-rounds, fake-pol, silent). Refused unless the
         /// chain id marks a test chain (test, bench, demo, devnet) or the next flag is given.
         #[arg(long, value_name = "BEHAVIOUR")]
-        byzantine: Option<node::byzantine::Behaviour>,
+        byzantine: Option<interface::byzantine::Behaviour>,
         /// Allow --byzantine on a chain whose id does not mark it as a test chain.
         #[arg(long, requires = "byzantine")]
         i_know_this_is_a_test_chain: bool,

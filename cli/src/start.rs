@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use interface::demo::{DEMO_ACCOUNTS, DEMO_BALANCE, demo_key};
 use node::api_server::{self, ApiLimits};
 use node::{api, home, service};
-use testnet::init::{DEMO_ACCOUNTS, DEMO_BALANCE, demo_key};
 
 pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
     // The same demo accounts as a testnet's, so the walk-through works on either.
@@ -14,7 +14,7 @@ pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
         .iter()
         .map(|s| (demo_key(s).public(), DEMO_BALANCE))
         .collect();
-    home::init(home_dir, chain_id, &funded)?;
+    interface::home::init(home_dir, chain_id, &funded)?;
     println!(
         "initialised a single-validator home in {}",
         home_dir.display()
@@ -25,7 +25,7 @@ pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
 
 pub fn start(
     home_dir: &Path,
-    byzantine: Option<node::byzantine::Behaviour>,
+    byzantine: Option<interface::byzantine::Behaviour>,
     any_chain: bool,
 ) -> Result<()> {
     // Colours only on a terminal: `testnet up` sends the output to log files.
@@ -90,7 +90,7 @@ pub fn start(
 
 /// The API's limits from config.toml, with the connection cap lowered if the open-file limit
 /// (raised to its hard maximum first) would not leave descriptors for peers and storage.
-fn api_limits(config: &home::NodeConfig) -> ApiLimits {
+fn api_limits(config: &interface::home::NodeConfig) -> ApiLimits {
     let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     let max_connections = api_server::connection_cap(config.api_max_connections, nofile);
     if max_connections < config.api_max_connections {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use node::api_types::NodeStatus;
+use interface::http::NodeStatus;
 use testnet::init::{InitOptions, local_defaults};
 use testnet::manifest::Manifest;
 use testnet::processes::{self, Stop};

@@ -7,39 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::messages::{Message, SignedProposal};
 
-/// Timeouts in milliseconds: `base + delta * round`, so they grow until they exceed the
-/// network's actual delay and the round can succeed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Timeouts {
-    pub propose_base_ms: u64,
-    pub propose_delta_ms: u64,
-    pub prevote_base_ms: u64,
-    pub prevote_delta_ms: u64,
-    pub precommit_base_ms: u64,
-    pub precommit_delta_ms: u64,
-    /// How often a validator re-sends its votes of the height, its current proposal and the
-    /// proof-of-lock of its valid block, so messages lost before the network stabilised
-    /// cannot stall the height.
-    pub rebroadcast_ms: u64,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            propose_base_ms: 1000,
-            propose_delta_ms: 500,
-            prevote_base_ms: 500,
-            prevote_delta_ms: 500,
-            precommit_base_ms: 500,
-            precommit_delta_ms: 500,
-            rebroadcast_ms: 2000,
-        }
-    }
-}
+pub use ledger::timeouts::Timeouts;
 
 /// A deliberately broken rule, used only by tests proving the simulator's checker catches
-/// safety bugs. Never set outside tests.
+/// safety bugs. Compiled only with the `sim` feature.
+#[cfg(feature = "sim")]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Mutation {
     #[default]
@@ -52,6 +24,7 @@ pub enum Mutation {
 pub struct Config {
     pub chain_id: String,
     pub timeouts: Timeouts,
+    #[cfg(feature = "sim")]
     pub mutation: Mutation,
 }
 
@@ -60,6 +33,7 @@ impl Config {
         Self {
             chain_id: chain_id.into(),
             timeouts: Timeouts::default(),
+            #[cfg(feature = "sim")]
             mutation: Mutation::None,
         }
     }

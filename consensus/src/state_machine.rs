@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use ledger::{Block, CommitCertificate, Hash, Keypair, PublicKey, ValidatorSet, Vote, VoteKind};
 
 pub use crate::io::{
-    Config, Effect, Evidence, Input, InputError, LockProof, Mutation, SignRecord, Step, Timeout,
-    TimeoutKind, Timeouts,
+    Config, Effect, Evidence, Input, InputError, LockProof, SignRecord, Step, Timeout, TimeoutKind,
+    Timeouts,
 };
 use crate::messages::{Message, Proposal, SignedProposal};
 use crate::proposer::proposer;
@@ -81,9 +81,11 @@ impl Consensus {
     ) -> Self {
         let me = key.as_ref().map(Keypair::public);
         let total = validators.total_power();
+        let quorum = 2 * total / 3 + 1;
+        #[cfg(feature = "sim")]
         let quorum = match config.mutation {
-            Mutation::WeakQuorum => (2 * ((total - 1) / 3)).max(1),
-            _ => 2 * total / 3 + 1,
+            crate::io::Mutation::WeakQuorum => (2 * ((total - 1) / 3)).max(1),
+            crate::io::Mutation::None => quorum,
         };
         let last = log.last().cloned();
         let (round, locked) = match &last {

@@ -1,6 +1,8 @@
 //! lantau's ledger: the byte formats, transactions and blocks, signature verification, the
 //! payments state, and (with the `storage` feature) RocksDB persistence.
 
+#![forbid(unsafe_code)]
+
 pub mod block;
 pub mod crypto;
 pub mod encoding;
@@ -9,6 +11,7 @@ pub mod merkle;
 pub mod state;
 #[cfg(feature = "storage")]
 pub mod storage;
+pub mod timeouts;
 pub mod tx;
 pub mod validators;
 pub mod verify;
@@ -17,7 +20,7 @@ pub mod vote;
 pub use block::{Block, BlockError, BlockHeader};
 pub use crypto::{Address, Hash, Keypair, PublicKey, Signature, SignatureError};
 pub use genesis::{Genesis, GenesisAccount, GenesisValidator, P2pEndpoint};
-pub use state::{Account, Execution, Receipt, State};
+pub use state::{Account, Execution, Receipt, State, TxRecord};
 pub use tx::{SignedTx, Transfer, TxBatch, TxError};
 pub use validators::{Validator, ValidatorSet};
 pub use vote::{CommitCertificate, CommitSig, SignedVote, Vote, VoteKind};

@@ -198,6 +198,14 @@ fn chain_root(prev: &Hash, height: u64, changes: &BTreeMap<Address, Account>) ->
     ])
 }
 
+/// Where a committed transaction is and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct TxRecord {
+    pub height: u64,
+    pub index: u32,
+    pub receipt: Receipt,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

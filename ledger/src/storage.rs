@@ -16,7 +16,7 @@ use crate::block::Block;
 use crate::crypto::{Address, Hash, PublicKey};
 use crate::encoding::{self, DecodeError};
 use crate::genesis::Genesis;
-use crate::state::{Account, Execution, Receipt, State};
+use crate::state::{Account, Execution, State};
 use crate::vote::CommitCertificate;
 
 const CF_BLOCKS: &str = "blocks";
@@ -50,13 +50,7 @@ pub struct Tip {
     pub state_root: Hash,
 }
 
-/// Where a committed transaction is and what it did.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
-pub struct TxRecord {
-    pub height: u64,
-    pub index: u32,
-    pub receipt: Receipt,
-}
+pub use crate::state::TxRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -515,6 +509,7 @@ mod tests {
     use crate::block::tests::block;
     use crate::crypto::Keypair;
     use crate::genesis::tests::genesis;
+    use crate::state::Receipt;
     use crate::tx::tests::transfer;
     use crate::vote::tests::{certificate, keys};
 

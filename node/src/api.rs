@@ -26,15 +26,15 @@ use axum::{Json, Router};
 use ledger::{Address, Hash, TxBatch, TxError};
 use serde::Deserialize;
 
-pub use crate::api_types::*;
 use crate::app::SubmitError;
 use crate::service::{NodeError, NodeHandle, TxStatus};
+pub use interface::http::*;
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+fn error(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
     (
         status,
         Json(ApiError {
-            code: code.into(),
+            code,
             message: message.into(),
         }),
     )
@@ -45,12 +45,12 @@ fn node_error(e: NodeError) -> Response {
     match e {
         NodeError::Storage(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "storage_error",
+            ErrorCode::StorageError,
             e.to_string(),
         ),
         e => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "node_stopped",
+            ErrorCode::NodeStopped,
             e.to_string(),
         ),
     }
@@ -103,14 +103,14 @@ async fn submit(
     let req = match body {
         Ok(Json(req)) => req,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return refuse(e.status(), "body_too_large", e.body_text());
+            return refuse(e.status(), ErrorCode::BodyTooLarge, e.body_text());
         }
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad_json", e.body_text()),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, ErrorCode::BadJson, e.body_text()),
     };
     let Ok(bytes) = hex::decode(req.tx.trim_start_matches("0x")) else {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "bad_hex",
+            ErrorCode::BadHex,
             "\"tx\" must be the hex encoding of a signed transaction".into(),
         );
     };
@@ -128,25 +128,30 @@ async fn submit(
 }
 
 /// The HTTP status and stable code for a refused transaction.
-fn refusal(e: &SubmitError) -> (StatusCode, &'static str) {
+fn refusal(e: &SubmitError) -> (StatusCode, ErrorCode) {
     match e {
         SubmitError::Invalid(TxError::Signature(_)) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::BadSignature)
         }
         SubmitError::Invalid(TxError::WrongChain { .. }) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "wrong_chain")
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WrongChain)
         }
-        SubmitError::Invalid(_) => (StatusCode::BAD_REQUEST, "malformed_tx"),
-        SubmitError::Duplicate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate"),
-        SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "stale_nonce"),
-        SubmitError::InsufficientFunds { .. } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
+        SubmitError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedTx),
+        SubmitError::Duplicate(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Duplicate),
+        SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::StaleNonce),
+        SubmitError::InsufficientFunds { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InsufficientFunds,
+        ),
+        SubmitError::MempoolFull { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::MempoolFull)
         }
-        SubmitError::MempoolFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
-        SubmitError::SenderLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, "sender_limit"),
-        SubmitError::NoncePending { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_pending"),
-        SubmitError::NonceGap { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_gap"),
-        SubmitError::Halted(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_stopped"),
+        SubmitError::SenderLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::SenderLimit),
+        SubmitError::NoncePending { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::NoncePending)
+        }
+        SubmitError::NonceGap { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::NonceGap),
+        SubmitError::Halted(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NodeStopped),
     }
 }
 
@@ -161,9 +166,9 @@ async fn submit_batch(
         Err(e) => {
             node.metrics().add(&node.metrics().txs_refused, 1);
             let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                "body_too_large"
+                ErrorCode::BodyTooLarge
             } else {
-                "bad_body"
+                ErrorCode::BadBody
             };
             return error(e.status(), code, e.body_text());
         }
@@ -174,7 +179,7 @@ async fn submit_batch(
             node.metrics().add(&node.metrics().txs_refused, 1);
             return error(
                 StatusCode::BAD_REQUEST,
-                "bad_batch",
+                ErrorCode::BadBatch,
                 format!("the body must be an encoded TxBatch: {e}"),
             );
         }
@@ -188,7 +193,7 @@ async fn submit_batch(
                     Ok(_) => accepted += 1,
                     Err(e) => rejected.push(BatchRejection {
                         index,
-                        code: refusal(&e).1.into(),
+                        code: refusal(&e).1,
                         message: e.to_string(),
                     }),
                 }
@@ -233,7 +238,13 @@ async fn validators(State(node): State<NodeHandle>) -> Response {
 async fn account(State(node): State<NodeHandle>, Path(address): Path<String>) -> Response {
     let address: Address = match address.parse() {
         Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_address", format!("{e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadAddress,
+                format!("{e}"),
+            );
+        }
     };
     match node.account(address).await {
         Ok(a) => Json(a).into_response(),
@@ -244,14 +255,14 @@ async fn account(State(node): State<NodeHandle>, Path(address): Path<String>) ->
 async fn tx(State(node): State<NodeHandle>, Path(hash): Path<String>) -> Response {
     let hash: Hash = match hash.parse() {
         Ok(h) => h,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_hash", format!("{e}")),
+        Err(e) => return error(StatusCode::BAD_REQUEST, ErrorCode::BadHash, format!("{e}")),
     };
     match node.tx(hash).await {
         Ok(TxStatus::Pending) => Json(TxInfo::Pending { hash }).into_response(),
         Ok(TxStatus::Committed(r)) => Json(TxInfo::committed(hash, r)).into_response(),
         Ok(TxStatus::Unknown) => error(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("no transaction {hash}"),
         ),
         Err(e) => node_error(e),
@@ -266,7 +277,7 @@ async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Re
             Err(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    "bad_height",
+                    ErrorCode::BadHeight,
                     "height must be a number or \"latest\"",
                 );
             }
@@ -276,7 +287,7 @@ async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Re
         Ok(Some((block, certificate))) => Json(BlockView { block, certificate }).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no committed block at that height",
         ),
         Err(e) => node_error(e),

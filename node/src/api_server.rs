@@ -19,8 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::api_types::ApiError;
 use crate::metrics::Metrics;
+use interface::http::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone)]
 pub struct ApiLimits {
@@ -119,7 +119,7 @@ pub async fn serve(
 
 fn timed_out(after: Duration) -> Response<Body> {
     let body = serde_json::to_vec(&ApiError {
-        code: "request_timeout".into(),
+        code: ErrorCode::RequestTimeout,
         message: format!(
             "the request took longer than {} s (a slow body?); send it again",
             after.as_secs()

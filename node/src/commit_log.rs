@@ -4,36 +4,11 @@
 
 use std::collections::VecDeque;
 
-use ledger::{Block, Hash};
-use serde::{Deserialize, Serialize};
+pub use interface::http::CommitInfo;
 
 /// Blocks kept; older ones are forgotten (the chain itself is in RocksDB).
 pub const KEEP_BLOCKS: usize = 4096;
-/// Most entries one `/v1/commits` answer carries.
-pub const MAX_PER_QUERY: usize = 256;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitInfo {
-    pub height: u64,
-    pub round: u32,
-    /// The proposer's clock when it built the block (ms since the Unix epoch).
-    pub proposed_at_ms: u64,
-    /// This node's clock when the block was durably committed.
-    pub committed_at_ms: u64,
-    pub txs: Vec<Hash>,
-}
-
-impl CommitInfo {
-    pub fn new(block: &Block, txs: Vec<Hash>, committed_at_ms: u64) -> Self {
-        Self {
-            height: block.header.height,
-            round: block.header.round,
-            proposed_at_ms: block.header.timestamp_ms,
-            committed_at_ms,
-            txs,
-        }
-    }
-}
+pub use interface::http::MAX_COMMITS_PER_QUERY as MAX_PER_QUERY;
 
 #[derive(Default)]
 pub struct CommitLog {
@@ -65,7 +40,7 @@ impl CommitLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::{BlockHeader, Keypair};
+    use ledger::{Block, BlockHeader, Hash, Keypair};
 
     fn block(height: u64) -> Block {
         Block {

@@ -8,11 +8,8 @@ use std::collections::HashSet;
 use std::io;
 use std::time::Duration;
 
-use bincode::{Decode, Encode};
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::StreamExt;
 use ledger::crypto::sha256;
-use ledger::encoding;
-use ledger::{Block, CommitCertificate};
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
     PeerScoreThresholds, TopicScoreParams, ValidationMode,
@@ -25,6 +22,13 @@ use libp2p::{
 };
 use tokio::sync::mpsc;
 
+/// Largest gossip message: a proposal carrying a full block.
+pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
+
+mod sync_protocol;
+pub use sync_protocol::{SYNC_BATCH, SYNC_REPLY_BUDGET_BYTES, SyncRequest, SyncResponse};
+use sync_protocol::{SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT, SyncCodec};
+
 /// Carries `TxBatch`es.
 pub const TX_TOPIC: &str = "lantau/txs/1";
 pub const CONSENSUS_TOPIC: &str = "lantau/consensus/1";
@@ -33,32 +37,6 @@ pub const CONSENSUS_TOPIC: &str = "lantau/consensus/1";
 /// its precommits to only some validators.
 fn direct_topic(peer: &PeerId) -> IdentTopic {
     IdentTopic::new(format!("{CONSENSUS_TOPIC}/to/{peer}"))
-}
-const SYNC_PROTOCOL: &str = "/lantau/sync/1";
-/// Largest gossip message: a proposal carrying a full block.
-pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
-const MAX_SYNC_REQUEST_BYTES: usize = 1024;
-/// Largest sync response a node accepts: what the decoder accepts, so a reply that one side
-/// sends can always be read by the other.
-const MAX_SYNC_RESPONSE_BYTES: usize = encoding::MAX_DECODE_BYTES;
-/// Most blocks per sync response.
-pub const SYNC_BATCH: u64 = 256;
-/// A responder stops adding blocks once a reply holds this many bytes (it always sends at
-/// least one block, and a block fits the gossip limit, so a reply stays well under
-/// [`MAX_SYNC_RESPONSE_BYTES`]). Busy blocks are large: 256 of them would not fit.
-pub const SYNC_REPLY_BUDGET_BYTES: usize = 8 * 1024 * 1024;
-/// A peer that has not answered a sync request by then is given up on, and another asked.
-const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, Encode, Decode)]
-pub struct SyncRequest {
-    pub from_height: u64,
-    pub to_height: u64,
-}
-
-#[derive(Debug, Clone, Encode, Decode)]
-pub struct SyncResponse {
-    pub blocks: Vec<(Block, CommitCertificate)>,
 }
 
 /// What the node made of a gossip message. Gossipsub forwards accepted messages only, and a
@@ -150,78 +128,6 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
-}
-
-/// Length-prefixed messages through `ledger::encoding`, with size limits on both sides.
-#[derive(Clone, Default)]
-struct SyncCodec;
-
-async fn read_framed<T: futures::AsyncRead + Unpin + Send, M: Decode<()>>(
-    io: &mut T,
-    limit: usize,
-) -> io::Result<M> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{len}-byte message over the {limit}-byte limit"),
-        ));
-    }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    encoding::decode(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-async fn write_framed<T: futures::AsyncWrite + Unpin + Send, M: Encode>(
-    io: &mut T,
-    msg: &M,
-) -> io::Result<()> {
-    let bytes = encoding::encode(msg);
-    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
-    io.write_all(&bytes).await?;
-    io.close().await
-}
-
-impl request_response::Codec for SyncCodec {
-    type Protocol = StreamProtocol;
-    type Request = SyncRequest;
-    type Response = SyncResponse;
-
-    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<SyncRequest> {
-        read_framed(io, MAX_SYNC_REQUEST_BYTES).await
-    }
-
-    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<SyncResponse> {
-        read_framed(io, MAX_SYNC_RESPONSE_BYTES).await
-    }
-
-    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: SyncRequest,
-    ) -> io::Result<()> {
-        write_framed(io, &req).await
-    }
-
-    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: SyncResponse,
-    ) -> io::Result<()> {
-        write_framed(io, &res).await
-    }
 }
 
 pub struct NetworkConfig {
@@ -476,74 +382,4 @@ pub fn spawn(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ledger::merkle::merkle_root;
-    use ledger::{BlockHeader, Hash, Keypair, Transfer};
-
-    fn signed(from: &Keypair, amount: u64, nonce: u64) -> ledger::SignedTx {
-        Transfer {
-            chain_id: "sync-test".into(),
-            from: from.public(),
-            to: from.public(),
-            amount,
-            nonce,
-            memo: vec![],
-        }
-        .sign(from)
-    }
-
-    fn frame(response: &SyncResponse) -> Vec<u8> {
-        let bytes = encoding::encode(response);
-        let mut framed = (bytes.len() as u32).to_be_bytes().to_vec();
-        framed.extend(bytes);
-        framed
-    }
-
-    /// A sync reply that pairs a decided header (whose certificate would verify) with other
-    /// transactions is refused where the bytes are read, as a lie, before any of it is used.
-    #[test]
-    fn a_sync_reply_with_a_swapped_body_is_refused_as_invalid_data() {
-        let key = Keypair::from_seed("alice");
-        let txs = vec![signed(&key, 1, 0)];
-        let ids: Vec<Hash> = txs.iter().map(ledger::SignedTx::hash).collect();
-        let block = Block {
-            header: BlockHeader {
-                chain_id: "sync-test".into(),
-                height: 1,
-                round: 0,
-                prev_hash: Hash::ZERO,
-                proposer: key.public(),
-                timestamp_ms: 0,
-                tx_root: merkle_root(&ids),
-                state_root: Hash::ZERO,
-            },
-            txs,
-        };
-        let certificate = CommitCertificate {
-            height: 1,
-            round: 0,
-            block_hash: block.hash(),
-            signatures: vec![],
-        };
-        let genuine = SyncResponse {
-            blocks: vec![(block.clone(), certificate.clone())],
-        };
-        let read = |bytes: Vec<u8>| {
-            futures::executor::block_on(read_framed::<_, SyncResponse>(
-                &mut futures::io::Cursor::new(bytes),
-                MAX_SYNC_RESPONSE_BYTES,
-            ))
-        };
-        assert_eq!(read(frame(&genuine)).unwrap().blocks.len(), 1);
-
-        let mut forged = block;
-        forged.txs = vec![signed(&Keypair::from_seed("mallory"), 1_000_000, 0)];
-        let lie = SyncResponse {
-            blocks: vec![(forged, certificate)],
-        };
-        let err = read(frame(&lie)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
-        assert!(err.to_string().contains("tx root"), "{err}");
-    }
-}
+mod tests;

@@ -87,7 +87,7 @@ async fn call(
 
 fn code(v: &serde_json::Value) -> String {
     serde_json::from_value::<ApiError>(v.clone())
-        .map(|e| e.code)
+        .map(|e| e.code.to_string())
         .unwrap_or_default()
 }
 

@@ -1,4 +1,4 @@
-//! An async client for a node's HTTP API (`node::api`), typed with `node::api_types`.
+//! An async client for a node's HTTP API (`node::api`), typed with `interface::http`.
 
 use std::time::Duration;
 
@@ -8,11 +8,11 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use ledger::{Account, Address, Hash, SignedTx, TxBatch, Validator};
-use node::api_types::{
+use interface::http::{
     ApiError, BatchSubmitted, BlockView, CommitInfo, NodeStatus, PeerView, SubmitRequest,
     Submitted, TxInfo,
 };
+use ledger::{Account, Address, Hash, SignedTx, TxBatch, Validator};
 use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,9 +33,9 @@ pub enum ClientError {
 
 impl ClientError {
     /// The API's error code, when the node answered with one.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<interface::http::ErrorCode> {
         match self {
-            ClientError::Api { error, .. } => Some(&error.code),
+            ClientError::Api { error, .. } => Some(error.code),
             _ => None,
         }
     }

@@ -3,21 +3,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ledger::{Address, Genesis, Keypair, P2pEndpoint};
-use node::home::{self, NodeConfig};
-use node::ports::free_local_port;
+use interface::home::{self, NodeConfig};
+use interface::ports::free_local_port;
+use ledger::{Address, Genesis, P2pEndpoint};
 
 use crate::TestnetError;
 use crate::manifest::{Manifest, NodeEntry};
 
-/// Accounts every testnet funds, from fixed seeds so anyone can sign for them; their keys are
-/// also written to `<dir>/keys/<name>.key`.
-pub const DEMO_ACCOUNTS: [&str; 4] = ["alice", "bob", "carol", "dave"];
-pub const DEMO_BALANCE: u64 = 1_000_000_000;
-
-pub fn demo_key(name: &str) -> Keypair {
-    Keypair::from_seed(name)
-}
+/// Accounts every testnet funds (their keys are also written to `<dir>/keys/<name>.key`).
+pub use interface::demo::{DEMO_ACCOUNTS, DEMO_BALANCE, demo_key};
 
 #[derive(Debug, Clone)]
 pub struct InitOptions {
@@ -170,9 +164,11 @@ mod tests {
             let other = fs::read_to_string(dir.path().join(format!("node{i}/genesis.json")));
             assert_eq!(other.unwrap(), genesis);
         }
-        let loaded = home::load(&dir.path().join("node2")).unwrap();
-        assert_eq!(loaded.setup.network.peers.len(), 4);
-        assert_eq!(loaded.config.moniker, "node2");
+        let node2 = dir.path().join("node2");
+        let genesis = home::read_genesis(&node2).unwrap();
+        assert!(genesis.validators.iter().all(|v| v.p2p.is_some()));
+        assert_eq!(genesis.validators.len(), 4);
+        assert_eq!(home::read_config(&node2).unwrap().moniker, "node2");
         let ports: std::collections::HashSet<_> = manifest.nodes.iter().map(|n| &n.api).collect();
         assert_eq!(ports.len(), 4, "every validator gets its own API port");
         let alice = home::read_key_file(&dir.path().join("keys/alice.key")).unwrap();

@@ -2,6 +2,8 @@
 //! client for the node API ([`client`]), local multi-process testnets ([`init`],
 //! [`processes`], described by [`manifest`]), and the benchmark harness.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod client;
 pub mod init;
@@ -21,7 +23,7 @@ pub enum TestnetError {
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error(transparent)]
-    Home(#[from] node::home::HomeError),
+    Home(#[from] interface::home::HomeError),
     #[error(
         "{0} already exists: this directory already holds a testnet (use it, or pick another --dir)"
     )]

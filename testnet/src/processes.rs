@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
-use node::api_types::NodeStatus;
+use interface::http::NodeStatus;
 
 use crate::TestnetError;
 use crate::client::Client;

@@ -2,7 +2,7 @@
 //! seed, so any failing run is reproduced by its seed alone.
 
 use super::rng::Rng;
-use crate::state_machine::Mutation;
+use crate::io::Mutation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -172,7 +172,7 @@ impl BenchConfig {
             }
         }
         for b in &self.byzantine {
-            if let Err(e) = b.behaviour.parse::<node::byzantine::Behaviour>() {
+            if let Err(e) = b.behaviour.parse::<interface::byzantine::Behaviour>() {
                 return usage(format!("byzantine node {}: {e}", b.node));
             }
         }

@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use interface::now_ms;
 use ledger::{Hash, Keypair, SignedTx, Transfer, TxBatch};
-use node::now_ms;
 use tokio::time::Instant;
 
 use crate::client::{Client, ClientError};
@@ -90,8 +90,8 @@ pub struct Sent {
 /// How long a client waits before resubmitting a refused transaction.
 const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 
-fn retryable(code: &str) -> bool {
-    matches!(code, "mempool_full" | "sender_limit" | "nonce_gap")
+fn retryable(code: &interface::http::ErrorCode) -> bool {
+    code.is_retryable()
 }
 
 /// Send `workload` at `rate` tx/s to `nodes` (API clients; sender s goes to node s mod n),
@@ -186,13 +186,13 @@ pub async fn send(
                                 if retryable(&r.code) {
                                     retry.push(i);
                                 }
-                                s.acks[i] = Ack::Rejected(r.code);
+                                s.acks[i] = Ack::Rejected(r.code.to_string());
                             }
                         }
                     }
                     Err(ClientError::Api { error, .. }) => {
                         for &i in &indices {
-                            s.acks[i] = Ack::Rejected(error.code.clone());
+                            s.acks[i] = Ack::Rejected(error.code.to_string());
                         }
                         if retryable(&error.code) {
                             retry.extend(&indices);

@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use interface::home::{NodeConfig, Peer};
+use interface::http::CommitInfo;
+use interface::now_ms;
 use ledger::Hash;
-use node::api_types::CommitInfo;
-use node::home::{NodeConfig, Peer};
-use node::now_ms;
 use tokio::time::Instant;
 
 use crate::TestnetError;
@@ -334,7 +334,7 @@ async fn collect(
         match client.commits(next).await {
             Ok(batch) if !batch.is_empty() => {
                 next = batch.last().expect("non-empty").height + 1;
-                let full = batch.len() == node::commit_log::MAX_PER_QUERY;
+                let full = batch.len() == interface::http::MAX_COMMITS_PER_QUERY;
                 out.lock().expect("lock").extend(batch);
                 if full {
                     continue;

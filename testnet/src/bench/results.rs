@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use interface::http::CommitInfo;
 use ledger::Hash;
-use node::api_types::CommitInfo;
 use serde::{Deserialize, Serialize};
 
 use super::load::{Ack, Sent, Workload};

@@ -1,0 +1,230 @@
+//! The JSON bodies of the HTTP API, shared by the server (`api`) and its clients, so the two
+//! cannot drift apart.
+
+use std::fmt;
+
+use ledger::{Block, CommitCertificate, Hash, PublicKey, Receipt, TxRecord};
+use serde::{Deserialize, Serialize};
+
+/// Most entries one `/v1/commits` answer carries.
+pub const MAX_COMMITS_PER_QUERY: usize = 256;
+
+/// Every error: a stable `code` for programs and a `message` for people.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The stable error codes of the API, the same type on the server and in its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadAddress,
+    BadBatch,
+    BadBody,
+    BadHash,
+    BadHeight,
+    BadHex,
+    BadJson,
+    BadSignature,
+    BodyTooLarge,
+    InsufficientFunds,
+    MalformedTx,
+    MempoolFull,
+    NodeStopped,
+    NonceGap,
+    NoncePending,
+    NotFound,
+    RequestTimeout,
+    SenderLimit,
+    StaleNonce,
+    StorageError,
+    WrongChain,
+    /// A transaction already pending (only in batch answers).
+    Duplicate,
+    /// A code this client does not know (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadAddress => "bad_address",
+            ErrorCode::BadBatch => "bad_batch",
+            ErrorCode::BadBody => "bad_body",
+            ErrorCode::BadHash => "bad_hash",
+            ErrorCode::BadHeight => "bad_height",
+            ErrorCode::BadHex => "bad_hex",
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::InsufficientFunds => "insufficient_funds",
+            ErrorCode::MalformedTx => "malformed_tx",
+            ErrorCode::MempoolFull => "mempool_full",
+            ErrorCode::NodeStopped => "node_stopped",
+            ErrorCode::NonceGap => "nonce_gap",
+            ErrorCode::NoncePending => "nonce_pending",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::SenderLimit => "sender_limit",
+            ErrorCode::StaleNonce => "stale_nonce",
+            ErrorCode::StorageError => "storage_error",
+            ErrorCode::WrongChain => "wrong_chain",
+            ErrorCode::Duplicate => "duplicate",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    /// Refusals that clear by themselves: retry the same transaction later.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::MempoolFull | ErrorCode::SenderLimit | ErrorCode::NonceGap
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One committed block as this node saw it (`GET /v1/commits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub height: u64,
+    pub round: u32,
+    /// The proposer's clock when it built the block (ms since the Unix epoch).
+    pub proposed_at_ms: u64,
+    /// This node's clock when the block was durably committed.
+    pub committed_at_ms: u64,
+    pub txs: Vec<Hash>,
+}
+
+impl CommitInfo {
+    pub fn new(block: &Block, txs: Vec<Hash>, committed_at_ms: u64) -> Self {
+        Self {
+            height: block.header.height,
+            round: block.header.round,
+            proposed_at_ms: block.header.timestamp_ms,
+            committed_at_ms,
+            txs,
+        }
+    }
+}
+
+/// `POST /v1/txs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// Hex of the encoded `SignedTx`.
+    pub tx: String,
+}
+
+/// `POST /v1/txs` without `wait_ms`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Submitted {
+    pub hash: Hash,
+}
+
+/// `POST /v1/txs/batch`: how many were admitted, and why each of the others was not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchSubmitted {
+    pub accepted: usize,
+    pub rejected: Vec<BatchRejection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchRejection {
+    /// Position in the submitted batch.
+    pub index: usize,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// `GET /v1/txs/{hash}`, and `POST /v1/txs?wait_ms=N`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum TxInfo {
+    Pending {
+        hash: Hash,
+    },
+    Committed {
+        hash: Hash,
+        height: u64,
+        index: u32,
+        receipt: Receipt,
+    },
+}
+
+impl TxInfo {
+    pub fn committed(hash: Hash, record: TxRecord) -> Self {
+        TxInfo::Committed {
+            hash,
+            height: record.height,
+            index: record.index,
+            receipt: record.receipt,
+        }
+    }
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub chain_id: String,
+    /// This node's validator key, if it is one.
+    pub validator: Option<PublicKey>,
+    /// The height being decided.
+    pub height: u64,
+    pub committed_height: u64,
+    pub round: u32,
+    pub peers: usize,
+    pub mempool: usize,
+    pub syncing: bool,
+    /// Set once the validator stopped taking part (it could not commit a decided block or
+    /// persist a signature): why, and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+}
+
+/// One entry of `GET /v1/peers`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeerView {
+    pub peer_id: String,
+    /// Gossipsub score; negative after rejected messages.
+    pub score: f64,
+}
+
+/// `GET /v1/blocks/{height}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlockView {
+    pub block: Block,
+    pub certificate: CommitCertificate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_read_the_same_in_json_and_in_text() {
+        for code in [
+            ErrorCode::BadAddress,
+            ErrorCode::MempoolFull,
+            ErrorCode::NodeStopped,
+            ErrorCode::StorageError,
+            ErrorCode::WrongChain,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{code}\""));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+        // A newer server's code does not break an older client.
+        let e: ApiError = serde_json::from_str(r#"{"code":"brand_new","message":"m"}"#).unwrap();
+        assert_eq!(e.code, ErrorCode::Unknown);
+    }
+}

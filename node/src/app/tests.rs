@@ -1,0 +1,250 @@
+use super::*;
+use ledger::{GenesisAccount, GenesisValidator, Keypair, Transfer};
+
+fn setup(max_mempool_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
+    let alice = Keypair::from_seed("alice");
+    let genesis = Genesis {
+        chain_id: "app-test".into(),
+        genesis_time_ms: 0,
+        validators: vec![GenesisValidator {
+            name: "v".into(),
+            public_key: Keypair::from_seed("v").public(),
+            power: 1,
+            p2p: None,
+        }],
+        accounts: vec![GenesisAccount {
+            address: alice.public(),
+            balance: 100,
+        }],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = AppConfig {
+        max_mempool_txs,
+        verify_threads: 1,
+        ..AppConfig::default()
+    };
+    let app = Application::open(dir.path(), &genesis, config).unwrap();
+    (dir, app, alice)
+}
+
+fn transfer(from: &Keypair, nonce: u64, chain: &str) -> Vec<u8> {
+    Transfer {
+        chain_id: chain.into(),
+        from: from.public(),
+        to: from.public(),
+        amount: 1,
+        nonce,
+        memo: vec![],
+    }
+    .sign(from)
+    .encode()
+}
+
+#[test]
+fn submissions_get_explicit_errors() {
+    let (_dir, mut app, alice) = setup(2);
+    let results = app.submit(&[
+        transfer(&alice, 0, "app-test"),
+        transfer(&alice, 0, "app-test"),
+        transfer(&alice, 1, "other-chain"),
+        vec![0xde, 0xad],
+        transfer(&alice, 1, "app-test"),
+        transfer(&alice, 2, "app-test"),
+    ]);
+    assert!(results[0].is_ok());
+    assert!(matches!(results[1], Err(SubmitError::Duplicate(_))));
+    assert!(matches!(
+        results[2],
+        Err(SubmitError::Invalid(TxError::WrongChain { .. }))
+    ));
+    assert!(matches!(
+        results[3],
+        Err(SubmitError::Invalid(TxError::Decode(_)))
+    ));
+    assert!(results[4].is_ok());
+    assert!(matches!(
+        results[5],
+        Err(SubmitError::MempoolFull { txs: 2, .. })
+    ));
+    assert_eq!(app.mempool_len(), 2);
+}
+
+#[test]
+fn proposed_blocks_respect_the_tx_and_byte_limits() {
+    let (_dir, mut app, alice) = setup(100);
+    let one = transfer(&alice, 0, "app-test").len();
+    let txs: Vec<_> = (0..10).map(|n| transfer(&alice, n, "app-test")).collect();
+    assert!(app.submit(&txs).iter().all(Result::is_ok));
+    app.config.max_block_txs = 6;
+    assert_eq!(
+        app.build_block(1, 0, alice.public(), 0).unwrap().txs.len(),
+        6
+    );
+    app.config.max_block_bytes = one * 3 + one / 2;
+    assert_eq!(
+        app.build_block(1, 0, alice.public(), 0).unwrap().txs.len(),
+        3
+    );
+}
+
+/// Commit whatever this validator would propose next.
+fn commit_next(app: &mut Application, proposer: &Keypair) -> Block {
+    let height = app.tip().unwrap().height + 1;
+    let block = app.build_block(height, 0, proposer.public(), 0).unwrap();
+    let certificate = CommitCertificate {
+        height,
+        round: 0,
+        block_hash: block.hash(),
+        signatures: vec![],
+    };
+    app.commit(&block, &certificate).unwrap();
+    block
+}
+
+#[test]
+fn a_nonce_gap_waits_in_the_mempool_then_expires() {
+    let (_dir, mut app, alice) = setup(100);
+    app.config.mempool_gap_ttl_blocks = 3;
+    app.reconfigure();
+    // Nonce 1 and 3 arrive before nonce 0; nonce 2 never does.
+    let early = [
+        transfer(&alice, 1, "app-test"),
+        transfer(&alice, 3, "app-test"),
+    ];
+    assert!(app.submit(&early).iter().all(Result::is_ok));
+    assert!(
+        commit_next(&mut app, &alice).txs.is_empty(),
+        "nothing runs ahead of nonce 0"
+    );
+    assert_eq!(app.mempool_len(), 2);
+    assert!(app.submit(&[transfer(&alice, 0, "app-test")])[0].is_ok());
+    let block = commit_next(&mut app, &alice);
+    let nonces: Vec<u64> = block.txs.iter().map(|t| t.transfer.nonce).collect();
+    assert_eq!(nonces, [0, 1], "in nonce order, stopping at the gap");
+    assert_eq!(app.mempool_len(), 1, "nonce 3 still waits for nonce 2");
+    commit_next(&mut app, &alice);
+    commit_next(&mut app, &alice);
+    assert_eq!(app.mempool_len(), 0, "the gap outlived its ttl");
+}
+
+#[test]
+fn transfers_far_past_a_missing_nonce_are_refused() {
+    let (_dir, mut app, alice) = setup(100);
+    let window = crate::mempool::FUTURE_WINDOW;
+    // Nonce 0 never arrives: a few later ones may wait, the rest are refused.
+    let later: Vec<_> = (1..=window)
+        .map(|n| transfer(&alice, n, "app-test"))
+        .collect();
+    let results = app.submit(&later);
+    assert!(results[..(window - 1) as usize].iter().all(Result::is_ok));
+    assert!(matches!(
+        results[(window - 1) as usize],
+        Err(SubmitError::NonceGap { got, next: 0 }) if got == window
+    ));
+    // Another transfer with a nonce already waiting is refused too.
+    let twin = Transfer {
+        chain_id: "app-test".into(),
+        from: alice.public(),
+        to: alice.public(),
+        amount: 2,
+        nonce: 1,
+        memo: vec![],
+    }
+    .sign(&alice)
+    .encode();
+    assert!(matches!(
+        app.submit(&[twin])[0],
+        Err(SubmitError::NoncePending { nonce: 1 })
+    ));
+}
+
+#[test]
+fn transfers_waiting_for_a_gap_take_at_most_a_quarter_of_the_mempool() {
+    let (_dir, mut app, alice) = setup(8);
+    let results = app.submit(&[
+        transfer(&alice, 1, "app-test"),
+        transfer(&alice, 2, "app-test"),
+        transfer(&alice, 3, "app-test"),
+    ]);
+    assert!(results[0].is_ok() && results[1].is_ok());
+    assert!(matches!(
+        results[2],
+        Err(SubmitError::NonceGap { got: 3, next: 0 })
+    ));
+    // The transfer that fills the gap still gets in, and the run becomes executable.
+    assert!(app.submit(&[transfer(&alice, 0, "app-test")])[0].is_ok());
+    assert!(app.submit(&[transfer(&alice, 3, "app-test")])[0].is_ok());
+    assert_eq!(commit_next(&mut app, &alice).txs.len(), 4);
+}
+
+#[test]
+fn one_sender_cannot_fill_the_mempool() {
+    let (_dir, mut app, alice) = setup(100);
+    app.config.max_pending_per_sender = 3;
+    app.reconfigure();
+    let txs: Vec<_> = (0..5).map(|n| transfer(&alice, n, "app-test")).collect();
+    let results = app.submit(&txs);
+    assert!(results[..3].iter().all(Result::is_ok));
+    assert!(matches!(
+        results[3],
+        Err(SubmitError::SenderLimit { limit: 3 })
+    ));
+    // Committing frees the sender's slots.
+    commit_next(&mut app, &alice);
+    assert!(app.submit(&[txs[3].clone()])[0].is_ok());
+}
+
+#[test]
+fn a_sender_who_cannot_pay_is_refused() {
+    let (_dir, mut app, alice) = setup(10);
+    let balance = app.account(&alice.public()).balance;
+    let too_much = Transfer {
+        chain_id: "app-test".into(),
+        from: alice.public(),
+        to: alice.public(),
+        amount: balance + 1,
+        nonce: 0,
+        memo: vec![],
+    }
+    .sign(&alice)
+    .encode();
+    let results = app.submit(&[too_much]);
+    assert!(
+        matches!(results[0], Err(SubmitError::InsufficientFunds { balance: b, amount }) if b == balance && amount == balance + 1)
+    );
+    assert_eq!(app.mempool_len(), 0);
+}
+
+#[test]
+fn mempool_is_bounded_in_bytes_too() {
+    let (_dir, mut app, alice) = setup(1000);
+    let one = transfer(&alice, 0, "app-test").len();
+    app.config.max_mempool_bytes = one * 2;
+    app.reconfigure();
+    let results = app.submit(&[
+        transfer(&alice, 0, "app-test"),
+        transfer(&alice, 1, "app-test"),
+        transfer(&alice, 2, "app-test"),
+    ]);
+    assert!(results[0].is_ok() && results[1].is_ok());
+    assert!(
+        matches!(results[2], Err(SubmitError::MempoolFull { txs: 2, bytes }) if bytes == 2 * one)
+    );
+}
+
+#[test]
+fn blocks_with_a_wrong_state_root_or_bad_signature_are_invalid() {
+    let (_dir, mut app, alice) = setup(10);
+    app.submit(&[transfer(&alice, 0, "app-test")]);
+    let block = app.build_block(1, 0, alice.public(), 0).unwrap();
+    assert!(app.validate(&block));
+
+    let mut wrong_root = block.clone();
+    wrong_root.header.state_root = Hash::ZERO;
+    assert!(!app.validate(&wrong_root));
+
+    let mut forged = block.clone();
+    forged.txs[0].signature.0[0] ^= 1;
+    forged.header.tx_root = Block::compute_tx_root(&forged.tx_hashes());
+    assert!(!app.validate(&forged));
+}
