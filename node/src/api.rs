@@ -304,18 +304,7 @@ async fn metrics(State(node): State<NodeHandle>) -> Response {
 
 async fn status(State(node): State<NodeHandle>) -> Response {
     match node.status().await {
-        Ok(s) => Json(NodeStatus {
-            chain_id: s.chain_id,
-            validator: s.validator,
-            height: s.height,
-            committed_height: s.committed_height,
-            round: s.round,
-            peers: s.peers,
-            mempool: s.mempool,
-            syncing: s.syncing,
-            halted: s.halted,
-        })
-        .into_response(),
+        Ok(s) => Json(s).into_response(),
         Err(e) => node_error(e),
     }
 }

@@ -17,23 +17,8 @@ use crate::metrics::Metrics;
 use crate::network::{self, PeerInfo};
 use crate::reads::Reads;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub chain_id: String,
-    /// This node's validator key, if it is one.
-    pub validator: Option<ledger::PublicKey>,
-    /// The height consensus works on.
-    pub height: u64,
-    /// The last block stored.
-    pub committed_height: u64,
-    pub round: u32,
-    pub peers: usize,
-    pub mempool: usize,
-    /// Fetching blocks from a peer that is ahead.
-    pub syncing: bool,
-    /// Why this validator stopped taking part (fail-stop), if it did.
-    pub halted: Option<String>,
-}
+/// What `/v1/status` shows: the same type the API serves.
+pub use interface::http::NodeStatus as Status;
 
 /// What a [`NodeHandle`] asks of the node task (`service`), each with its reply channel.
 pub(crate) enum Request {

@@ -12,6 +12,9 @@ use libp2p::PeerId;
 
 use crate::network::{SYNC_BATCH, SYNC_REPLY_BUDGET_BYTES, SyncRequest};
 
+/// Sync replies read and held at once (each up to [`SYNC_REPLY_BUDGET_BYTES`]).
+pub(crate) const SYNC_SERVERS: usize = 4;
+
 /// The blocks (with certificates) a peer asked for, from the store: at most [`SYNC_BATCH`]
 /// of them and about [`SYNC_REPLY_BUDGET_BYTES`], stopping at the first height not stored.
 /// Runs off the node task: serving a peer never holds up consensus.

@@ -1,8 +1,9 @@
 //! Deterministic simulation of `n` validators in one process.
 //!
-//! A seeded [`Scenario`] describes the faults; [`run`] drives every validator's [`Consensus`]
-//! over a simulated network that delays, drops, duplicates and reorders messages and
-//! partitions validators until a global stabilisation time (GST), with crashes and restarts
+//! A seeded [`Scenario`] describes the faults; [`run`] drives every validator's [`Driver`] (the
+//! one the node runs, with this simulation as its host) over a simulated network that delays,
+//! drops, duplicates and reorders messages and partitions validators until a global
+//! stabilisation time (GST), with crashes and restarts
 //! from each validator's persisted record, silent and equivocating validators, and Twins.
 //! It checks agreement, validity, certificates and liveness, and returns what it saw.
 //!
@@ -440,7 +441,12 @@ impl Sim {
             .driver
             .as_ref()
             .is_some_and(|d| d.halted().is_some());
+        let epoch = self.nodes[i].epoch;
         for output in outputs {
+            if self.nodes[i].epoch != epoch {
+                // It crashed while building a block (below): the rest died with it.
+                return;
+            }
             match output {
                 Output::Broadcast(msg) => self.broadcast(i, msg),
                 Output::ScheduleTimeout { timeout, after_ms } => {

@@ -66,6 +66,8 @@ struct Node {
     metrics: Arc<Metrics>,
     byzantine: Option<Byzantine>,
     sync_liar: Option<SyncLiar>,
+    /// Permits to serve a sync reply (see `sync::SYNC_SERVERS`).
+    sync_servers: Arc<tokio::sync::Semaphore>,
     /// Each validator's libp2p peer id, for messages addressed to one validator.
     validator_peers: HashMap<ledger::PublicKey, PeerId>,
 }
@@ -179,6 +181,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         publish,
         metrics: Arc::new(Metrics::default()),
         sync_liar: byzantine.as_ref().and_then(Byzantine::sync_liar),
+        sync_servers: Arc::new(tokio::sync::Semaphore::new(crate::sync::SYNC_SERVERS)),
         byzantine,
         validator_peers,
     };
@@ -233,21 +236,37 @@ impl Node {
         let (hits, misses) = self.app.cache_stats();
         m.set(&m.verify_cache_hits, hits);
         m.set(&m.verify_cache_misses, misses);
+        let halted = self.driver.halted();
         self.publish.status.send_if_modified(|s| {
-            let next = Status {
-                chain_id: s.chain_id.clone(),
-                validator: s.validator,
-                height: c.height(),
-                committed_height: self.committed_height,
-                round: c.round(),
-                peers: self.peers,
-                mempool: self.app.mempool_len(),
-                syncing: self.sync.is_syncing(),
-                halted: self.driver.halted().map(str::to_string),
-            };
-            let changed = *s != next;
-            *s = next;
-            changed
+            let before = (
+                s.height,
+                s.committed_height,
+                s.round,
+                s.peers,
+                s.mempool,
+                s.syncing,
+            );
+            let now = (
+                c.height(),
+                self.committed_height,
+                c.round(),
+                self.peers,
+                self.app.mempool_len(),
+                self.sync.is_syncing(),
+            );
+            if before == now && s.halted.as_deref() == halted {
+                return false;
+            }
+            (
+                s.height,
+                s.committed_height,
+                s.round,
+                s.peers,
+                s.mempool,
+                s.syncing,
+            ) = now;
+            s.halted = halted.map(str::to_string);
+            true
         });
     }
 

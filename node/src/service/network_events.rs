@@ -112,16 +112,26 @@ impl Node {
                 self.report(id, source, verdict).await;
             }
             Event::BlocksRequested { request, channel } => {
-                // Read off this task: serving a peer never holds up consensus.
+                // Read off this task, so serving a peer never holds up consensus, and at most
+                // `SYNC_SERVERS` replies at a time, so requests cannot pile up replies in
+                // memory (the rest wait; libp2p bounds how many may wait).
                 let (store, net) = (self.app.store().clone(), self.net.clone());
-                let liar = self.sync_liar.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut blocks = crate::sync::serve(&store, &request);
-                    if let Some(liar) = liar {
-                        liar.tamper(&mut blocks);
+                let (liar, servers) = (self.sync_liar.clone(), self.sync_servers.clone());
+                tokio::spawn(async move {
+                    let Ok(_permit) = servers.acquire_owned().await else {
+                        return;
+                    };
+                    let read = tokio::task::spawn_blocking(move || {
+                        let mut blocks = crate::sync::serve(&store, &request);
+                        if let Some(liar) = liar {
+                            liar.tamper(&mut blocks);
+                        }
+                        blocks
+                    });
+                    if let Ok(blocks) = read.await {
+                        let response = SyncResponse { blocks };
+                        let _ = net.send(Command::RespondBlocks { channel, response }).await;
                     }
-                    let response = SyncResponse { blocks };
-                    let _ = net.blocking_send(Command::RespondBlocks { channel, response });
                 });
             }
             Event::Blocks { response, from } => {
