@@ -9,15 +9,48 @@ use crate::messages::{Message, SignedProposal};
 
 pub use ledger::timeouts::Timeouts;
 
-/// A deliberately broken rule, used only by tests proving the simulator's checker catches
-/// safety bugs. Compiled only with the `sim` feature.
+/// A deliberately broken protocol rule, used only by tests proving the simulator's checker
+/// catches it. Compiled only with the `sim` feature. "Rule N" is the line of Algorithm 1 in
+/// the Tendermint paper.
 #[cfg(feature = "sim")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Mutation {
     #[default]
     None,
     /// Count 2f voting power as a quorum instead of 2f+1.
     WeakQuorum,
+    /// Rules 22 and 28 prevote for a valid proposal whatever the lock.
+    IgnoreLocks,
+    /// Rule 28 believes a proposal's `pol_round` without a quorum of prevotes for it there.
+    TrustPolRound,
+    /// A restarted validator does not restore its lock from its signing log.
+    ForgetLockOnRestart,
+    /// No signing guard: a validator may sign anything at a position it already signed.
+    NoSigningGuard,
+    /// No round skip (rule 55): f+1 validators in a higher round do not pull us there.
+    NoRoundSkip,
+    /// A proposer with a valid value proposes a fresh block instead (rule 16).
+    ValidNotReproposed,
+    /// Rule 28 releases a lock on a proof-of-lock from a round below the lock's round.
+    UnlockOnLowerPol,
+    /// Rule 36 precommits (and locks) on f+1 prevotes instead of 2f+1.
+    PrecommitWithoutPolka,
+}
+
+#[cfg(feature = "sim")]
+impl Mutation {
+    /// Every mutation, for the mutation score.
+    pub const ALL: [Mutation; 9] = [
+        Mutation::WeakQuorum,
+        Mutation::IgnoreLocks,
+        Mutation::TrustPolRound,
+        Mutation::ForgetLockOnRestart,
+        Mutation::NoSigningGuard,
+        Mutation::NoRoundSkip,
+        Mutation::ValidNotReproposed,
+        Mutation::UnlockOnLowerPol,
+        Mutation::PrecommitWithoutPolka,
+    ];
 }
 
 #[derive(Debug, Clone)]

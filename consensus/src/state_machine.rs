@@ -40,6 +40,18 @@ pub const MAX_FUTURE_ROUNDS_PER_VALIDATOR: usize = 4;
 /// (f+1 of them ahead make us skip to their round).
 pub const MAX_ROUNDS_AHEAD: u32 = 1_000;
 
+/// Whether the simulator asked for this deliberately broken rule; always false outside the
+/// `sim` feature, so the node's code path has no mutation in it.
+macro_rules! broken {
+    ($self:ident, $m:ident) => {{
+        #[cfg(feature = "sim")]
+        let on = $self.config.mutation == crate::io::Mutation::$m;
+        #[cfg(not(feature = "sim"))]
+        let on = false;
+        on
+    }};
+}
+
 pub struct Consensus {
     config: Config,
     validators: ValidatorSet,
@@ -85,13 +97,15 @@ impl Consensus {
         #[cfg(feature = "sim")]
         let quorum = match config.mutation {
             crate::io::Mutation::WeakQuorum => (2 * ((total - 1) / 3)).max(1),
-            crate::io::Mutation::None => quorum,
+            _ => quorum,
         };
         let last = log.last().cloned();
         let (round, locked) = match &last {
             Some(r) if r.height == height => (r.round, r.locked),
             _ => (0, None),
         };
+        #[cfg(feature = "sim")]
+        let locked = locked.filter(|_| config.mutation != crate::io::Mutation::ForgetLockOnRestart);
         let mut c = Self {
             votes: VoteKeeper::new(validators.clone(), quorum),
             config,
@@ -431,10 +445,12 @@ impl Consensus {
         let t = self.config.timeouts.clone();
         self.schedule(TimeoutKind::Rebroadcast, t.rebroadcast_ms, fx);
         if self.me.is_some() && self.me == Some(proposer(&self.validators, self.height, round)) {
-            match self
-                .valid
-                .and_then(|(vr, v)| self.blocks.get(&v).map(|b| (vr, b.clone())))
-            {
+            let valid = if broken!(self, ValidNotReproposed) {
+                None
+            } else {
+                self.valid
+            };
+            match valid.and_then(|(vr, v)| self.blocks.get(&v).map(|b| (vr, b.clone()))) {
                 Some((vr, block)) => self.propose(block, Some(vr), fx),
                 None => fx.push(Effect::BuildBlock {
                     height: self.height,
@@ -482,6 +498,9 @@ impl Consensus {
     }
 
     fn may_send(&self, step: Step, msg: &Message) -> bool {
+        if broken!(self, NoSigningGuard) {
+            return self.key.is_some();
+        }
         self.key.is_some()
             && self
                 .last_signed
@@ -585,7 +604,9 @@ impl Consensus {
             }
         }
         // Round skip: f+1 validators are ahead of us.
-        if let Some(round) = self.votes.skip_round(self.round) {
+        if let Some(round) = self.votes.skip_round(self.round)
+            && !broken!(self, NoRoundSkip)
+        {
             self.start_round(round, fx);
             return true;
         }
@@ -610,9 +631,13 @@ impl Consensus {
         {
             {
                 let hash = p.proposal.block.hash();
-                if self.is_quorum(self.votes.power_for(round, VoteKind::Prevote, Some(hash)))
-                    && self.verdict(hash, fx) == Some(true)
-                {
+                let power = self.votes.power_for(round, VoteKind::Prevote, Some(hash));
+                let polka = if broken!(self, PrecommitWithoutPolka) {
+                    self.validators.is_one_third(power)
+                } else {
+                    self.is_quorum(power)
+                };
+                if polka && self.verdict(hash, fx) == Some(true) {
                     self.polka_seen = true;
                     if self.step == Step::Prevote {
                         self.locked = Some((round, hash));
@@ -655,16 +680,20 @@ impl Consensus {
                 let Some(valid) = self.verdict(hash, fx) else {
                     return false;
                 };
-                valid && self.locked.is_none_or(|(_, v)| v == hash)
+                valid && (self.locked.is_none_or(|(_, v)| v == hash) || broken!(self, IgnoreLocks))
             }
             Some(vr) if vr < round => {
-                if !self.is_quorum(self.votes.power_for(vr, VoteKind::Prevote, Some(hash))) {
+                if !self.is_quorum(self.votes.power_for(vr, VoteKind::Prevote, Some(hash)))
+                    && !broken!(self, TrustPolRound)
+                {
                     return false;
                 }
                 let Some(valid) = self.verdict(hash, fx) else {
                     return false;
                 };
-                valid && self.locked.is_none_or(|(lr, v)| lr <= vr || v == hash)
+                let unlocks =
+                    |(lr, v): (u32, Hash)| lr <= vr || v == hash || broken!(self, UnlockOnLowerPol);
+                valid && (self.locked.is_none_or(unlocks) || broken!(self, IgnoreLocks))
             }
             // A proof-of-lock round not below the proposal's round is malformed: prevote nil.
             Some(_) => false,

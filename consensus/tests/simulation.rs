@@ -1,6 +1,8 @@
-//! Many seeded simulations across n = 4, 7, 10 with up to f Byzantine validators, crashes,
-//! partitions, drops, duplicates and reordering. Every run must keep agreement, validity and
-//! certificates, and decide every height after the network stabilises.
+//! Seeded simulations across n = 4, 7, 10 with equal or weighted power, Byzantine validators
+//! holding less than a third of it (silent, Twins, liars), crashes at persist positions and
+//! times (some after GST), cuts, partitions, drops, duplicates and reordering, ten heights or
+//! more per run; then the hand-built schedules. Every run must keep every invariant of
+//! `consensus::sim` (see ARCHITECTURE.md). The default is 600 seeds; a campaign:
 //!
 //!   LANTAU_SIM_SEEDS=10000 cargo test --release -p consensus --test simulation -- --nocapture
 //!   LANTAU_SIM_SEED=1234   cargo test --release -p consensus --test simulation -- --nocapture
@@ -10,10 +12,6 @@ use std::time::Instant;
 use consensus::sim::{self, Outcome, Scenario};
 
 const SIZES: [usize; 3] = [4, 7, 10];
-/// After GST a height needs at most this many rounds beyond the first: up to f rounds with a
-/// faulty proposer, one that may still be in flight, and slack for validators that were
-/// crashed or partitioned to catch up through block sync.
-const MAX_ROUND_AFTER_GST: u32 = 6;
 
 fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("LANTAU_SIM_SEED") {
@@ -21,7 +19,7 @@ fn seeds() -> Vec<u64> {
     }
     let count: u64 = std::env::var("LANTAU_SIM_SEEDS")
         .map(|s| s.parse().expect("LANTAU_SIM_SEEDS must be a number"))
-        .unwrap_or(1002);
+        .unwrap_or(600);
     (0..count).collect()
 }
 
@@ -69,7 +67,7 @@ fn random_scenarios_keep_safety_and_liveness() {
     );
     let failures: Vec<String> = outcomes
         .iter()
-        .filter(|o| !o.violations.is_empty() || o.max_round_after_gst > MAX_ROUND_AFTER_GST)
+        .filter(|o| !o.violations.is_empty())
         .map(|o| {
             format!(
                 "seed {} ({:?}): {:?}, max round after GST {}, end {} ms, final {:#?}\n  reproduce: LANTAU_SIM_SEED={} cargo test --release -p consensus --test simulation -- --nocapture",
@@ -110,5 +108,26 @@ fn same_seed_same_run() {
                 b.max_round_after_gst
             )
         );
+    }
+}
+
+#[test]
+fn hand_built_schedules_pass_with_the_honest_rules() {
+    for sc in sim::schedules::all() {
+        let name = sc.name.expect("schedules are named");
+        let o = sim::run(&sc);
+        println!(
+            "{name}: {} heights, {} messages, {} refused, {} equivocations, end {} ms",
+            o.heights, o.messages_delivered, o.refused, o.evidence, o.end_ms
+        );
+        assert!(
+            o.violations.is_empty(),
+            "{name}: {:?}\nfinal {:#?}",
+            o.violations,
+            o.final_states
+        );
+        if name == "tampered-bodies-and-sync" {
+            assert!(o.refused > 0, "{name}: no tampered copy was refused: {o:?}");
+        }
     }
 }

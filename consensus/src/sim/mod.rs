@@ -1,39 +1,52 @@
 //! Deterministic simulation of `n` validators in one process.
 //!
-//! A seeded [`Scenario`] describes the faults; [`run`] drives every validator's [`Driver`] (the
-//! one the node runs, with this simulation as its host) over a simulated network that delays,
-//! drops, duplicates and reorders messages and partitions validators until a global
-//! stabilisation time (GST), with crashes and restarts
-//! from each validator's persisted record, silent and equivocating validators, and Twins.
-//! It checks agreement, validity, certificates and liveness, and returns what it saw.
+//! A [`Scenario`] (seeded at random, or a hand-built schedule from [`schedules`]) describes the
+//! faults; [`run`] drives every validator's [`Driver`] (the one the node runs, with this
+//! simulation as its host) over a simulated network that delays, drops, duplicates and
+//! reorders messages, partitions validators and cuts chosen protocol messages until a global
+//! stabilisation time (GST). Validators crash at chosen persist positions or times and restart
+//! from their signing log and chain; Byzantine validators run honest code and lie on top of it
+//! ([`Lies`]); Twins run one key twice. The application is lantau's ledger, with real signed
+//! transfers, and every message crosses the node's encoding (so tampered bodies are refused
+//! where the node refuses them).
+//!
+//! Every run checks agreement, validity, certificates, byte-identical commits, conserved
+//! supply, what honest validators sign ([`monitor`]), and after the network is stable a
+//! round bound, a time bound per height (no wedge) and liveness. See ARCHITECTURE.md.
 //!
 //! Reproduce a failure with `LANTAU_SIM_SEED=<seed> cargo test --release -p consensus --test
 //! simulation` (the seed is printed on failure).
 
+mod adversary;
+mod app;
+mod monitor;
 mod rng;
 mod scenario;
+pub mod schedules;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use ledger::crypto::sha256;
-use ledger::merkle::merkle_root;
-use ledger::{
-    Block, BlockHeader, CommitCertificate, Hash, Keypair, SignedVote, ValidatorSet, Vote,
-};
+use ledger::encoding;
+use ledger::{Block, CommitCertificate, Hash, Keypair, PublicKey, State, Validator, ValidatorSet};
 
 pub use rng::Rng;
-pub use scenario::{Role, Scenario};
+pub use scenario::{Crash, CrashAt, Cut, Lies, Role, Scenario, kinds, mask, set};
 
 use crate::driver::{Driver, Host, Output};
-use crate::messages::{Message, Proposal};
-use crate::state_machine::{Config, Consensus, Input, SignRecord, Timeout, Timeouts};
+use crate::messages::Message;
+use crate::proposer::proposer;
+use crate::state_machine::{Config, Consensus, Input, SignRecord, Step, Timeout, Timeouts};
 
 pub const CHAIN_ID: &str = "sim-chain";
-/// Marks a block the honest application judges invalid.
-const INVALID_ROOT: Hash = Hash([0xBA; 32]);
-/// Virtual time allowed after GST for every honest validator to reach the target height.
+/// Virtual time allowed after the network is stable for every honest validator to reach the
+/// target height.
 const LIVENESS_WINDOW_MS: u64 = 300_000;
+/// Rounds beyond the longest run of faulty proposers a height may need once the network is
+/// stable: one whose proposal was still in flight, and slack for validators catching up
+/// through block sync.
+const ROUND_SLACK: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
@@ -52,6 +65,36 @@ pub enum Violation {
         height: u64,
         error: String,
     },
+    /// An honest validator committed other bytes than the first decision at this height.
+    CommitBytes { node: usize, height: u64 },
+    /// Total balance changed on an honest validator.
+    Supply {
+        node: usize,
+        height: u64,
+        supply: u128,
+    },
+    DoubleSign {
+        node: usize,
+        height: u64,
+        round: u32,
+        step: Step,
+    },
+    Unjustified {
+        node: usize,
+        height: u64,
+        round: u32,
+        why: &'static str,
+    },
+    /// A height that began once the network was stable needed too many rounds.
+    SlowRound { height: u64, round: u32, bound: u32 },
+    /// An honest validator took longer than the bound to decide a height while the network
+    /// was stable and a quorum of honest validators up.
+    Wedge {
+        node: usize,
+        height: u64,
+        waited_ms: u64,
+        bound_ms: u64,
+    },
     Liveness {
         node: usize,
         height_reached: u64,
@@ -61,7 +104,26 @@ pub enum Violation {
 
 impl Violation {
     pub fn is_safety(&self) -> bool {
-        !matches!(self, Violation::Liveness { .. })
+        !matches!(
+            self,
+            Violation::Liveness { .. } | Violation::Wedge { .. } | Violation::SlowRound { .. }
+        )
+    }
+
+    /// A short name for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Violation::Agreement { .. } => "agreement",
+            Violation::Validity { .. } => "validity",
+            Violation::Certificate { .. } => "certificate",
+            Violation::CommitBytes { .. } => "commit bytes",
+            Violation::Supply { .. } => "supply",
+            Violation::DoubleSign { .. } => "double sign",
+            Violation::Unjustified { why, .. } => why,
+            Violation::SlowRound { .. } => "round bound",
+            Violation::Wedge { .. } => "wedge",
+            Violation::Liveness { .. } => "liveness",
+        }
     }
 }
 
@@ -70,13 +132,16 @@ impl Violation {
 pub struct Outcome {
     pub seed: u64,
     pub violations: Vec<Violation>,
-    /// Highest certificate round among heights that began after GST.
+    /// Highest certificate round among heights that began once the network was stable.
     pub max_round_after_gst: u32,
     pub messages_delivered: u64,
+    /// Messages and sync replies refused for failing to decode (tampered bodies).
+    pub refused: u64,
     pub evidence: u64,
     pub end_ms: u64,
-    /// `(committed height, consensus height, round, step)` of every node at the end, for
-    /// diagnosing a failed run.
+    /// Lowest height every honest validator decided.
+    pub heights: u64,
+    /// Each node's state at the end, for diagnosing a failed run.
     pub final_states: Vec<String>,
 }
 
@@ -112,6 +177,7 @@ enum Event {
     },
     Crash {
         node: usize,
+        down_ms: u64,
     },
     Restart {
         node: usize,
@@ -125,14 +191,15 @@ enum Event {
         groups: Vec<u8>,
     },
     Heal,
+    Gst,
 }
 
 /// What survives a crash: the signing log (last record, and all of the current height) and
-/// the committed chain.
-#[derive(Default)]
+/// the committed chain with the state it produced.
 struct Disk {
     log: Vec<SignRecord>,
     chain: Vec<(Block, CommitCertificate)>,
+    state: State,
 }
 
 struct Node {
@@ -143,6 +210,18 @@ struct Node {
     disk: Disk,
     epoch: u64,
     sync_pending: bool,
+    /// Signatures persisted so far, over all restarts: crash positions count these.
+    persists: u32,
+    commit_times: Vec<u64>,
+}
+
+/// When the network became stable for the last time (GST passed, every crashed node back)
+/// and the highest round an honest validator at the highest height was in then.
+#[derive(Clone, Copy)]
+struct Stable {
+    at: u64,
+    round: u32,
+    height: u64,
 }
 
 struct Sim {
@@ -150,6 +229,7 @@ struct Sim {
     rng: Rng,
     keys: Vec<Keypair>,
     validators: ValidatorSet,
+    accounts: app::Accounts,
     genesis_hash: Hash,
     nodes: Vec<Node>,
     queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
@@ -158,9 +238,22 @@ struct Sim {
     seq: u64,
     now: u64,
     partition: Option<Vec<u8>>,
+    /// Every block proposed (or offered as an alternative), and the proposals of each
+    /// (height, round), for the adversary to vote for.
     proposed: HashSet<Hash>,
-    decisions: BTreeMap<u64, Hash>,
+    proposals_at: HashMap<(u64, u32), Vec<Hash>>,
+    relayed: HashSet<Hash>,
+    /// What a Byzantine proposer showed at (node, height, round): to its side, to the rest.
+    shown: HashMap<(usize, u64, u32), (Hash, Hash)>,
+    /// Transfers and certificates whose signatures were checked (the node's verified-once
+    /// cache, shared here to keep runs cheap).
+    verified: HashSet<Hash>,
+    held: Vec<(usize, usize, Message)>,
+    decisions: BTreeMap<u64, (Hash, Vec<u8>)>,
     first_decided_at: BTreeMap<u64, u64>,
+    stable: Option<Stable>,
+    down: usize,
+    monitor: monitor::Monitor,
     outcome: Outcome,
 }
 
@@ -174,26 +267,42 @@ impl Sim {
         let keys: Vec<Keypair> = (0..sc.validators)
             .map(|i| Keypair::from_seed(&format!("sim-validator-{i}")))
             .collect();
-        let validators = ValidatorSet::equal(keys.iter().map(Keypair::public)).expect("valid set");
-        let mut nodes = Vec::new();
-        for (i, role) in sc.roles.iter().enumerate() {
-            let copies = if *role == Role::Twin { 2 } else { 1 };
-            for _ in 0..copies {
-                nodes.push(Node {
-                    key_index: i,
-                    role: *role,
-                    driver: None,
-                    disk: Disk::default(),
-                    epoch: 0,
-                    sync_pending: false,
-                });
-            }
-        }
+        let validators = ValidatorSet::new(
+            keys.iter()
+                .zip(&sc.powers)
+                .map(|(k, &power)| Validator {
+                    public_key: k.public(),
+                    power,
+                })
+                .collect(),
+        )
+        .expect("valid set");
+        let accounts = app::Accounts::new();
+        let nodes = sc
+            .nodes()
+            .into_iter()
+            .map(|(key_index, role)| Node {
+                key_index,
+                role,
+                driver: None,
+                disk: Disk {
+                    log: vec![],
+                    chain: vec![],
+                    state: accounts.genesis(),
+                },
+                epoch: 0,
+                sync_pending: false,
+                persists: 0,
+                commit_times: vec![],
+            })
+            .collect();
         let seed = sc.seed;
         Self {
             rng: Rng::new(seed),
+            monitor: monitor::Monitor::new(sc.powers.clone()),
             keys,
             validators,
+            accounts,
             genesis_hash: sha256(&[b"sim-genesis", CHAIN_ID.as_bytes()]),
             nodes,
             queue: BinaryHeap::new(),
@@ -203,15 +312,24 @@ impl Sim {
             now: 0,
             partition: None,
             proposed: HashSet::new(),
+            proposals_at: HashMap::new(),
+            relayed: HashSet::new(),
+            shown: HashMap::new(),
+            verified: HashSet::new(),
+            held: vec![],
             decisions: BTreeMap::new(),
             first_decided_at: BTreeMap::new(),
+            stable: None,
+            down: 0,
             outcome: Outcome {
                 seed,
                 violations: vec![],
                 max_round_after_gst: 0,
                 messages_delivered: 0,
+                refused: 0,
                 evidence: 0,
                 end_ms: 0,
+                heights: 0,
                 final_states: vec![],
             },
             sc,
@@ -230,6 +348,17 @@ impl Sim {
         self.nodes[node].role == Role::Honest
     }
 
+    fn honest_nodes(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.honest(i))
+    }
+
+    fn lies(&self, node: usize) -> Option<Lies> {
+        match self.nodes[node].role {
+            Role::Byzantine(lies) => Some(lies),
+            _ => None,
+        }
+    }
+
     fn run(mut self) -> Outcome {
         self.plan_faults();
         for i in 0..self.nodes.len() {
@@ -237,8 +366,8 @@ impl Sim {
                 self.boot(i);
             }
         }
-        let deadline = self.sc.gst_ms + LIVENESS_WINDOW_MS;
         while let Some(Reverse((at, _, id))) = self.queue.pop() {
+            let deadline = self.stable.map_or(u64::MAX, |s| s.at + LIVENESS_WINDOW_MS);
             if at > deadline || self.done() {
                 break;
             }
@@ -246,77 +375,37 @@ impl Sim {
             let event = self.events.remove(&id).expect("queued event exists");
             self.dispatch(event);
         }
-        self.outcome.end_ms = self.now;
-        self.outcome.final_states = self
-            .nodes
-            .iter()
-            .map(|n| match n.driver.as_ref().map(Driver::consensus) {
-                Some(c) => format!(
-                    "{:?} committed {} at ({}, {}, {:?}) locked {:?}",
-                    n.role,
-                    n.disk.chain.len(),
-                    c.height(),
-                    c.round(),
-                    c.step(),
-                    c.locked().map(|l| l.0)
-                ),
-                None => format!("{:?} down, committed {}", n.role, n.disk.chain.len()),
-            })
-            .collect();
-        for i in 0..self.nodes.len() {
-            if self.honest(i) {
-                let reached = self.nodes[i].disk.chain.len() as u64;
-                if reached < self.sc.heights {
-                    self.outcome.violations.push(Violation::Liveness {
-                        node: i,
-                        height_reached: reached,
-                        target: self.sc.heights,
-                    });
-                }
-            }
-        }
-        // Rounds a height needed when it began after GST: the previous height was first
-        // decided after GST (height 1 counts when GST is 0).
-        for (height, cert_round) in self.decided_rounds() {
-            let began_after_gst = match height {
-                1 => self.sc.gst_ms == 0,
-                h => self
-                    .first_decided_at
-                    .get(&(h - 1))
-                    .is_some_and(|&at| at > self.sc.gst_ms),
-            };
-            if began_after_gst {
-                self.outcome.max_round_after_gst = self.outcome.max_round_after_gst.max(cert_round);
-            }
-        }
-        self.outcome
+        self.finish()
     }
 
-    /// The round of the certificate an honest validator committed at each height.
-    fn decided_rounds(&self) -> BTreeMap<u64, u32> {
-        let mut out = BTreeMap::new();
-        for n in self.nodes.iter().filter(|n| n.role == Role::Honest) {
-            for (b, c) in &n.disk.chain {
-                out.entry(b.header.height).or_insert(c.round);
-            }
-        }
-        out
+    /// The height every honest validator must reach.
+    fn target(&self) -> u64 {
+        let after = self
+            .stable
+            .map_or(u64::MAX, |s| s.height + self.sc.heights_after_stable);
+        self.sc.heights.max(after)
     }
 
     fn done(&self) -> bool {
-        (0..self.nodes.len())
-            .filter(|&i| self.honest(i))
-            .all(|i| self.nodes[i].disk.chain.len() as u64 >= self.sc.heights)
+        self.stable.is_some()
+            && self.down == 0
+            && self
+                .honest_nodes()
+                .all(|i| self.nodes[i].disk.chain.len() as u64 >= self.target())
     }
 
     fn plan_faults(&mut self) {
         let gst = self.sc.gst_ms;
-        if self.sc.crashes && gst > 0 {
-            let honest: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.honest(i)).collect();
-            for _ in 0..self.rng.range(1, 3) {
-                let node = *self.rng.pick(&honest);
-                let at = self.rng.range(0, gst);
-                self.schedule(at, Event::Crash { node });
+        self.schedule(gst, Event::Gst);
+        for crash in self.sc.crashes.clone() {
+            if let CrashAt::Time(at) = crash.at {
+                self.schedule(
+                    at,
+                    Event::Crash {
+                        node: crash.node,
+                        down_ms: crash.down_ms,
+                    },
+                );
             }
         }
         if self.sc.partitions && gst > 0 {
@@ -366,40 +455,56 @@ impl Sim {
                     self.input(to, Input::Timeout(timeout));
                 }
             }
-            Event::Crash { node } => self.crash(node),
+            Event::Crash { node, down_ms } => self.crash(node, down_ms),
             Event::Restart { node } => {
                 self.nodes[node].epoch += 1;
+                self.down -= 1;
                 self.boot(node);
-            }
-            Event::SyncReply { to, from, height } => {
-                self.nodes[to].sync_pending = false;
-                let entry = self.nodes[from]
-                    .disk
-                    .chain
-                    .get(height as usize - 1)
-                    .cloned();
-                let current = self.nodes[to]
-                    .driver
-                    .as_ref()
-                    .map(|d| d.consensus().height());
-                if let (Some((block, certificate)), Some(h)) = (entry, current)
-                    && h == height
-                {
-                    self.input(to, Input::SyncedBlock { block, certificate });
+                if self.now >= self.sc.gst_ms {
+                    self.mark_stable();
                 }
             }
+            Event::SyncReply { to, from, height } => self.sync_reply(to, from, height),
             Event::Partition { groups } => self.partition = Some(groups),
             Event::Heal => self.partition = None,
+            Event::Gst => {
+                self.partition = None;
+                self.mark_stable();
+                for (from, to, msg) in std::mem::take(&mut self.held) {
+                    self.send(from, to, msg);
+                }
+            }
         }
     }
 
-    fn crash(&mut self, node: usize) {
+    /// The network is stable from now on unless another crash comes: note where the honest
+    /// validators are.
+    fn mark_stable(&mut self) {
+        let states: Vec<(u64, u32)> = self
+            .honest_nodes()
+            .filter_map(|i| self.nodes[i].driver.as_ref())
+            .map(|d| (d.consensus().height(), d.consensus().round()))
+            .collect();
+        let top = states.iter().map(|s| s.0).max().unwrap_or(1);
+        self.stable = Some(Stable {
+            at: self.now,
+            round: states
+                .iter()
+                .filter(|s| s.0 == top)
+                .map(|s| s.1)
+                .max()
+                .unwrap_or(0),
+            height: top - 1,
+        });
+    }
+
+    fn crash(&mut self, node: usize, down_ms: u64) {
         if self.nodes[node].driver.take().is_none() {
             return;
         }
         self.nodes[node].epoch += 1;
-        let back = (self.now + self.rng.range(50, 2_000)).min(self.sc.gst_ms);
-        self.schedule(back.max(self.now + 1), Event::Restart { node });
+        self.down += 1;
+        self.schedule(self.now + down_ms.max(1), Event::Restart { node });
     }
 
     fn deliver(&mut self, to: usize, from: usize, msg: Message) {
@@ -408,17 +513,64 @@ impl Sim {
         };
         self.outcome.messages_delivered += 1;
         let height = driver.consensus().height();
+        // Through the node's encoding: a body that does not match its header is refused here.
+        let msg = match &msg {
+            Message::Proposal(_) => match encoding::decode::<Message>(&encoding::encode(&msg)) {
+                Ok(m) => m,
+                Err(_) => {
+                    self.outcome.refused += 1;
+                    return;
+                }
+            },
+            Message::Vote(_) => msg,
+        };
         if msg.height() > height && !self.nodes[to].sync_pending {
             // Someone is ahead: fetch the block we miss from them.
             self.nodes[to].sync_pending = true;
             let at = self.now + self.link_delay();
             self.schedule(at, Event::SyncReply { to, from, height });
         }
+        if let Message::Proposal(p) = &msg
+            && self.lies(to).is_some_and(|l| l.tamper_relay)
+            && msg.signer() != self.keys[self.nodes[to].key_index].public()
+            && self.relayed.insert(p.proposal.block.hash())
+        {
+            adversary::relay_tampered(self, to, p);
+        }
         let input = match msg {
             Message::Proposal(p) => Input::Proposal(*p),
             Message::Vote(v) => Input::Vote(v),
         };
         self.input(to, input);
+    }
+
+    fn sync_reply(&mut self, to: usize, from: usize, height: u64) {
+        self.nodes[to].sync_pending = false;
+        if self.lies(from).is_some_and(|l| l.quit_at_gst) && self.now >= self.sc.gst_ms {
+            return;
+        }
+        let Some((mut block, certificate)) = self.nodes[from]
+            .disk
+            .chain
+            .get(height as usize - 1)
+            .cloned()
+        else {
+            return;
+        };
+        if self.lies(from).is_some_and(|l| l.tamper_sync) {
+            block = app::tamper(&block, &self.accounts);
+        }
+        let Ok(block) = encoding::decode::<Block>(&encoding::encode(&block)) else {
+            self.outcome.refused += 1;
+            return;
+        };
+        let current = self.nodes[to]
+            .driver
+            .as_ref()
+            .map(|d| d.consensus().height());
+        if current == Some(height) {
+            self.input(to, Input::SyncedBlock { block, certificate });
+        }
     }
 
     /// Run the node's driver on one input, with this simulation as its host, then carry out
@@ -450,7 +602,6 @@ impl Sim {
             match output {
                 Output::Broadcast(msg) => self.broadcast(i, msg),
                 Output::ScheduleTimeout { timeout, after_ms } => {
-                    let epoch = self.nodes[i].epoch;
                     self.schedule(
                         self.now + after_ms,
                         Event::Timeout {
@@ -476,8 +627,18 @@ impl Sim {
         }
         if crashed {
             // The host failed the driver on purpose: a crash right after a persist.
-            self.crash(i);
+            let down = self.crash_after_persist(i).map_or(1, |c| c.down_ms);
+            self.crash(i, down);
         }
+    }
+
+    fn crash_after_persist(&self, i: usize) -> Option<Crash> {
+        let n = self.nodes[i].persists;
+        self.sc
+            .crashes
+            .iter()
+            .find(|c| c.node == i && c.at == CrashAt::Persist(n))
+            .copied()
     }
 
     fn tip_hash(&self, i: usize) -> Hash {
@@ -489,64 +650,94 @@ impl Sim {
     }
 
     fn build_block(&mut self, i: usize, height: u64, round: u32) -> Block {
-        let header = BlockHeader {
-            chain_id: CHAIN_ID.into(),
+        let prev = self.tip_hash(i);
+        let proposer = self.keys[self.nodes[i].key_index].public();
+        let state = &self.nodes[i].disk.state;
+        self.accounts.build(
+            &mut self.rng,
+            state,
             height,
             round,
-            prev_hash: self.tip_hash(i),
-            proposer: self.keys[self.nodes[i].key_index].public(),
-            timestamp_ms: self.now,
-            tx_root: merkle_root(&[]),
-            state_root: Hash::ZERO,
-        };
-        Block {
-            header,
-            txs: vec![],
-        }
-    }
-
-    /// The honest application: right height, extends our chain, not marked invalid.
-    fn judge(&self, i: usize, height: u64, block: &Block) -> bool {
-        block.header.height == height
-            && block.header.prev_hash == self.tip_hash(i)
-            && block.header.state_root != INVALID_ROOT
+            prev,
+            proposer,
+            self.now,
+        )
     }
 
     fn decided(&mut self, i: usize, block: Block, certificate: CommitCertificate) {
         let height = block.header.height;
-        let hash = block.hash();
+        let execution = self.nodes[i].disk.state.execute(CHAIN_ID, &block.txs);
         if self.honest(i) {
-            if let Err(e) = certificate.verify(CHAIN_ID, height, &hash, &self.validators) {
-                self.outcome.violations.push(Violation::Certificate {
-                    node: i,
-                    height,
-                    error: e.to_string(),
-                });
-            }
-            if !self.proposed.contains(&hash) || block.header.state_root == INVALID_ROOT {
-                self.outcome.violations.push(Violation::Validity {
-                    node: i,
-                    height,
-                    block: hash,
-                });
-            }
-            match self.decisions.get(&height) {
-                Some(first) if *first != hash => {
-                    self.outcome.violations.push(Violation::Agreement {
-                        height,
-                        first: *first,
-                        second: hash,
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    self.decisions.insert(height, hash);
-                }
-            }
+            self.check_decision(i, &block, &certificate);
+            self.nodes[i].commit_times.push(self.now);
             self.first_decided_at.entry(height).or_insert(self.now);
         }
         // Committing is synchronous and durable in the simulation.
-        self.nodes[i].disk.chain.push((block, certificate));
+        let honest = self.honest(i);
+        let disk = &mut self.nodes[i].disk;
+        disk.state.apply(&execution);
+        disk.chain.push((block, certificate));
+        let supply = disk.state.total_supply();
+        if honest && supply != self.accounts.supply() {
+            self.outcome.violations.push(Violation::Supply {
+                node: i,
+                height,
+                supply,
+            });
+        }
+    }
+
+    fn check_decision(&mut self, i: usize, block: &Block, certificate: &CommitCertificate) {
+        let height = block.header.height;
+        let hash = block.hash();
+        // Each distinct certificate is checked once: they are many copies of few.
+        let key = sha256(&[&encoding::encode(certificate)]);
+        if !self.verified.contains(&key) {
+            match certificate.verify(CHAIN_ID, height, &hash, &self.validators) {
+                Ok(()) => {
+                    self.verified.insert(key);
+                }
+                Err(e) => self.outcome.violations.push(Violation::Certificate {
+                    node: i,
+                    height,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        let tip = self.tip_hash(i);
+        let valid = app::judge(
+            &self.nodes[i].disk.state,
+            &tip,
+            height,
+            block,
+            &mut self.verified,
+        );
+        if !self.proposed.contains(&hash) || !valid {
+            self.outcome.violations.push(Violation::Validity {
+                node: i,
+                height,
+                block: hash,
+            });
+        }
+        let bytes = encoding::encode(block);
+        match self.decisions.get(&height) {
+            Some((first, _)) if *first != hash => {
+                self.outcome.violations.push(Violation::Agreement {
+                    height,
+                    first: *first,
+                    second: hash,
+                });
+            }
+            Some((_, first_bytes)) if *first_bytes != bytes => {
+                self.outcome
+                    .violations
+                    .push(Violation::CommitBytes { node: i, height });
+            }
+            Some(_) => {}
+            None => {
+                self.decisions.insert(height, (hash, bytes));
+            }
+        }
     }
 
     fn link_delay(&mut self) -> u64 {
@@ -557,6 +748,24 @@ impl Sim {
         }
     }
 
+    fn cut(&self, from: usize, to: usize, msg: &Message) -> bool {
+        let kind = match msg {
+            Message::Proposal(_) => kinds::PROPOSAL,
+            Message::Vote(v) if v.vote.kind == ledger::VoteKind::Prevote => kinds::PREVOTE,
+            Message::Vote(_) => kinds::PRECOMMIT,
+        };
+        let (h, r) = (msg.height(), msg.round());
+        self.sc.cuts.iter().any(|c| {
+            self.now < c.until_ms.min(self.sc.gst_ms)
+                && (c.heights.0..=c.heights.1).contains(&h)
+                && (c.rounds.0..=c.rounds.1).contains(&r)
+                && c.kinds & kind != 0
+                && c.from >> from & 1 == 1
+                && c.to >> to & 1 == 1
+        })
+    }
+
+    /// Put one message on the wire from `from` to `to`: the network's faults apply.
     fn send(&mut self, from: usize, to: usize, msg: Message) {
         if self.now < self.sc.gst_ms {
             if let Some(groups) = &self.partition
@@ -564,7 +773,7 @@ impl Sim {
             {
                 return;
             }
-            if self.rng.chance(self.sc.drop_prob) {
+            if self.cut(from, to, &msg) || self.rng.chance(self.sc.drop_prob) {
                 return;
             }
         }
@@ -586,59 +795,182 @@ impl Sim {
         }
     }
 
-    fn broadcast(&mut self, from: usize, msg: Message) {
-        if let Message::Proposal(p) = &msg {
-            self.proposed.insert(p.proposal.block.hash());
-        }
-        let own = msg.signer() == self.keys[self.nodes[from].key_index].public();
-        let alternative = if own && self.nodes[from].role == Role::Equivocator {
-            self.equivocate(from, &msg)
-        } else {
-            None
-        };
-        for to in 0..self.nodes.len() {
-            if to == from {
-                continue;
-            }
-            match &alternative {
-                Some(alt) if to % 2 == 1 => self.send(from, to, alt.clone()),
-                _ => self.send(from, to, msg.clone()),
+    fn note_proposal(&mut self, msg: &Message) {
+        if let Message::Proposal(p) = msg {
+            let hash = p.proposal.block.hash();
+            self.proposed.insert(hash);
+            let at = self
+                .proposals_at
+                .entry((msg.height(), msg.round()))
+                .or_default();
+            if !at.contains(&hash) {
+                at.push(hash);
             }
         }
     }
 
-    /// A conflicting twin of `msg`, signed with the equivocator's key.
-    fn equivocate(&mut self, from: usize, msg: &Message) -> Option<Message> {
-        let key = &self.keys[self.nodes[from].key_index];
-        match msg {
-            Message::Proposal(p) => {
-                let mut block = p.proposal.block.clone();
-                block.header.timestamp_ms += 1;
-                if self.rng.chance(0.5) {
-                    block.header.state_root = INVALID_ROOT;
-                }
-                self.proposed.insert(block.hash());
-                let alt = Proposal {
-                    block,
-                    ..p.proposal.clone()
-                };
-                Some(Message::Proposal(Box::new(alt.sign(CHAIN_ID, key))))
+    fn broadcast(&mut self, from: usize, msg: Message) {
+        self.note_proposal(&msg);
+        let own = msg.signer() == self.keys[self.nodes[from].key_index].public();
+        let sends = match self.lies(from) {
+            Some(lies) if own => adversary::sends(self, from, lies, msg),
+            _ => (0..self.nodes.len())
+                .filter(|&to| to != from)
+                .map(|to| (to, msg.clone()))
+                .collect(),
+        };
+        for (to, m) in sends {
+            self.send(from, to, m);
+        }
+    }
+
+    fn finish(mut self) -> Outcome {
+        self.outcome.end_ms = self.now;
+        self.outcome.final_states = self
+            .nodes
+            .iter()
+            .map(|n| match n.driver.as_ref().map(Driver::consensus) {
+                Some(c) => format!(
+                    "{:?} committed {} at ({}, {}, {:?}) locked {:?}",
+                    n.role,
+                    n.disk.chain.len(),
+                    c.height(),
+                    c.round(),
+                    c.step(),
+                    c.locked().map(|l| l.0)
+                ),
+                None => format!("{:?} down, committed {}", n.role, n.disk.chain.len()),
+            })
+            .collect();
+        self.outcome.heights = self
+            .honest_nodes()
+            .map(|i| self.nodes[i].disk.chain.len() as u64)
+            .min()
+            .unwrap_or(0);
+        let target = self.target();
+        for i in self.honest_nodes().collect::<Vec<_>>() {
+            let reached = self.nodes[i].disk.chain.len() as u64;
+            if reached < target {
+                self.outcome.violations.push(Violation::Liveness {
+                    node: i,
+                    height_reached: reached,
+                    target,
+                });
             }
-            Message::Vote(v) => {
-                let block = match v.vote.block {
-                    Some(_) => None,
-                    None => Some(sha256(&[
-                        b"equivocation",
-                        &self.rng.next_u64().to_le_bytes(),
-                    ])),
-                };
-                let alt: SignedVote = Vote {
-                    block,
-                    ..v.vote.clone()
+        }
+        if let Some(stable) = self.stable {
+            self.check_rounds(stable);
+            self.check_wedges(stable);
+        }
+        self.outcome
+    }
+
+    /// The longest run of consecutive rounds (over the proposer seats, cyclic) whose
+    /// proposers together hold at most two thirds of the power. Once the network is stable
+    /// a round fails only if its proposer is faulty or does not hold the block that the
+    /// highest lock is on, and the validators that can block a round that way (the faulty
+    /// and those locked elsewhere) hold more than a third; with weighted power the seats of a
+    /// heavy validator are consecutive, so such runs can be long.
+    fn failing_run(&self) -> u32 {
+        let total = self.validators.total_power();
+        let seats: Vec<PublicKey> = (0..total)
+            .map(|s| proposer(&self.validators, s, 0))
+            .collect();
+        let mut best = 0;
+        for start in 0..seats.len() {
+            let mut holders = HashSet::new();
+            let mut power = 0;
+            let mut run = 0;
+            for p in seats.iter().cycle().skip(start).take(seats.len()) {
+                if holders.insert(*p) {
+                    power += self.validators.power_of(p);
                 }
-                .sign(CHAIN_ID, key);
-                Some(Message::Vote(alt))
+                if 3 * power > 2 * total {
+                    break;
+                }
+                run += 1;
             }
+            best = best.max(run);
+        }
+        best
+    }
+
+    fn round_bound(&self) -> u32 {
+        self.failing_run() + ROUND_SLACK
+    }
+
+    fn check_rounds(&mut self, stable: Stable) {
+        let bound = self.round_bound();
+        let mut rounds = BTreeMap::new();
+        for i in self.honest_nodes() {
+            for (b, c) in &self.nodes[i].disk.chain {
+                rounds.entry(b.header.height).or_insert(c.round);
+            }
+        }
+        for (height, round) in rounds {
+            let began_after = height > 1
+                && self
+                    .first_decided_at
+                    .get(&(height - 1))
+                    .is_some_and(|&at| at > stable.at);
+            if began_after {
+                self.outcome.max_round_after_gst = self.outcome.max_round_after_gst.max(round);
+                if round > bound {
+                    self.outcome.violations.push(Violation::SlowRound {
+                        height,
+                        round,
+                        bound,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Time for a height starting in round `round` to be decided on a stable network: one
+    /// rebroadcast for every validator to hear every round's votes, then up to
+    /// `round_bound` rounds with their timeouts and message delays.
+    fn height_time_bound(&self, round: u32) -> u64 {
+        let t = sim_timeouts();
+        let delta = self.sc.delta_ms;
+        let round_time = |r: u64| {
+            t.propose_base_ms
+                + t.prevote_base_ms
+                + t.precommit_base_ms
+                + r * (t.propose_delta_ms + t.prevote_delta_ms + t.precommit_delta_ms)
+                + 4 * delta
+        };
+        let rounds = self.round_bound() as u64 + 1;
+        t.rebroadcast_ms
+            + 2 * delta
+            + (0..rounds)
+                .map(|k| round_time(round as u64 + k))
+                .sum::<u64>()
+    }
+
+    fn check_wedges(&mut self, stable: Stable) {
+        for i in self.honest_nodes().collect::<Vec<_>>() {
+            let times = &self.nodes[i].commit_times;
+            let mut previous = 0;
+            let mut first = true;
+            let mut violation = None;
+            for (index, &at) in times.iter().enumerate() {
+                if at > stable.at {
+                    let start = previous.max(stable.at);
+                    let bound = self.height_time_bound(if first { stable.round } else { 0 });
+                    first = false;
+                    if at - start > bound {
+                        violation = Some(Violation::Wedge {
+                            node: i,
+                            height: index as u64 + 1,
+                            waited_ms: at - start,
+                            bound_ms: bound,
+                        });
+                        break;
+                    }
+                }
+                previous = at;
+            }
+            self.outcome.violations.extend(violation);
         }
     }
 }
@@ -663,10 +995,18 @@ impl Host for SimHost<'_> {
 
     fn persist(&mut self, record: &SignRecord) -> Result<(), Crashed> {
         let sim = &mut *self.sim;
-        let log = &mut sim.nodes[self.node].disk.log;
-        log.retain(|r| r.height == record.height);
-        log.push(record.clone());
-        if sim.now < sim.sc.gst_ms && sim.rng.chance(sim.sc.crash_after_persist_prob) {
+        let i = self.node;
+        let node = &mut sim.nodes[i];
+        node.disk.log.retain(|r| r.height == record.height);
+        node.disk.log.push(record.clone());
+        node.persists += 1;
+        let (key, honest) = (node.key_index, node.role == Role::Honest);
+        let found = sim.monitor.signed(i, key, honest, &record.message);
+        sim.outcome.violations.extend(found);
+        // Signed is proposed, even if a crash keeps it from going out: a validator that is a
+        // quorum on its own decides its block before broadcasting it.
+        sim.note_proposal(&record.message);
+        if sim.crash_after_persist(i).is_some() {
             // Durable, but the node dies before sending it.
             return Err(Crashed);
         }
@@ -674,7 +1014,10 @@ impl Host for SimHost<'_> {
     }
 
     fn validate(&mut self, height: u64, block: &Block) -> bool {
-        self.sim.judge(self.node, height, block)
+        let sim = &mut *self.sim;
+        let tip = sim.tip_hash(self.node);
+        let state = &sim.nodes[self.node].disk.state;
+        app::judge(state, &tip, height, block, &mut sim.verified)
     }
 
     fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), Crashed> {
