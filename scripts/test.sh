@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, in release (ed25519 and RocksDB are many times slower unoptimised):
-# unit and property tests, storage tests, an in-process testnet, and 1,002 seeded consensus
-# simulations. Ends with one line totalling every test binary's results.
+# unit and property tests, storage tests, an in-process testnet, 600 seeded consensus
+# simulations and the consensus mutation score. Ends with one line totalling every test binary's results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
