@@ -236,6 +236,21 @@ pub enum InputError {
 }
 
 impl InputError {
+    /// A short stable name for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InputError::UnknownValidator(_) => "unknown_validator",
+            InputError::BadSignature(_) => "bad_signature",
+            InputError::WrongProposer { .. } => "wrong_proposer",
+            InputError::BlockHeightMismatch { .. } => "malformed",
+            InputError::StaleHeight { .. } => "stale_height",
+            InputError::FarFuture { .. } => "far_future_height",
+            InputError::FarFutureRound { .. } => "far_future_round",
+            InputError::FutureRoundsFull { .. } => "future_rounds_full",
+            InputError::BadCertificate(_) => "bad_certificate",
+        }
+    }
+
     /// Whether the message proves its sender wrong (bad signature, non-validator signer, a
     /// proposal from the wrong proposer), as opposed to merely arriving late or early.
     pub fn is_misbehaviour(&self) -> bool {

@@ -403,6 +403,18 @@ impl Consensus {
                         .cloned()
                         .map(Effect::Broadcast),
                 );
+                // Relay the precommits that let us leave the previous round: a validator still
+                // in it may have lost some (from validators that since went quiet) and, without
+                // them, could neither time out of it nor hear enough of a later round to skip
+                // ahead (found by the simulator: honest validators split across two rounds).
+                if self.round > 0 {
+                    let moved_on = self.votes.votes_in(self.round - 1, VoteKind::Precommit);
+                    fx.extend(
+                        moved_on
+                            .into_iter()
+                            .map(|v| Effect::Broadcast(Message::Vote(v))),
+                    );
+                }
                 // Relay the proof-of-lock behind our valid block: a proposer re-proposing it
                 // needs every validator to have seen that quorum of prevotes.
                 if let Some((vr, v)) = self.valid {

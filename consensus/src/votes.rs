@@ -11,8 +11,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ledger::{CommitCertificate, CommitSig, Hash, PublicKey, SignedVote, ValidatorSet, VoteKind};
 
-/// Distinct values kept per validator, round and step: enough to count an equivocator's votes
-/// where they matter, bounded so it cannot fill memory.
+/// Distinct values kept per validator, round and step for values no other validator voted
+/// for: bounded so an equivocator cannot fill memory. A vote for a value others voted for is
+/// always kept: it may complete a quorum (a proof-of-lock relayed later). Each validator
+/// brings at most three values of its own, so a round and step holds at most 3n values and
+/// n x 3n votes. Without that exception an equivocator that
+/// signed a few throwaway values first could keep one honest validator from ever counting a
+/// real proof-of-lock, and locked validators never agree again (found by the simulator).
 const MAX_VALUES_PER_VOTER: usize = 3;
 
 #[derive(Default)]
@@ -79,6 +84,10 @@ impl VoteKeeper {
             VoteKind::Prevote => &mut round.prevotes,
             VoteKind::Precommit => &mut round.precommits,
         };
+        let supported = tally
+            .power_by_value
+            .get(&vote.vote.block)
+            .is_some_and(|p| *p > 0);
         let mine = tally.votes.entry(vote.vote.validator).or_default();
         if mine.iter().any(|v| v.vote.block == vote.vote.block) {
             return Added::Duplicate;
@@ -87,7 +96,7 @@ impl VoteKeeper {
         if first.is_none() {
             tally.total += power;
         }
-        if mine.len() < MAX_VALUES_PER_VOTER {
+        if mine.len() < MAX_VALUES_PER_VOTER || supported {
             *tally.power_by_value.entry(vote.vote.block).or_default() += power;
             mine.push(vote);
         }
@@ -112,6 +121,17 @@ impl VoteKeeper {
                     .cloned()
                     .collect()
             })
+            .unwrap_or_default();
+        votes.sort_by_key(|v| v.vote.validator);
+        votes
+    }
+
+    /// Every vote of `kind` in `round`, whatever its value, sorted by validator.
+    pub fn votes_in(&self, round: u32, kind: VoteKind) -> Vec<SignedVote> {
+        let mut votes: Vec<SignedVote> = self
+            .rounds
+            .get(&round)
+            .map(|r| r.tally(kind).votes.values().flatten().cloned().collect())
             .unwrap_or_default();
         votes.sort_by_key(|v| v.vote.validator);
         votes

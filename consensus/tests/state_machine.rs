@@ -324,6 +324,46 @@ fn f_plus_one_validators_ahead_make_us_skip_rounds() {
     assert_eq!(c.round(), 5);
 }
 
+/// A validator that timed out of round 0 on others' precommits relays them with its own
+/// votes: a validator still in round 0 that lost some (their signers since went quiet) can
+/// then leave it too. Simulation seed 947 had honest validators split across two rounds for
+/// good without this.
+#[test]
+fn the_precommits_that_ended_a_round_are_relayed() {
+    let ks = keys();
+    let me = follower(&ks);
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    let others: Vec<usize> = (0..4).filter(|&i| i != me).collect();
+    for &o in &others {
+        feed(&mut c, vote(&ks[o], 0, VoteKind::Precommit, None));
+    }
+    let timeout = |round, kind| {
+        Input::Timeout(Timeout {
+            height: 1,
+            round,
+            kind,
+        })
+    };
+    feed(&mut c, timeout(0, TimeoutKind::Precommit));
+    assert_eq!(c.round(), 1);
+    let fx = feed(&mut c, timeout(1, TimeoutKind::Rebroadcast));
+    let relayed: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Broadcast(Message::Vote(v))
+                if v.vote.round == 0 && v.vote.kind == VoteKind::Precommit =>
+            {
+                Some(v.vote.validator)
+            }
+            _ => None,
+        })
+        .collect();
+    for &o in &others {
+        assert!(relayed.contains(&ks[o].public()), "{relayed:?}");
+    }
+}
+
 #[test]
 fn bad_inputs_are_refused_with_reasons() {
     let ks = keys();
@@ -414,6 +454,42 @@ fn double_votes_produce_evidence_and_count_once() {
     );
     // The duplicate of the first vote is ignored silently.
     assert!(feed(&mut c, vote(&ks[other], 0, VoteKind::Prevote, None)).is_empty());
+}
+
+/// An equivocator that signed throwaway values first cannot keep its vote for a real value
+/// from completing a quorum (a proof-of-lock relayed later), while fresh throwaway values
+/// past the per-validator bound are still not kept. Before this, locked validators could
+/// disagree forever about a proof-of-lock (simulation seed 3003).
+#[test]
+fn an_equivocator_cannot_hide_a_quorum_behind_throwaway_votes() {
+    let ks = keys();
+    let mut keeper = consensus::votes::VoteKeeper::new(set(&ks), 3);
+    let prevote = |k: &Keypair, block: Hash| {
+        Vote {
+            height: 1,
+            round: 1,
+            kind: VoteKind::Prevote,
+            block: Some(block),
+            validator: k.public(),
+        }
+        .sign(CHAIN, k)
+    };
+    let junk = |i: u8| sha256(&[b"junk", &[i]]);
+    for i in 0..4 {
+        keeper.add(prevote(&ks[3], junk(i)));
+    }
+    assert_eq!(keeper.power_for(1, VoteKind::Prevote, Some(junk(2))), 1);
+    assert_eq!(
+        keeper.power_for(1, VoteKind::Prevote, Some(junk(3))),
+        0,
+        "a fourth value nobody else voted for is not kept"
+    );
+    let v = sha256(&[b"v"]);
+    keeper.add(prevote(&ks[0], v));
+    keeper.add(prevote(&ks[1], v));
+    keeper.add(prevote(&ks[3], v));
+    assert_eq!(keeper.power_for(1, VoteKind::Prevote, Some(v)), 3);
+    assert_eq!(keeper.quorum_values(1, VoteKind::Prevote), vec![Some(v)]);
 }
 
 /// A block of `n` transactions, so that holding one costs memory like a real proposal.
