@@ -191,18 +191,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &mut |fraction, message| progress.bar(fraction, message),
     ))?;
     progress.finish(&format!("results in {}", out.display()));
-    print!("{}", outcome.table);
+    out!("{}", outcome.table);
     match &outcome.peak {
-        Some(p) => println!(
+        Some(p) => outln!(
             "peak: {:.0} committed tx/s with e2e p99 {:.0} ms <= {} ms ({})",
-            p.committed_tps, p.e2e_latency_ms.p99, config.latency_cap_ms, p.label
+            p.committed_tps,
+            p.e2e_latency_ms.p99,
+            config.latency_cap_ms,
+            p.label
         ),
-        None => println!(
+        None => outln!(
             "peak: no complete point kept e2e p99 under {} ms",
             config.latency_cap_ms
         ),
     }
-    println!("report: {}", outcome.report.display());
+    outln!("report: {}", outcome.report.display());
     let lost: usize = outcome.points.iter().map(|p| p.dropped).sum();
     if lost > 0 {
         bail!(

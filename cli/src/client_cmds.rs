@@ -25,16 +25,33 @@ pub struct NodeArgs {
     json: bool,
 }
 
+/// Where client commands go when nothing says otherwise.
+const DEFAULT_NODE: &str = "http://127.0.0.1:26657";
+
 impl NodeArgs {
-    fn client(&self) -> Client {
+    fn client(&self) -> Result<Client> {
         let url = match &self.node {
-            Some(url) => url.clone(),
-            None => testnet::manifest::Manifest::load(&default_dir())
-                .ok()
-                .and_then(|m| m.nodes.first().map(|n| n.api.clone()))
-                .unwrap_or_else(|| "http://127.0.0.1:26657".into()),
+            Some(url) => {
+                testnet::client::parse_base_url(url).map_err(|e| anyhow::anyhow!("--node {e}"))?
+            }
+            None => {
+                let dir = default_dir();
+                match testnet::manifest::Manifest::load(&dir)
+                    .ok()
+                    .and_then(|m| m.nodes.first().map(|n| n.api.clone()))
+                {
+                    Some(api) => api,
+                    None => {
+                        eprintln!(
+                            "note: no --node, LANTAU_NODE or local testnet in {}; using {DEFAULT_NODE}",
+                            dir.display()
+                        );
+                        DEFAULT_NODE.into()
+                    }
+                }
+            }
         };
-        Client::new(&url)
+        Ok(Client::new(&url))
     }
 }
 
@@ -49,6 +66,7 @@ pub enum TxCommand {
         /// Recipient address (64 hex characters).
         #[arg(long)]
         to: String,
+        /// Amount to send, in whole units of the chain's token (at least 1).
         #[arg(long)]
         amount: u64,
         /// Up to 1 KiB of text stored with the transfer.
@@ -72,19 +90,22 @@ pub enum TxCommand {
 pub enum QueryCommand {
     /// Balance and next nonce of an address.
     Account {
+        /// The account's address (64 hex characters; an account is its owner's public key).
         address: String,
         #[command(flatten)]
         node: NodeArgs,
     },
     /// A transaction by hash: pending, or committed with its receipt.
     Tx {
+        /// The transaction hash printed by `lantau tx transfer` (64 hex characters).
         hash: String,
         #[command(flatten)]
         node: NodeArgs,
     },
     /// A committed block and its certificate (default: the latest).
     Block {
-        height: Option<u64>,
+        /// A block height, or `latest` (the default).
+        height: Option<String>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -106,7 +127,7 @@ pub enum QueryCommand {
 }
 
 fn print_json(value: &impl Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("serialises")
     );
@@ -156,7 +177,7 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
             ledger::tx::MAX_MEMO_BYTES
         );
     }
-    let client = node.client();
+    let client = node.client()?;
     runtime()?.block_on(async {
         let status = client.status().await?;
         let account = client.account(&key.public()).await?;
@@ -188,8 +209,8 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
                 if node.json {
                     print_json(&serde_json::json!({ "hash": hash, "status": "submitted" }));
                 } else {
-                    println!("submitted {hash}");
-                    println!("follow it with: lantau query tx {hash}");
+                    outln!("submitted {hash}");
+                    outln!("follow it with: lantau query tx {hash}");
                 }
                 Ok(())
             }
@@ -215,15 +236,15 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
 
 fn print_tx(info: &TxInfo) {
     match info {
-        TxInfo::Pending { hash } => println!("{hash}  pending"),
+        TxInfo::Pending { hash } => outln!("{hash}  pending"),
         TxInfo::Committed {
             hash,
             height,
             index,
             receipt,
         } => {
-            println!("{hash}  committed at height {height} (index {index})");
-            println!("receipt: {}", describe(receipt));
+            outln!("{hash}  committed at height {height} (index {index})");
+            outln!("receipt: {}", describe(receipt));
         }
     }
 }
@@ -233,20 +254,20 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
     match cmd {
         QueryCommand::Account { address, node } => {
             let address = parse_address(&address)?;
-            let account = rt.block_on(node.client().account(&address))?;
+            let account = rt.block_on(node.client()?.account(&address))?;
             if node.json {
                 print_json(&account);
             } else {
-                println!("address  {address}");
-                println!("balance  {}", thousands(account.balance));
-                println!("nonce    {}", account.nonce);
+                outln!("address  {address}");
+                outln!("balance  {}", thousands(account.balance));
+                outln!("nonce    {}", account.nonce);
             }
         }
         QueryCommand::Tx { hash, node } => {
             let hash: Hash = hash.parse().map_err(|e| {
                 anyhow::anyhow!("malformed transaction hash {hash:?}: {e} (64 hex characters)")
             })?;
-            let info = rt.block_on(node.client().tx(&hash))?;
+            let info = rt.block_on(node.client()?.tx(&hash))?;
             if node.json {
                 print_json(&info);
             } else {
@@ -254,25 +275,51 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
             }
         }
         QueryCommand::Block { height, node } => {
-            let view = rt.block_on(node.client().block(height))?;
+            let height = match height.as_deref() {
+                None | Some("latest") => None,
+                Some(h) => Some(h.parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!("malformed block height {h:?}: a number, or `latest`")
+                })?),
+            };
+            let client = node.client()?;
+            let view = rt.block_on(client.block(height))?;
             if node.json {
-                print_json(&view);
+                print_json(&serde_json::json!({
+                    "hash": view.block.hash(),
+                    "tx_hashes": view.block.txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
+                    "block": view.block,
+                    "certificate": view.certificate,
+                }));
                 return Ok(());
             }
             let h = &view.block.header;
-            println!("height     {}", h.height);
-            println!("hash       {}", view.block.hash());
-            println!("round      {}", h.round);
-            println!("proposer   {}", h.proposer);
-            println!("time (ms)  {}", h.timestamp_ms);
-            println!("prev hash  {}", h.prev_hash);
-            println!("state root {}", h.state_root);
-            println!(
+            // Validators are known by their place in genesis (testnet homes are node0..).
+            let proposer = rt
+                .block_on(client.validators())
+                .ok()
+                .and_then(|vs| vs.iter().position(|v| v.public_key == h.proposer))
+                .map_or_else(
+                    || h.proposer.to_string(),
+                    |i| {
+                        format!(
+                            "validator {i} (node{i} in a local testnet), {}",
+                            short(&h.proposer.to_string())
+                        )
+                    },
+                );
+            outln!("height     {}", h.height);
+            outln!("hash       {}", view.block.hash());
+            outln!("round      {}", h.round);
+            outln!("proposer   {proposer}");
+            outln!("time       {}", crate::output::utc(h.timestamp_ms));
+            outln!("prev hash  {}", h.prev_hash);
+            outln!("state root {}", h.state_root);
+            outln!(
                 "certified  by {} validators in round {}",
                 view.certificate.signatures.len(),
                 view.certificate.round
             );
-            println!("txs        {}", view.block.txs.len());
+            outln!("txs        {}", view.block.txs.len());
             if !view.block.txs.is_empty() {
                 let rows: Vec<Vec<String>> = view
                     .block
@@ -289,32 +336,32 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(&["hash", "from", "to", "amount", "nonce"], &rows)
                 );
             }
         }
         QueryCommand::Status { node } => {
-            let s = rt.block_on(node.client().status())?;
+            let s = rt.block_on(node.client()?.status())?;
             if node.json {
                 print_json(&s);
             } else {
-                println!("chain      {}", s.chain_id);
-                println!(
+                outln!("chain      {}", s.chain_id);
+                outln!(
                     "validator  {}",
                     s.validator
                         .map_or("(not a validator)".into(), |v| v.to_string())
                 );
-                println!("committed  {}", s.committed_height);
-                println!("deciding   height {} round {}", s.height, s.round);
-                println!("peers      {}", s.peers);
-                println!("mempool    {} txs", thousands(s.mempool as u64));
-                println!("syncing    {}", if s.syncing { "yes" } else { "no" });
+                outln!("committed  {}", s.committed_height);
+                outln!("deciding   height {} round {}", s.height, s.round);
+                outln!("peers      {}", s.peers);
+                outln!("mempool    {} txs", thousands(s.mempool as u64));
+                outln!("syncing    {}", if s.syncing { "yes" } else { "no" });
             }
         }
         QueryCommand::Validators { node } => {
-            let validators = rt.block_on(node.client().validators())?;
+            let validators = rt.block_on(node.client()?.validators())?;
             if node.json {
                 print_json(&validators);
             } else {
@@ -325,11 +372,11 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                         vec![i.to_string(), v.public_key.to_string(), v.power.to_string()]
                     })
                     .collect();
-                print!("{}", table(&["#", "public key", "power"], &rows));
+                out!("{}", table(&["#", "public key", "power"], &rows));
             }
         }
         QueryCommand::Peers { node } => {
-            let peers = rt.block_on(node.client().peers())?;
+            let peers = rt.block_on(node.client()?.peers())?;
             if node.json {
                 print_json(&peers);
             } else {
@@ -337,7 +384,7 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                     .iter()
                     .map(|p| vec![p.peer_id.clone(), format!("{:.1}", p.score)])
                     .collect();
-                print!("{}", table(&["peer id", "score"], &rows));
+                out!("{}", table(&["peer id", "score"], &rows));
             }
         }
     }

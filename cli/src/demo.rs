@@ -50,14 +50,17 @@ pub fn run(opts: Options) -> Result<()> {
     let config = LocalNetConfig::default();
     let mut net = LocalNet::start(&dir, &genesis, validator_keys, config)
         .with_context(|| format!("opening validator stores under {}", dir.display()))?;
-    println!(
+    outln!(
         "lantau demo: {} validators on chain {CHAIN_ID:?}, stores in {}\n",
         opts.validators,
         dir.display()
     );
-    println!(
+    outln!(
         "{:>6}  {:>4}  {:<10}  {:>6}  balances after the block",
-        "height", "txs", "block", "signers"
+        "height",
+        "txs",
+        "block",
+        "signers"
     );
 
     let mut nonces = vec![0u64; people.len()];
@@ -96,7 +99,7 @@ pub fn run(opts: Options) -> Result<()> {
                 .zip(&people)
                 .map(|(name, k)| format!("{name} {}", c.app.account(&k.public()).balance))
                 .collect();
-            println!(
+            outln!(
                 "{:>6}  {:>4}  {:<10}  {:>4}/{}  {}",
                 c.block.header.height,
                 c.block.txs.len(),
@@ -121,7 +124,7 @@ pub fn run(opts: Options) -> Result<()> {
                 .map(|b| b.map_or(0, |b| b.txs.len() as u64))
         })
         .sum::<Result<u64, _>>()?;
-    println!(
+    outln!(
         "\n{submitted} transfers submitted, {committed} committed in {} blocks; validator tips: {}",
         tips[0].height,
         tips.iter()
@@ -133,6 +136,6 @@ pub fn run(opts: Options) -> Result<()> {
         .iter()
         .map(|k| net.app(0).account(&k.public()).balance)
         .sum();
-    println!("total supply {total} (genesis {})", genesis.total_supply());
+    outln!("total supply {total} (genesis {})", genesis.total_supply());
     Ok(())
 }

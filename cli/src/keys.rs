@@ -9,18 +9,34 @@ use ledger::Keypair;
 pub fn keygen(out: &Path) -> Result<()> {
     let key = Keypair::generate();
     home::write_key_file(out, &key)?;
-    println!("wrote {} (owner-only)", out.display());
+    outln!("wrote {} (owner-only)", out.display());
     // An account's address is its public key.
-    println!("public key / address  {}", key.public());
+    outln!("public key / address  {}", key.public());
     Ok(())
 }
 
+/// `ADDRESS:BALANCE`, for genesis accounts given on the command line.
+pub fn parse_account(text: &str) -> Result<(ledger::Address, u64), String> {
+    let (address, balance) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: expected ADDRESS:BALANCE"))?;
+    let address = address.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    let balance = balance
+        .parse()
+        .map_err(|_| format!("{text:?}: the balance must be a whole number"))?;
+    Ok((address, balance))
+}
+
 pub fn load(path: &Path) -> Result<Keypair> {
-    home::read_key_file(path).with_context(|| {
-        format!(
-            "cannot use the key file {} (create one with `lantau keygen --out {}`)",
-            path.display(),
-            path.display()
-        )
-    })
+    // Suggest `keygen` only where it would help: it refuses to overwrite an existing path.
+    let hint = if path.is_dir() {
+        "it is a directory; pass the key file itself, e.g. a validator home's validator_key"
+            .to_string()
+    } else if path.exists() {
+        "it is not a lantau key file".to_string()
+    } else {
+        format!("create one with `lantau keygen --out {}`", path.display())
+    };
+    home::read_key_file(path)
+        .with_context(|| format!("cannot use the key file {} ({hint})", path.display()))
 }

@@ -2,6 +2,28 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` for command output: when stdout is closed early (`lantau testnet logs | head`)
+/// the program ends quietly, as Unix tools do, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::output::stdout_failed(e);
+        }
+    }};
+}
+
+/// `print!` with the same behaviour as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = write!(stdout, $($arg)*).and_then(|()| stdout.flush()) {
+            $crate::output::stdout_failed(e);
+        }
+    }};
+}
+
 mod bench_cmds;
 mod client_cmds;
 mod demo;
@@ -14,9 +36,19 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+/// `0.1.0 (commit 1a2b3c4d5e6f, rustc 1.x ...)`: what was built, from which commit.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LANTAU_COMMIT"),
+    ", ",
+    env!("LANTAU_RUSTC"),
+    ")"
+);
+
 /// lantau: a permissioned payments ledger with Tendermint-style BFT consensus.
 #[derive(Parser)]
-#[command(name = "lantau", version, propagate_version = true)]
+#[command(name = "lantau", version = VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,14 +69,24 @@ enum Command {
     },
     /// Create a single-validator home (config.toml, genesis.json, keys) ready to start.
     Init {
+        /// Directory to create the validator home in (must not hold one already).
         #[arg(long)]
         home: PathBuf,
+        /// Name of the new chain; transactions signed for another chain are refused.
         #[arg(long, default_value = "lantau-local")]
         chain_id: String,
+        /// Fund an account in genesis, ADDRESS:BALANCE (repeatable).
+        #[arg(long = "account", value_name = "ADDRESS:BALANCE", value_parser = keys::parse_account)]
+        accounts: Vec<(ledger::Address, u64)>,
+        /// Also fund the demo accounts alice, bob, carol and dave. Their keys come from public
+        /// seeds, so anyone can spend them: for a local walk-through only.
+        #[arg(long)]
+        demo_accounts: bool,
     },
     /// Run the validator in a home: libp2p on config.toml's p2p_listen, the HTTP API on
     /// api_listen. Stops cleanly on Ctrl-C or SIGTERM. Logs: RUST_LOG (default info).
     Start {
+        /// The validator home written by `lantau init` or `lantau testnet init`.
         #[arg(long)]
         home: PathBuf,
         /// Research testnets only: misbehave on purpose in one way (equivocate, withhold,
@@ -99,8 +141,13 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen { out } => keys::keygen(&out),
-        Command::Address { key } => keys::load(&key).map(|k| println!("{}", k.public())),
-        Command::Init { home, chain_id } => start::init(&home, &chain_id),
+        Command::Address { key } => keys::load(&key).map(|k| outln!("{}", k.public())),
+        Command::Init {
+            home,
+            chain_id,
+            accounts,
+            demo_accounts,
+        } => start::init(&home, &chain_id, accounts, demo_accounts),
         Command::Start {
             home,
             byzantine,

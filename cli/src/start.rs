@@ -8,18 +8,31 @@ use interface::demo::{DEMO_ACCOUNTS, DEMO_BALANCE, demo_key};
 use node::api_server::{self, ApiLimits};
 use node::{api, home, service};
 
-pub fn init(home_dir: &Path, chain_id: &str) -> Result<()> {
-    // The same demo accounts as a testnet's, so the walk-through works on either.
-    let funded: Vec<_> = DEMO_ACCOUNTS
-        .iter()
-        .map(|s| (demo_key(s).public(), DEMO_BALANCE))
-        .collect();
+pub fn init(
+    home_dir: &Path,
+    chain_id: &str,
+    mut funded: Vec<(ledger::Address, u64)>,
+    demo_accounts: bool,
+) -> Result<()> {
+    if demo_accounts {
+        // The same demo accounts as a local testnet's, so the walk-through works on either.
+        funded.extend(
+            DEMO_ACCOUNTS
+                .iter()
+                .map(|s| (demo_key(s).public(), DEMO_BALANCE)),
+        );
+    }
+    if funded.is_empty() {
+        eprintln!(
+            "note: genesis funds no account; pass --account ADDRESS:BALANCE (or --demo-accounts for a local walk-through)"
+        );
+    }
     interface::home::init(home_dir, chain_id, &funded)?;
-    println!(
+    outln!(
         "initialised a single-validator home in {}",
         home_dir.display()
     );
-    println!("start it with: lantau start --home {}", home_dir.display());
+    outln!("start it with: lantau start --home {}", home_dir.display());
     Ok(())
 }
 

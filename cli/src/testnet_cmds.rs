@@ -4,7 +4,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use interface::http::NodeStatus;
 use testnet::init::{InitOptions, local_defaults};
@@ -32,16 +32,21 @@ pub struct DirArg {
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// Number of validators.
-    #[arg(long, default_value_t = 4)]
-    validators: usize,
-    #[arg(long, default_value = "lantau-testnet")]
-    chain_id: String,
+    /// Number of validators (4 tolerates one faulty; 7 tolerates two). Default: 4.
+    #[arg(long)]
+    validators: Option<usize>,
+    /// Name of the new chain. Default: lantau-testnet.
+    #[arg(long)]
+    chain_id: Option<String>,
     /// One host (IP or DNS name) per validator, comma-separated, to run the same validator
     /// set across machines: each home listens on 0.0.0.0 with ports 26656 (p2p) and 26657
     /// (API); copy `nodeI/` to host I and run `lantau start --home nodeI` there.
     #[arg(long, value_delimiter = ',')]
     hosts: Vec<String>,
+    /// Fund an account in genesis, ADDRESS:BALANCE (repeatable). Needed with --hosts, whose
+    /// genesis funds nothing else; a local testnet also funds the demo accounts.
+    #[arg(long = "account", value_name = "ADDRESS:BALANCE", value_parser = crate::keys::parse_account)]
+    accounts: Vec<(ledger::Address, u64)>,
     /// Least time between blocks, in milliseconds.
     #[arg(long, default_value_t = 200)]
     block_interval_ms: u64,
@@ -79,6 +84,7 @@ pub enum TestnetCommand {
         dir: DirArg,
         /// `node2` or `2`.
         node: String,
+        /// SIGKILL instead of SIGTERM: a crash, not a clean stop.
         #[arg(long)]
         kill: bool,
     },
@@ -102,6 +108,7 @@ pub enum TestnetCommand {
         dir: DirArg,
         /// Only this node (`node2` or `2`).
         node: Option<String>,
+        /// Lines of each log to print (the last ones).
         #[arg(long, short = 'n', default_value_t = 20)]
         lines: usize,
         /// Keep printing new lines (Ctrl-C to stop).
@@ -114,16 +121,25 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
     match cmd {
         TestnetCommand::Init { dir, init } => {
             let manifest = testnet::init::init(&dir.dir, &init_options(&init))?;
-            println!(
+            outln!(
                 "initialised {} validators in {}",
                 manifest.nodes.len(),
                 dir.dir.display()
             );
-            print!("{}", layout_table(&manifest));
-            println!(
-                "start them with: lantau testnet up --dir {}",
-                dir.dir.display()
-            );
+            out!("{}", layout_table(&manifest));
+            if init.hosts.is_empty() {
+                outln!(
+                    "start them with: lantau testnet up --dir {}",
+                    dir.dir.display()
+                );
+            } else {
+                // `testnet up` would start every validator on this machine.
+                let d = dir.dir.display();
+                outln!(
+                    "copy {d}/nodeI/ to host I and run `lantau start --home nodeI` there \
+                     (genesis.json in each home names every validator's host)"
+                );
+            }
             Ok(())
         }
         TestnetCommand::Up {
@@ -137,9 +153,9 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             let (_, entry) = manifest.node(&node)?;
             let how = if kill { Stop::Kill } else { Stop::Graceful };
             if processes::stop_node(&dir.dir, entry, how, Duration::from_secs(10)) {
-                println!("{} {}", if kill { "killed" } else { "stopped" }, entry.name);
+                outln!("{} {}", if kill { "killed" } else { "stopped" }, entry.name);
             } else {
-                println!("{} was not running", entry.name);
+                outln!("{} was not running", entry.name);
             }
             Ok(())
         }
@@ -149,12 +165,12 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             let binary = std::env::current_exe().context("finding the lantau binary")?;
             let (pid, new) = processes::start_node(&binary, &dir.dir, entry)?;
             if new {
-                println!(
+                outln!(
                     "started {} (pid {pid}); it catches up through block sync",
                     entry.name
                 );
             } else {
-                println!("{} is already running (pid {pid})", entry.name);
+                outln!("{} is already running (pid {pid})", entry.name);
             }
             Ok(())
         }
@@ -168,14 +184,21 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
     }
 }
 
+const DEFAULT_VALIDATORS: usize = 4;
+const DEFAULT_CHAIN_ID: &str = "lantau-testnet";
+
 fn init_options(args: &InitArgs) -> InitOptions {
-    let mut config = local_defaults(args.validators);
+    let validators = args.validators.unwrap_or(DEFAULT_VALIDATORS);
+    let mut config = local_defaults(validators);
     config.block_interval_ms = args.block_interval_ms;
     InitOptions {
-        validators: args.validators,
-        chain_id: args.chain_id.clone(),
+        validators,
+        chain_id: args
+            .chain_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CHAIN_ID.into()),
         hosts: args.hosts.clone(),
-        funded: vec![],
+        funded: args.accounts.clone(),
         config,
     }
 }
@@ -190,22 +213,55 @@ fn layout_table(manifest: &Manifest) -> String {
 }
 
 fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
+    if !init.hosts.is_empty() {
+        bail!(
+            "--hosts makes homes for other machines: use `lantau testnet init --hosts`, then start each home on its host"
+        );
+    }
     if !Manifest::exists(dir) {
+        let options = init_options(init);
         eprintln!(
             "no testnet in {}; creating {} validators",
             dir.display(),
-            init.validators
+            options.validators
         );
-        testnet::init::init(dir, &init_options(init))?;
+        testnet::init::init(dir, &options)?;
     }
     let manifest = Manifest::load(dir)?;
+    // Flags that shape a new testnet cannot change an existing one: say so rather than
+    // start the old one as if they had been applied.
+    let remake = format!(
+        "stop and remove it first (lantau testnet down --dir {d} && rm -r {d}) or pick another --dir",
+        d = dir.display()
+    );
+    if let Some(n) = init.validators
+        && n != manifest.nodes.len()
+    {
+        bail!(
+            "the testnet in {} has {} validators, not {n}; {remake}",
+            dir.display(),
+            manifest.nodes.len()
+        );
+    }
+    if let Some(chain) = &init.chain_id
+        && *chain != manifest.chain_id
+    {
+        bail!(
+            "the testnet in {} runs chain {:?}, not {chain:?}; {remake}",
+            dir.display(),
+            manifest.chain_id
+        );
+    }
+
     let binary = std::env::current_exe().context("finding the lantau binary")?;
-    let mut started = 0;
+    let mut started = Vec::new();
     for node in &manifest.nodes {
         let (_, new) = processes::start_node(&binary, dir, node)?;
-        started += usize::from(new);
+        if new {
+            started.push(node.clone());
+        }
     }
-    if started == 0 {
+    if started.is_empty() {
         eprintln!(
             "all {} validators were already running",
             manifest.nodes.len()
@@ -235,13 +291,31 @@ fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
     ));
     if let Err(e) = waited {
         progress.finish("the testnet did not become healthy");
-        for node in &manifest.nodes {
-            if let Ok(lines) = processes::tail(&processes::log_path(dir, node), 5) {
-                eprintln!("--- {} (last lines of its log)", node.name);
-                for line in lines {
-                    eprintln!("{line}");
+        // The logs that explain it: an exited node's end is in the error itself; otherwise
+        // those of the validators that never answered.
+        if let testnet::TestnetError::NotHealthy { unreachable, .. } = &e {
+            for node in manifest
+                .nodes
+                .iter()
+                .filter(|n| unreachable.contains(&n.name))
+            {
+                if let Ok(lines) = processes::tail(&processes::log_path(dir, node), 5) {
+                    eprintln!("--- {} (last lines of its log)", node.name);
+                    for line in lines {
+                        eprintln!("{line}");
+                    }
                 }
             }
+        }
+        // Leave nothing half-started behind.
+        let mut stopped = Vec::new();
+        for node in &started {
+            if processes::stop_node(dir, node, processes::Stop::Graceful, Duration::from_secs(5)) {
+                stopped.push(node.name.clone());
+            }
+        }
+        if !stopped.is_empty() {
+            eprintln!("stopped {} (started by this command)", stopped.join(", "));
         }
         return Err(e.into());
     }
@@ -250,13 +324,13 @@ fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
         manifest.nodes.len()
     ));
     status(dir, false)?;
-    println!();
-    println!(
+    outln!();
+    outln!(
         "demo keys: {}/keys/{{alice,bob,carol,dave}}.key",
         dir.display()
     );
-    println!("logs:      lantau testnet logs --dir {}", dir.display());
-    println!("stop:      lantau testnet down --dir {}", dir.display());
+    outln!("logs:      lantau testnet logs --dir {}", dir.display());
+    outln!("stop:      lantau testnet down --dir {}", dir.display());
     Ok(())
 }
 
@@ -265,12 +339,12 @@ fn down(dir: &Path) -> Result<()> {
     let mut stopped = 0;
     for node in &manifest.nodes {
         if processes::stop_node(dir, node, Stop::Graceful, Duration::from_secs(10)) {
-            println!("stopped {}", node.name);
+            outln!("stopped {}", node.name);
             stopped += 1;
         }
     }
     if stopped == 0 {
-        println!("no validator of {} was running", dir.display());
+        outln!("no validator of {} was running", dir.display());
     }
     Ok(())
 }
@@ -292,7 +366,7 @@ fn status(dir: &Path, json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&nodes)?);
+        outln!("{}", serde_json::to_string_pretty(&nodes)?);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = manifest
@@ -325,7 +399,7 @@ fn status(dir: &Path, json: bool) -> Result<()> {
             }
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -396,8 +470,8 @@ fn logs(dir: &Path, node: Option<&str>, lines: usize, follow: bool) -> Result<()
 
 fn print_line(prefix: bool, name: &str, line: &str) {
     if prefix {
-        println!("{name} | {line}");
+        outln!("{name} | {line}");
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
 }

@@ -53,7 +53,10 @@ fn assert_files(out: &Path, label: &str) {
         assert!(point.join(f).is_file(), "{label}/{f} missing");
     }
     let machine = std::fs::read_to_string(out.join("machine.txt")).unwrap();
-    assert!(machine.contains("cores") && machine.contains("git_revision"));
+    assert!(
+        machine.contains("cores") && machine.contains("(commit ") && machine.contains("cpu_flags"),
+        "{machine}"
+    );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.matches("<svg").count() >= 2, "plots are inline");
 }

@@ -65,8 +65,22 @@ fn terminate(node: &mut Node) -> std::process::ExitStatus {
 #[test]
 fn init_start_submit_stop_restart() {
     let home = tempfile::tempdir().unwrap();
+    // Without flags genesis funds nobody: no account spendable with a public key.
+    let bare = tempfile::tempdir().unwrap();
     let out = lantau()
         .args(["init", "--home"])
+        .arg(bare.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let genesis = std::fs::read_to_string(bare.path().join("genesis.json")).unwrap();
+    assert!(
+        json(&genesis)["accounts"].as_array().unwrap().is_empty(),
+        "{genesis}"
+    );
+
+    let out = lantau()
+        .args(["init", "--demo-accounts", "--home"])
         .arg(home.path())
         .output()
         .unwrap();

@@ -135,8 +135,13 @@ fn a_four_validator_testnet_from_the_command_line() {
     });
     let human = ok(d, &["query", "account", &address]);
     assert!(human.contains("balance  77"), "{human}");
-    let block = json(&ok(d, &["query", "block", "--json"]));
+    let block = json(&ok(d, &["query", "block", "latest", "--json"]));
     assert!(block["certificate"]["signatures"].as_array().unwrap().len() >= 3);
+    assert_eq!(block["hash"].as_str().unwrap().len(), 64, "{block}");
+    assert!(block["tx_hashes"].is_array(), "{block}");
+    let human = ok(d, &["query", "block", "1"]);
+    assert!(human.contains(" UTC") && human.contains("(node"), "{human}");
+    fails(d, &["query", "block", "tip"], "malformed block height");
     let validators = ok(d, &["query", "validators"]);
     assert_eq!(validators.lines().count(), 5, "{validators}");
 
@@ -200,13 +205,61 @@ fn a_four_validator_testnet_from_the_command_line() {
         ],
         "cannot use the key file",
     );
+    // A directory is not a key file: no advice to run keygen over it.
+    let key_dir = tmp.path().to_str().unwrap();
+    let args = [
+        "tx",
+        "transfer",
+        "--from-key",
+        key_dir,
+        "--to",
+        &address,
+        "--amount",
+        "1",
+    ];
+    fails(d, &args, "it is a directory");
+    assert!(!String::from_utf8_lossy(&run(d, &args).stderr).contains("keygen"));
     fails(
         d,
         &["query", "status", "--node", "http://127.0.0.1:1"],
         "cannot reach the node",
     );
+    // The URL forms users type: no scheme and a trailing /v1 work; other schemes and paths
+    // are refused with an example.
+    fails(
+        d,
+        &["query", "status", "--node", "127.0.0.1:1"],
+        "cannot reach the node",
+    );
+    let out = run(d, &["query", "status", "--node", "http://127.0.0.1:1/v1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the node") && !stderr.contains("/v1/v1"),
+        "{stderr}"
+    );
+    fails(
+        d,
+        &["query", "status", "--node", "htp://127.0.0.1:1"],
+        "only http://",
+    );
+    fails(
+        d,
+        &["query", "status", "--node", "http://127.0.0.1:1/api"],
+        "takes no path",
+    );
     fails(d, &["query", "tx", "00ff"], "malformed transaction hash");
     fails(d, &["testnet", "logs", "node9"], "no node \"node9\"");
+    // Flags for a new testnet do not silently apply to this one.
+    fails(
+        d,
+        &["testnet", "up", "--validators", "7"],
+        "has 4 validators, not 7",
+    );
+    fails(
+        d,
+        &["testnet", "up", "--chain-id", "other"],
+        "not \"other\"",
+    );
 
     // A crash drill: kill one validator, the other three keep committing, it comes back and
     // catches up.
@@ -227,6 +280,40 @@ fn a_four_validator_testnet_from_the_command_line() {
     let logs = ok(d, &["testnet", "logs", "node1", "-n", "5"]);
     assert!(logs.contains("committed"), "{logs}");
 
+    // `lantau testnet logs -f | head -1`: the reader goes away, lantau ends quietly (it used
+    // to panic on the broken pipe).
+    let mut follow = lantau(d)
+        .args(["testnet", "logs", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(!first.is_empty());
+    // The pipe is closed now; new log lines keep coming, so the next write fails.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = follow.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = follow.kill();
+            panic!("lantau testnet logs --follow did not end after its reader went away");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut follow.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.success() && !stderr.contains("panicked"),
+        "{status}: {stderr}"
+    );
+
     let down = ok(d, &["testnet", "down"]);
     assert_eq!(down.matches("stopped").count(), 4, "{down}");
     let status = json(&ok(d, &["testnet", "status", "--json"]));
@@ -239,6 +326,24 @@ fn a_four_validator_testnet_from_the_command_line() {
 #[test]
 fn completions_and_help() {
     let tmp = tempfile::tempdir().unwrap();
+    // The version names the commit the binary was built from.
+    let version = ok(tmp.path(), &["--version"]);
+    assert!(
+        version.contains("(commit ") && version.contains("rustc"),
+        "{version}"
+    );
+    if let Ok(out) = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        && out.status.success()
+    {
+        let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            version.contains(&head),
+            "{version} is not built from {head}"
+        );
+    }
     let bash = ok(tmp.path(), &["completions", "bash"]);
     assert!(bash.contains("lantau") && bash.contains("testnet"));
     for cmd in [
@@ -250,4 +355,37 @@ fn completions_and_help() {
         assert!(!ok(tmp.path(), &cmd).is_empty());
     }
     fails(tmp.path(), &["testnet", "status"], "no testnet in");
+    // Homes for other machines are not started here: the advice says how to start them.
+    let hosts = tmp.path().join("hosts");
+    let hosts_init = [
+        "testnet",
+        "init",
+        "--hosts",
+        "10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4",
+        "--dir",
+        hosts.to_str().unwrap(),
+    ];
+    // A genesis for real machines funds only named accounts, never the public demo keys.
+    fails(tmp.path(), &hosts_init, "--account ADDRESS:BALANCE");
+    let treasury = format!("{}:5000", ledger::Keypair::from_seed("treasury").public());
+    let mut args = hosts_init.to_vec();
+    args.extend(["--account", &treasury]);
+    let init = ok(tmp.path(), &args);
+    let genesis = std::fs::read_to_string(hosts.join("node0").join("genesis.json")).unwrap();
+    assert_eq!(
+        json(&genesis)["accounts"].as_array().unwrap().len(),
+        1,
+        "{genesis}"
+    );
+    assert!(
+        init.contains("lantau start --home nodeI") && !init.contains("testnet up"),
+        "{init}"
+    );
+    // With no testnet and no --node, a client says which node it falls back to.
+    let out = run(tmp.path(), &["query", "status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("note: no --node") && stderr.contains("http://127.0.0.1:26657"),
+        "{stderr}"
+    );
 }

@@ -27,20 +27,25 @@ pub enum ErrorCode {
     BadHeight,
     BadHex,
     BadJson,
+    BadQuery,
     BadSignature,
     BodyTooLarge,
     InsufficientFunds,
     MalformedTx,
     MempoolFull,
+    MethodNotAllowed,
     NodeStopped,
     NonceGap,
     NoncePending,
     NotFound,
     RequestTimeout,
+    SelfTransfer,
     SenderLimit,
     StaleNonce,
     StorageError,
+    UnknownSender,
     WrongChain,
+    ZeroAmount,
     /// A transaction already pending (only in batch answers).
     Duplicate,
     /// A code this client does not know (a newer server).
@@ -49,6 +54,37 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code a server sends (the README's error table lists exactly these).
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::BadAddress,
+        ErrorCode::BadBatch,
+        ErrorCode::BadBody,
+        ErrorCode::BadHash,
+        ErrorCode::BadHeight,
+        ErrorCode::BadHex,
+        ErrorCode::BadJson,
+        ErrorCode::BadQuery,
+        ErrorCode::BadSignature,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::InsufficientFunds,
+        ErrorCode::MalformedTx,
+        ErrorCode::MempoolFull,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::NodeStopped,
+        ErrorCode::NonceGap,
+        ErrorCode::NoncePending,
+        ErrorCode::NotFound,
+        ErrorCode::RequestTimeout,
+        ErrorCode::SelfTransfer,
+        ErrorCode::SenderLimit,
+        ErrorCode::StaleNonce,
+        ErrorCode::StorageError,
+        ErrorCode::UnknownSender,
+        ErrorCode::WrongChain,
+        ErrorCode::ZeroAmount,
+        ErrorCode::Duplicate,
+    ];
+
     /// The code as it appears in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,16 +95,21 @@ impl ErrorCode {
             ErrorCode::BadHeight => "bad_height",
             ErrorCode::BadHex => "bad_hex",
             ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadQuery => "bad_query",
             ErrorCode::BadSignature => "bad_signature",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::InsufficientFunds => "insufficient_funds",
             ErrorCode::MalformedTx => "malformed_tx",
             ErrorCode::MempoolFull => "mempool_full",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NodeStopped => "node_stopped",
             ErrorCode::NonceGap => "nonce_gap",
             ErrorCode::NoncePending => "nonce_pending",
             ErrorCode::NotFound => "not_found",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::SelfTransfer => "self_transfer",
+            ErrorCode::UnknownSender => "unknown_sender",
+            ErrorCode::ZeroAmount => "zero_amount",
             ErrorCode::SenderLimit => "sender_limit",
             ErrorCode::StaleNonce => "stale_nonce",
             ErrorCode::StorageError => "storage_error",
@@ -223,8 +264,31 @@ mod tests {
             assert_eq!(json, format!("\"{code}\""));
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
         }
+        let names: std::collections::HashSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "codes are distinct");
         // A newer server's code does not break an older client.
         let e: ApiError = serde_json::from_str(r#"{"code":"brand_new","message":"m"}"#).unwrap();
         assert_eq!(e.code, ErrorCode::Unknown);
+    }
+
+    /// The README's error table lists exactly the codes a server sends.
+    #[test]
+    fn readme_error_table_matches_the_codes() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md at the repository root");
+        let section = readme
+            .split("### Error codes")
+            .nth(1)
+            .expect("README has an \"Error codes\" section");
+        let listed: std::collections::BTreeSet<&str> = section
+            .lines()
+            .skip_while(|l| !l.starts_with("| `"))
+            .take_while(|l| l.starts_with("| `"))
+            .filter_map(|l| l.split('`').nth(1))
+            .collect();
+        let codes: std::collections::BTreeSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, codes);
     }
 }

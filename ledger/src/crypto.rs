@@ -55,7 +55,8 @@ macro_rules! hex_bytes {
                 hex::decode_to_slice(s, &mut out).map_err(|_| ParseHexError {
                     what: $what,
                     expected_len: $len,
-                    got: s.len(),
+                    got: s.chars().count(),
+                    bad_char: s.chars().find(|c| !c.is_ascii_hexdigit()),
                 })?;
                 Ok(Self(out))
             }
@@ -108,11 +109,22 @@ impl Hash {
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid {what}: expected {expected_len} bytes as {} hex characters, got {got} characters", expected_len * 2)]
+#[error("invalid {what}: expected {} hex characters (0-9, a-f), got {}", expected_len * 2, self.found())]
 pub struct ParseHexError {
     what: &'static str,
     expected_len: usize,
     got: usize,
+    /// The first character that is not a hex digit, if any.
+    bad_char: Option<char>,
+}
+
+impl ParseHexError {
+    fn found(&self) -> String {
+        match self.bad_char {
+            Some(c) => format!("{} characters including {c:?}, which is not hex", self.got),
+            None => format!("{} characters", self.got),
+        }
+    }
 }
 
 /// Why a signature was not accepted.
@@ -248,6 +260,9 @@ mod tests {
         assert_eq!(Hash::from_hex(&format!("0x{h}")).unwrap(), h);
         let err = Hash::from_hex("abc").unwrap_err().to_string();
         assert!(err.contains("64 hex characters"), "{err}");
+        // Right length, wrong alphabet: say which character is wrong, not "got 64".
+        let err = Hash::from_hex(&"g".repeat(64)).unwrap_err().to_string();
+        assert!(err.contains("'g', which is not hex"), "{err}");
         let json = serde_json::to_string(&h).unwrap();
         assert_eq!(serde_json::from_str::<Hash>(&json).unwrap(), h);
     }

@@ -17,9 +17,9 @@
 //! | GET | `/metrics` | Prometheus text format |
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -78,8 +78,39 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
             get(|| async { Json(serde_json::json!({"ok": true})) }),
         )
         .route("/metrics", get(metrics))
+        .fallback(no_such_endpoint)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(node)
+}
+
+async fn no_such_endpoint(method: Method, uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        format!(
+            "no endpoint {method} {}; the endpoints are listed in the README",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
+fn bad_query(e: QueryRejection) -> Response {
+    error(StatusCode::BAD_REQUEST, ErrorCode::BadQuery, e.body_text())
+}
+
+/// A path segment that is not UTF-8 (or otherwise unreadable) is refused with the code of the
+/// value it should have been.
+fn bad_path(code: ErrorCode, e: PathRejection) -> Response {
+    error(StatusCode::BAD_REQUEST, code, e.body_text())
 }
 
 #[derive(Deserialize)]
@@ -92,9 +123,13 @@ const MAX_WAIT_MS: u64 = 60_000;
 
 async fn submit(
     State(node): State<NodeHandle>,
-    Query(query): Query<SubmitQuery>,
+    query: Result<Query<SubmitQuery>, QueryRejection>,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e),
+    };
     // Requests refused here never reach the node; count them with the node's refusals.
     let refuse = |status, code, message: String| {
         node.metrics().add(&node.metrics().txs_refused, 1);
@@ -138,6 +173,9 @@ fn refusal(e: &SubmitError) -> (StatusCode, ErrorCode) {
         }
         SubmitError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedTx),
         SubmitError::Duplicate(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Duplicate),
+        SubmitError::ZeroAmount => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ZeroAmount),
+        SubmitError::SelfTransfer => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::SelfTransfer),
+        SubmitError::UnknownSender => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownSender),
         SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::StaleNonce),
         SubmitError::InsufficientFunds { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -209,7 +247,14 @@ struct CommitsQuery {
     from: u64,
 }
 
-async fn commits(State(node): State<NodeHandle>, Query(q): Query<CommitsQuery>) -> Response {
+async fn commits(
+    State(node): State<NodeHandle>,
+    q: Result<Query<CommitsQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e),
+    };
     match node.commits(q.from).await {
         Ok(c) => Json(c).into_response(),
         Err(e) => node_error(e),
@@ -235,7 +280,14 @@ async fn validators(State(node): State<NodeHandle>) -> Response {
     }
 }
 
-async fn account(State(node): State<NodeHandle>, Path(address): Path<String>) -> Response {
+async fn account(
+    State(node): State<NodeHandle>,
+    address: Result<Path<String>, PathRejection>,
+) -> Response {
+    let address = match address {
+        Ok(Path(a)) => a,
+        Err(e) => return bad_path(ErrorCode::BadAddress, e),
+    };
     let address: Address = match address.parse() {
         Ok(a) => a,
         Err(e) => {
@@ -252,7 +304,11 @@ async fn account(State(node): State<NodeHandle>, Path(address): Path<String>) ->
     }
 }
 
-async fn tx(State(node): State<NodeHandle>, Path(hash): Path<String>) -> Response {
+async fn tx(State(node): State<NodeHandle>, hash: Result<Path<String>, PathRejection>) -> Response {
+    let hash = match hash {
+        Ok(Path(h)) => h,
+        Err(e) => return bad_path(ErrorCode::BadHash, e),
+    };
     let hash: Hash = match hash.parse() {
         Ok(h) => h,
         Err(e) => return error(StatusCode::BAD_REQUEST, ErrorCode::BadHash, format!("{e}")),
@@ -269,7 +325,14 @@ async fn tx(State(node): State<NodeHandle>, Path(hash): Path<String>) -> Respons
     }
 }
 
-async fn block(State(node): State<NodeHandle>, Path(height): Path<String>) -> Response {
+async fn block(
+    State(node): State<NodeHandle>,
+    height: Result<Path<String>, PathRejection>,
+) -> Response {
+    let height = match height {
+        Ok(Path(h)) => h,
+        Err(e) => return bad_path(ErrorCode::BadHeight, e),
+    };
     let height = match height.as_str() {
         "latest" => None,
         h => match h.parse::<u64>() {

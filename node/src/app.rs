@@ -73,6 +73,12 @@ pub enum SubmitError {
     Invalid(#[from] TxError),
     #[error("transaction {0} is already pending")]
     Duplicate(Hash),
+    #[error("a transfer must move at least 1 unit")]
+    ZeroAmount,
+    #[error("a transfer to its own sender changes nothing; send to another account")]
+    SelfTransfer,
+    #[error("the sender has no account on this chain; fund it first")]
+    UnknownSender,
     #[error("the sender holds {balance}, less than the {amount} it sends")]
     InsufficientFunds { balance: u64, amount: u64 },
     #[error("a transaction with nonce {nonce} from this sender is already pending")]
@@ -178,7 +184,18 @@ impl Application {
             .into_iter()
             .map(|admitted| {
                 let a = admitted?;
-                let sender = self.state.account(&a.tx.transfer.from);
+                let t = &a.tx.transfer;
+                // Writing to the chain costs the sender something: no free records.
+                if t.amount == 0 {
+                    return Err(SubmitError::ZeroAmount);
+                }
+                if t.from == t.to {
+                    return Err(SubmitError::SelfTransfer);
+                }
+                if !self.state.accounts().contains_key(&t.from) {
+                    return Err(SubmitError::UnknownSender);
+                }
+                let sender = self.state.account(&t.from);
                 self.mempool.admit(a, &sender, height)
             })
             .collect()

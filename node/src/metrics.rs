@@ -3,6 +3,23 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Why consensus refused a message: the `reason` label of
+/// `lantau_consensus_messages_refused_total` (`consensus::InputError::reason`, and
+/// `undecodable` for bytes that are no message). `stale_height` is normal: votes for a height
+/// that arrive after this validator decided it.
+pub const REFUSAL_REASONS: [&str; 10] = [
+    "bad_certificate",
+    "bad_signature",
+    "far_future_height",
+    "far_future_round",
+    "future_rounds_full",
+    "malformed",
+    "stale_height",
+    "undecodable",
+    "unknown_validator",
+    "wrong_proposer",
+];
+
 #[derive(Default)]
 pub struct Metrics {
     pub height: AtomicU64,
@@ -12,7 +29,8 @@ pub struct Metrics {
     pub txs_committed: AtomicU64,
     pub blocks_committed: AtomicU64,
     pub txs_refused: AtomicU64,
-    pub consensus_messages_refused: AtomicU64,
+    /// By [`REFUSAL_REASONS`].
+    pub consensus_messages_refused: [AtomicU64; REFUSAL_REASONS.len()],
     pub gossip_rejected: AtomicU64,
     pub verify_cache_hits: AtomicU64,
     pub verify_cache_misses: AtomicU64,
@@ -32,9 +50,21 @@ impl Metrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Count a refused consensus message under its reason (one of [`REFUSAL_REASONS`]).
+    pub fn consensus_refused(&self, reason: &str) {
+        let i = REFUSAL_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or_else(|| {
+                debug_assert!(false, "unlisted refusal reason {reason}");
+                REFUSAL_REASONS.len() - 1
+            });
+        self.add(&self.consensus_messages_refused[i], 1);
+    }
+
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 15] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
             (
                 "lantau_api_connections",
                 "gauge",
@@ -102,12 +132,6 @@ impl Metrics {
                 &self.txs_refused,
             ),
             (
-                "lantau_consensus_messages_refused_total",
-                "counter",
-                "Consensus messages refused (bad signature, unknown signer, stale, malformed)",
-                &self.consensus_messages_refused,
-            ),
-            (
                 "lantau_gossip_rejected_total",
                 "counter",
                 "Gossip messages rejected as misbehaviour (malformed, bad signature, non-validator signer); their senders are penalised",
@@ -134,6 +158,18 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let name = "lantau_consensus_messages_refused_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Consensus messages refused, by reason (stale_height: late votes for a height already decided, normal)\n# TYPE {name} counter"
+        );
+        for (reason, value) in REFUSAL_REASONS.iter().zip(&self.consensus_messages_refused) {
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{reason}\"}} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
         let micros = self.last_commit_micros.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
@@ -141,5 +177,53 @@ impl Metrics {
             micros as f64 / 1e6
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consensus::InputError;
+    use ledger::Keypair;
+
+    #[test]
+    fn refused_consensus_messages_are_counted_by_reason() {
+        let m = Metrics::default();
+        m.consensus_refused(InputError::StaleHeight { current: 2, got: 1 }.reason());
+        m.consensus_refused(InputError::StaleHeight { current: 3, got: 2 }.reason());
+        m.consensus_refused("undecodable");
+        let text = m.render();
+        let line = |reason: &str, n: u64| {
+            format!("lantau_consensus_messages_refused_total{{reason=\"{reason}\"}} {n}")
+        };
+        assert!(text.contains(&line("stale_height", 2)), "{text}");
+        assert!(text.contains(&line("undecodable", 1)), "{text}");
+        assert!(text.contains(&line("bad_signature", 0)), "{text}");
+        // Every reason consensus gives has its own label.
+        let key = Keypair::from_seed("k").public();
+        for e in [
+            InputError::UnknownValidator(key),
+            InputError::BadSignature(key),
+            InputError::WrongProposer {
+                height: 1,
+                round: 0,
+                expected: key,
+                got: key,
+            },
+            InputError::BlockHeightMismatch {
+                height: 1,
+                block_height: 2,
+            },
+            InputError::FarFuture { current: 1, got: 9 },
+            InputError::FarFutureRound { current: 1, got: 9 },
+            InputError::FutureRoundsFull {
+                validator: key,
+                current: 0,
+                got: 9,
+                limit: 4,
+            },
+        ] {
+            assert!(REFUSAL_REASONS.contains(&e.reason()), "{e}");
+        }
     }
 }

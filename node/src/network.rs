@@ -177,6 +177,23 @@ fn peer_score_params() -> PeerScoreParams {
     }
 }
 
+/// An error and its sources, joined: libp2p's transport errors keep the reason (such as
+/// "Address already in use") in a source, not in their own message.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    let parts: Vec<String> = parts.into_iter().filter(|p| !p.trim().is_empty()).collect();
+    if parts.is_empty() {
+        "unknown reason".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
 /// Start the network task.
 pub fn spawn(
     config: NetworkConfig,
@@ -258,7 +275,7 @@ pub fn spawn(
         .listen_on(config.listen.clone())
         .map_err(|e| NetworkError::Listen {
             addr: config.listen.clone(),
-            reason: e.to_string(),
+            reason: error_chain(&e),
         })?;
     let peers: Vec<(PeerId, Multiaddr)> =
         config.peers.into_iter().filter(|(p, _)| *p != me).collect();

@@ -101,11 +101,12 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     let alice = Keypair::from_seed("alice");
     let node = start(dir.path(), &alice);
     let app = router(node, LIMIT);
+    let bob = Keypair::from_seed("bob").public();
     let transfer = |nonce, chain: &str| {
         Transfer {
             chain_id: chain.into(),
             from: alice.public(),
-            to: alice.public(),
+            to: bob,
             amount: 1,
             nonce,
             memo: vec![],
@@ -210,13 +211,92 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
         (StatusCode::BAD_REQUEST, "bad_address".into())
     );
 
+    // No free writes: nothing moved, nothing changed, or nothing to pay with.
+    let bare = |from: &Keypair, to, amount| {
+        let t = Transfer {
+            chain_id: "api-test".into(),
+            from: from.public(),
+            to,
+            amount,
+            nonce: 2,
+            memo: vec![],
+        };
+        tx_json(&t.sign(from))
+    };
+    let unfunded = Keypair::from_seed("nobody");
+    for (body, expected) in [
+        (bare(&alice, bob, 0), "zero_amount"),
+        (bare(&alice, alice.public(), 1), "self_transfer"),
+        (bare(&unfunded, bob, 1), "unknown_sender"),
+    ] {
+        let (s, v) = call(&app, "POST", "/v1/txs", &body).await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, expected.into()),
+            "{v}"
+        );
+    }
+
+    // Every answer is JSON with a code: unknown paths, wrong methods, bad query strings and
+    // paths that are not UTF-8.
+    for (method, uri, status, expected) in [
+        ("GET", "/v1/nope", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "GET",
+            "/v1/txs/batch",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "DELETE",
+            "/v1/status",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/v1/commits?from=",
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+        ),
+        ("GET", "/v1/commits", StatusCode::BAD_REQUEST, "bad_query"),
+        (
+            "POST",
+            "/v1/txs?wait_ms=-1",
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+        ),
+        (
+            "GET",
+            "/v1/accounts/%FF%FE",
+            StatusCode::BAD_REQUEST,
+            "bad_address",
+        ),
+        ("GET", "/v1/txs/%C3%28", StatusCode::BAD_REQUEST, "bad_hash"),
+        (
+            "GET",
+            "/v1/blocks/%FF",
+            StatusCode::BAD_REQUEST,
+            "bad_height",
+        ),
+    ] {
+        let body = tx_json(&transfer(9, "api-test"));
+        let (s, v) = call(&app, method, uri, &body).await;
+        assert_eq!(
+            (s, code(&v)),
+            (status, expected.into()),
+            "{method} {uri}: {v}"
+        );
+        assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
+    }
+
     // Still serving, and the one good transfer gets committed.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let (s, v) = call(&app, "GET", &format!("/v1/accounts/{}", alice.public()), "").await;
         assert_eq!(s, StatusCode::OK);
         if v["nonce"] == 2 {
-            assert_eq!(v["balance"], 100);
+            assert_eq!(v["balance"], 98);
             break;
         }
         assert!(
@@ -282,8 +362,9 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     assert!(value("lantau_height") >= 2.0);
     assert_eq!(value("lantau_txs_committed_total"), 2.0);
     // Refused: duplicate, insufficient funds, bad signature, wrong chain, malformed tx, bad
-    // hex, four bad JSON bodies and one oversized body.
-    assert_eq!(value("lantau_txs_refused_total"), 11.0);
+    // hex, four bad JSON bodies, one oversized body, and a zero amount, a self transfer and
+    // an unknown sender.
+    assert_eq!(value("lantau_txs_refused_total"), 14.0);
     assert!(value("lantau_blocks_committed_total") >= 1.0);
     assert!(value("lantau_last_block_commit_seconds") > 0.0);
 }
@@ -298,7 +379,7 @@ async fn batches_are_admitted_per_transaction_and_commits_are_listed() {
         Transfer {
             chain_id: "api-test".into(),
             from: alice.public(),
-            to: alice.public(),
+            to: Keypair::from_seed("bob").public(),
             amount: 1,
             nonce,
             memo: vec![],
@@ -399,7 +480,7 @@ async fn an_idle_chain_waits_for_transactions_before_proposing_empty_blocks() {
     let tx = Transfer {
         chain_id: "api-test".into(),
         from: alice.public(),
-        to: alice.public(),
+        to: Keypair::from_seed("bob").public(),
         amount: 1,
         nonce: 0,
         memo: vec![],

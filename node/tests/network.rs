@@ -479,7 +479,7 @@ async fn a_validator_that_cannot_commit_halts_and_says_why() {
     let tx = Transfer {
         chain_id: "net-test".into(),
         from: alice.public(),
-        to: alice.public(),
+        to: Keypair::from_seed("bob").public(),
         amount: 1,
         nonce: 0,
         memo: vec![],

@@ -56,8 +56,46 @@ pub enum SubmitOutcome {
     Waited(TxInfo),
 }
 
+/// The API base URL a user typed, checked and normalised: `HOST:PORT` gets `http://`, a
+/// trailing `/` or `/v1` is dropped; other schemes and paths are refused with what to type.
+pub fn parse_base_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let with_scheme = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("http://{text}")
+    };
+    let (scheme, rest) = with_scheme.split_once("://").expect("has a scheme");
+    if scheme != "http" {
+        return Err(format!(
+            "{text:?}: only http:// is supported (got {scheme}://); e.g. http://127.0.0.1:26657"
+        ));
+    }
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.strip_suffix("/v1").unwrap_or(rest);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !path.is_empty() {
+        return Err(format!(
+            "{text:?}: the node URL takes no path (got /{path}); e.g. http://127.0.0.1:26657"
+        ));
+    }
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("{text:?}: no host; e.g. http://127.0.0.1:26657"));
+    }
+    if let Some((_, port)) = host.rsplit_once(':')
+        && !host.ends_with(']')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!(
+            "{text:?}: port {port:?} is not a number from 1 to 65535"
+        ));
+    }
+    Ok(format!("http://{host}"))
+}
+
 impl Client {
-    /// `base` is like `http://127.0.0.1:26657` (a trailing slash is fine).
+    /// `base` is like `http://127.0.0.1:26657` (a trailing slash is fine); see
+    /// [`parse_base_url`] for text a user typed.
     pub fn new(base: &str) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -242,4 +280,34 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_base_url;
+
+    #[test]
+    fn node_urls_are_normalised_or_refused_with_advice() {
+        for (typed, base) in [
+            ("http://127.0.0.1:26657", "http://127.0.0.1:26657"),
+            ("127.0.0.1:26657", "http://127.0.0.1:26657"),
+            ("http://127.0.0.1:26657/", "http://127.0.0.1:26657"),
+            ("http://node1:26657/v1", "http://node1:26657"),
+            ("http://node1:26657/v1/", "http://node1:26657"),
+            ("localhost", "http://localhost"),
+        ] {
+            assert_eq!(parse_base_url(typed).as_deref(), Ok(base), "{typed}");
+        }
+        for (typed, says) in [
+            ("htp://127.0.0.1:1", "only http://"),
+            ("https://127.0.0.1:1", "only http://"),
+            ("http://127.0.0.1:1/api", "takes no path"),
+            ("http://", "no host"),
+            (":26657", "no host"),
+            ("127.0.0.1:port", "not a number"),
+        ] {
+            let e = parse_base_url(typed).unwrap_err();
+            assert!(e.contains(says), "{typed}: {e}");
+        }
+    }
 }

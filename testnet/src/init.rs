@@ -20,7 +20,8 @@ pub struct InitOptions {
     /// One host per validator, for a testnet spread over machines; empty for 127.0.0.1 with
     /// free ports (so several local testnets can coexist).
     pub hosts: Vec<String>,
-    /// Accounts funded besides the demo ones (the benchmark's senders).
+    /// Accounts to fund. A local testnet also funds the demo accounts (whose keys are
+    /// public); one spread over `hosts` funds only these.
     pub funded: Vec<(Address, u64)>,
     /// Applied to every validator's config.toml.
     pub config: NodeConfig,
@@ -68,6 +69,14 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
             "{} hosts given for {n} validators; give one host per validator",
             options.hosts.len()
         )));
+    }
+    // Keys derived from public seeds are anyone's: never fund them on a chain meant for other
+    // machines.
+    let demo = options.hosts.is_empty();
+    if !demo && options.funded.is_empty() {
+        return Err(TestnetError::Usage(
+            "a testnet across --hosts funds only the accounts you name: add --account ADDRESS:BALANCE (repeatable)".into(),
+        ));
     }
     if Manifest::exists(dir) {
         return Err(TestnetError::Exists(Manifest::path(dir)));
@@ -119,7 +128,8 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
         });
     }
 
-    let mut funded: Vec<(Address, u64)> = DEMO_ACCOUNTS
+    let demo_accounts: &[&str] = if demo { &DEMO_ACCOUNTS } else { &[] };
+    let mut funded: Vec<(Address, u64)> = demo_accounts
         .iter()
         .map(|name| (demo_key(name).public(), DEMO_BALANCE))
         .collect();
@@ -136,7 +146,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
     for p in &planned {
         home::write_home(&p.home, &genesis, &p.config)?;
     }
-    for name in DEMO_ACCOUNTS {
+    for name in demo_accounts {
         home::write_key_file(
             &dir.join("keys").join(format!("{name}.key")),
             &demo_key(name),
@@ -182,12 +192,27 @@ mod tests {
     #[test]
     fn hosts_give_each_validator_a_reachable_address() {
         let dir = tempfile::tempdir().unwrap();
-        let options = InitOptions {
+        let mut options = InitOptions {
             validators: 2,
             hosts: vec!["10.0.0.1".into(), "val-b.example".into()],
             ..InitOptions::default()
         };
+        // A chain for other machines funds only what it is told to, never a demo key.
+        assert!(matches!(
+            init(dir.path(), &options),
+            Err(TestnetError::Usage(m)) if m.contains("--account")
+        ));
+        let treasury = ledger::Keypair::from_seed("treasury-of-record").public();
+        options.funded = vec![(treasury, 5_000)];
         let manifest = init(dir.path(), &options).unwrap();
+        let genesis = interface::home::read_genesis(&dir.path().join("node0")).unwrap();
+        let funded: Vec<_> = genesis
+            .accounts
+            .iter()
+            .map(|a| (a.address, a.balance))
+            .collect();
+        assert_eq!(funded, vec![(treasury, 5_000)]);
+        assert!(!dir.path().join("keys").exists(), "no demo keys written");
         assert_eq!(manifest.nodes[0].p2p, "/ip4/10.0.0.1/tcp/26656");
         assert_eq!(manifest.nodes[1].p2p, "/dns4/val-b.example/tcp/26656");
         assert_eq!(manifest.nodes[1].api, "http://val-b.example:26657");

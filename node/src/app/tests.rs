@@ -31,7 +31,7 @@ fn transfer(from: &Keypair, nonce: u64, chain: &str) -> Vec<u8> {
     Transfer {
         chain_id: chain.into(),
         from: from.public(),
-        to: from.public(),
+        to: Keypair::from_seed("bob").public(),
         amount: 1,
         nonce,
         memo: vec![],
@@ -145,7 +145,7 @@ fn transfers_far_past_a_missing_nonce_are_refused() {
     let twin = Transfer {
         chain_id: "app-test".into(),
         from: alice.public(),
-        to: alice.public(),
+        to: Keypair::from_seed("bob").public(),
         amount: 2,
         nonce: 1,
         memo: vec![],
@@ -201,7 +201,7 @@ fn a_sender_who_cannot_pay_is_refused() {
     let too_much = Transfer {
         chain_id: "app-test".into(),
         from: alice.public(),
-        to: alice.public(),
+        to: Keypair::from_seed("bob").public(),
         amount: balance + 1,
         nonce: 0,
         memo: vec![],

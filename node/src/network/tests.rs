@@ -70,3 +70,16 @@ fn a_sync_reply_with_a_swapped_body_is_refused_as_invalid_data() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
     assert!(err.to_string().contains("tx root"), "{err}");
 }
+
+/// A port in use is reported with the operating system's reason, not an empty one.
+#[tokio::test]
+async fn a_p2p_port_in_use_says_so() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let key = crate::home::p2p_identity([9u8; 32]);
+    let listen: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let peers = vec![(key.public().to_peer_id(), listen.clone())];
+    let err = spawn(NetworkConfig { key, listen, peers }).expect_err("the port is taken");
+    let text = err.to_string();
+    assert!(text.contains("in use"), "{text}");
+}

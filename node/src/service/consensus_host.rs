@@ -111,8 +111,7 @@ impl Node {
                 Ok(())
             }
             Err(e) => {
-                self.metrics
-                    .add(&self.metrics.consensus_messages_refused, 1);
+                self.metrics.consensus_refused(e.reason());
                 tracing::debug!(error = %e, "consensus input refused");
                 Err(e)
             }

@@ -69,8 +69,7 @@ impl Node {
                 ..
             } => {
                 let Ok(msg) = Message::decode(&data) else {
-                    self.metrics
-                        .add(&self.metrics.consensus_messages_refused, 1);
+                    self.metrics.consensus_refused("undecodable");
                     tracing::debug!(%from, "undecodable consensus message");
                     self.report(id, source, Verdict::Reject).await;
                     return;

@@ -58,7 +58,7 @@ pub async fn run(
     config.validate()?;
     std::fs::create_dir_all(out).map_err(|e| TestnetError::io(out, e))?;
     let params = toml::to_string_pretty(config).expect("config serialises");
-    let machine = machine_description();
+    let machine = machine_description(binary);
     write(&out.join("params.toml"), &params)?;
     write(&out.join("machine.txt"), &machine)?;
 
@@ -524,8 +524,8 @@ fn describe(kind: FaultKind, nodes: &[String]) -> String {
     }
 }
 
-/// Cores, CPU model, memory, kernel, lantau version and git revision.
-pub fn machine_description() -> String {
+/// The machine and the `lantau` build at `binary` (its `--version`: version, commit, rustc).
+pub fn machine_description(binary: &Path) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -544,26 +544,39 @@ pub fn machine_description() -> String {
         .unwrap_or_else(|| "unknown".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_or("unknown".into(), |k| k.trim().to_string());
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let revision =
-        git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown (not a git checkout)".into());
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    // The build that runs the validators, not whatever the working directory holds.
+    let build = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".into(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
+    // The instruction sets the verification path can use.
+    let flags = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter(|f| {
+                    [
+                        "avx2",
+                        "avx512f",
+                        "avx512ifma",
+                        "bmi2",
+                        "adx",
+                        "sha_ni",
+                        "aes",
+                    ]
+                    .contains(f)
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".into());
     format!(
-        "cpu = {model:?}\ncores = {}\nmemory = {memory:?}\nkernel = {kernel:?}\nlantau = {:?}\ngit_revision = {revision:?}{}\n",
+        "cpu = {model:?}\ncpu_flags = {flags:?}\ncores = {}\nmemory = {memory:?}\nkernel = {kernel:?}\nlantau = {build:?}\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        env!("CARGO_PKG_VERSION"),
-        if dirty {
-            " # with uncommitted changes"
-        } else {
-            ""
-        }
     )
 }

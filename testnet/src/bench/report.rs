@@ -381,7 +381,7 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
     let _ = write!(
         h,
         "<h2>Parameters</h2><pre>{}</pre><h2>Machine</h2><pre>{}</pre>\
-<p>Dropped: accepted, never committed, nothing of the sender refused before it (a loss). Stranded: accepted, never committed, behind a refused earlier nonce of its sender (the open-loop client does not resubmit).</p><p>Latency: e2e is the client's send time to the commit time on an observing validator (same \
+<p>Dropped: accepted, never committed, nothing of the sender refused before it (a loss). Stranded: accepted, never committed, behind an earlier nonce of its sender that was refused for good (the client resubmits refusals that clear by themselves, such as a full mempool, for a while after the last new transaction; not others, and not past that time).</p><p>Latency: e2e is the client's send time to the commit time on an observing validator (same \
 machine, same clock); consensus is the proposer's block timestamp to that commit. Throughput \
 counts transactions committed inside the measured window.</p></body></html>",
         escape(&input.parameters),

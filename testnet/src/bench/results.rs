@@ -70,8 +70,9 @@ pub struct PointSummary {
     /// Accepted but never committed, after draining, although every earlier transfer of the
     /// same sender was accepted: lost by the network.
     pub dropped: usize,
-    /// Accepted but never committed behind a refused earlier nonce of the same sender (an
-    /// open-loop client does not resubmit): the refusal is counted, this is its consequence.
+    /// Accepted but never committed behind an earlier nonce of the same sender that stayed
+    /// refused (the client resubmits only refusals that clear by themselves, and only for
+    /// `retry_for`): the refusal is counted, this is its consequence.
     pub stranded: usize,
     /// Committed during the window, per second.
     pub committed_tps: f64,
