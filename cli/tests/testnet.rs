@@ -389,3 +389,38 @@ fn completions_and_help() {
         "{stderr}"
     );
 }
+
+/// One validator cannot start (its API port is taken): `testnet up` fails at once, names it
+/// and why, and leaves none of the others running.
+#[test]
+fn testnet_up_with_a_taken_port_fails_fast_and_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let d = dir.as_path();
+    ok(d, &["testnet", "init", "--validators", "4"]);
+    let _cleanup = Testnet(dir.clone());
+    let status = json(&ok(d, &["testnet", "status", "--json"]));
+    let api = status[2]["api"].as_str().unwrap().to_string();
+    let port: u16 = api.rsplit(':').next().unwrap().parse().unwrap();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+
+    let started = Instant::now();
+    let out = run(d, &["testnet", "up", "--timeout-secs", "60"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("node2 exited") && stderr.contains("binding the API"),
+        "{stderr}"
+    );
+    // Noticed when the validator exited, not when the 60 s wait for blocks ran out.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("stopped node0, node1, node3"), "{stderr}");
+    let status = json(&ok(d, &["testnet", "status", "--json"]));
+    for n in status.as_array().unwrap() {
+        assert!(n["pid"].is_null(), "{n}");
+    }
+}

@@ -107,6 +107,12 @@ impl Client {
         }
     }
 
+    /// The same client with another per-request deadline.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     pub fn url(&self) -> &str {
         &self.base
     }

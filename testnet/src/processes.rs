@@ -182,9 +182,19 @@ pub fn pause_node(dir: &Path, node: &NodeEntry, paused: bool) -> bool {
 
 /// Every node's status, `None` where it does not answer.
 pub async fn statuses(manifest: &Manifest) -> Vec<Option<NodeStatus>> {
-    let mut out = Vec::with_capacity(manifest.nodes.len());
-    for node in &manifest.nodes {
-        out.push(Client::new(&node.api).status().await.ok());
+    // Asked all at once, each with a short deadline: a port held by something that accepts
+    // and never answers must not hold up the others, nor notice of a validator that exited.
+    let asks: Vec<_> = manifest
+        .nodes
+        .iter()
+        .map(|node| {
+            let client = Client::new(&node.api).with_timeout(Duration::from_secs(2));
+            tokio::spawn(async move { client.status().await.ok() })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(asks.len());
+    for ask in asks {
+        out.push(ask.await.ok().flatten());
     }
     out
 }
