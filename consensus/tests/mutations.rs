@@ -5,10 +5,9 @@
 //!   cargo test --release -p consensus --test mutations -- --nocapture
 //!   LANTAU_MUTATION_SEEDS=10000 cargo test --release -p consensus --test mutations -- --nocapture
 //!
-//! The second runs every mutation over 10,000 random seeds (no schedules, no early stop) and
-//! prints how many runs caught it, by invariant, and the first seed that did.
+//! The second runs every mutation over random seeds only (no schedules) and prints the first
+//! seed that catches it and with which invariants.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use consensus::Mutation;
@@ -80,42 +79,41 @@ fn every_mutation_is_caught() {
     assert_eq!(caught, results.len(), "every mutation must be caught");
 }
 
-/// Every mutation over `seeds` random seeds (no schedules, no early stop): how many runs
-/// catch it, by the first invariant violated, and the first seed that does.
+/// Every mutation over random seeds only (no schedules): the first of `seeds` seeds that
+/// catches it, and with which invariant. Runs that break liveness run to the end of their
+/// window, so counting every catching run would take hours; the first is what says how
+/// strong the random mix is.
 fn campaign(seeds: u64) {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    for &m in &Mutation::ALL {
-        let started = Instant::now();
-        let found: Vec<(u64, &'static str)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    s.spawn(move || {
-                        (t..seeds)
-                            .step_by(threads as usize)
-                            .filter_map(|seed| {
-                                let mut sc = random(seed);
-                                sc.mutation = m;
-                                let outcome = sim::run(&sc);
-                                outcome.violations.first().map(|v| (seed, v.kind()))
-                            })
-                            .collect::<Vec<_>>()
-                    })
+    let started = Instant::now();
+    let results: Vec<(Mutation, Option<(u64, String)>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = Mutation::ALL
+            .iter()
+            .map(|&m| {
+                s.spawn(move || {
+                    let first = (0..seeds).find_map(|seed| {
+                        let mut sc = random(seed);
+                        sc.mutation = m;
+                        let outcome = sim::run(&sc);
+                        let kinds: std::collections::BTreeSet<&str> =
+                            outcome.violations.iter().map(|v| v.kind()).collect();
+                        (!kinds.is_empty()).then(|| (seed, format!("{kinds:?}")))
+                    });
+                    (m, first)
                 })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("campaign thread"))
-                .collect()
-        });
-        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, kind) in &found {
-            *counts.entry(kind).or_insert(0) += 1;
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("campaign thread")).collect()
+    });
+    for (m, first) in &results {
+        match first {
+            Some((seed, kinds)) => println!("{m:?}: first caught by random seed {seed}: {kinds}"),
+            None => println!("{m:?}: not caught by random seeds 0..{seeds}"),
         }
-        let first = found.iter().map(|(seed, _)| *seed).min();
-        println!(
-            "{m:?}: caught in {} of {seeds} seeds (first: seed {first:?}) in {:.1?}: {counts:?}",
-            found.len(),
-            started.elapsed()
-        );
     }
+    let caught = results.iter().filter(|(_, f)| f.is_some()).count();
+    println!(
+        "random seeds alone: {caught}/{} caught within {seeds} seeds ({:.1?})",
+        results.len(),
+        started.elapsed()
+    );
 }
