@@ -50,6 +50,7 @@ pub fn genesis(senders: &[Keypair]) -> Genesis {
                 balance: 1_000_000_000,
             })
             .collect(),
+        permissions: None,
     }
 }
 

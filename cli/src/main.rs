@@ -97,6 +97,10 @@ enum Command {
         /// Allow --byzantine on a chain whose id does not mark it as a test chain.
         #[arg(long, requires = "byzantine")]
         i_know_this_is_a_test_chain: bool,
+        /// Log format: `text` (default) or `json` (one JSON object per line, for log
+        /// collectors).
+        #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
     },
     /// Local testnets of N validators, each a background process.
     #[command(subcommand)]
@@ -113,6 +117,13 @@ enum Command {
     /// N validators in this one process over an in-memory network, with a stream of signed
     /// transfers; prints each committed block. No ports, no background processes.
     Demo(DemoArgs),
+    /// Print the libp2p peer id of a validator home's node key (what genesis lists under
+    /// `p2p.peer_id`).
+    PeerId {
+        /// The validator home.
+        #[arg(long)]
+        home: PathBuf,
+    },
     /// Print a shell completion script (e.g. `lantau completions bash > /etc/bash_completion.d/lantau`).
     Completions { shell: clap_complete::Shell },
 }
@@ -152,7 +163,16 @@ fn main() {
             home,
             byzantine,
             i_know_this_is_a_test_chain,
-        } => start::start(&home, byzantine, i_know_this_is_a_test_chain),
+            log_format,
+        } => start::start(
+            &home,
+            byzantine,
+            i_know_this_is_a_test_chain,
+            log_format == "json",
+        ),
+        Command::PeerId { home } => interface::home::read_secret(&home.join("node_key"))
+            .map(|secret| outln!("{}", interface::home::peer_id_of(secret)))
+            .map_err(anyhow::Error::from),
         Command::Testnet(cmd) => testnet_cmds::run(cmd),
         Command::Tx(cmd) => client_cmds::run_tx(cmd),
         Command::Query(cmd) => client_cmds::run_query(cmd),
@@ -168,6 +188,18 @@ fn main() {
         }
     };
     if let Err(e) = result {
+        // `--json` asked for JSON: errors too, with the node's stable code when it gave one.
+        if std::env::args().any(|a| a == "--json") {
+            let code = e
+                .downcast_ref::<testnet::client::ClientError>()
+                .and_then(testnet::client::ClientError::code)
+                .map_or("error", |c| c.as_str());
+            let message = format!("{e:#}");
+            outln!(
+                "{}",
+                serde_json::json!({ "code": code, "message": message })
+            );
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -40,14 +40,22 @@ pub fn start(
     home_dir: &Path,
     byzantine: Option<interface::byzantine::Behaviour>,
     any_chain: bool,
+    json_logs: bool,
 ) -> Result<()> {
-    // Colours only on a terminal: `testnet up` sends the output to log files.
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if json_logs {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        // Colours only on a terminal: `testnet up` sends the output to log files.
+        tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_env_filter(filter)
+            .init();
+    }
     let mut loaded =
         home::load(home_dir).with_context(|| format!("loading the home {}", home_dir.display()))?;
     if let Some(behaviour) = byzantine {
@@ -65,7 +73,24 @@ pub fn start(
         .context("starting tokio")?;
     runtime.block_on(async move {
         let api_listen = loaded.config.api_listen.clone();
+        let (chain, validator) = (
+            loaded.setup.genesis.chain_id.clone(),
+            loaded.setup.validator_key.public(),
+        );
+        let p2p = loaded.setup.network.listen.to_string();
         let node = service::start(loaded.setup).context("starting the node")?;
+        let height = node.status().await.map_or(0, |s| s.committed_height);
+        // One line that says what runs: which build, which chain, which validator, from where.
+        tracing::info!(
+            version = crate::VERSION,
+            %chain,
+            %validator,
+            committed_height = height,
+            %p2p,
+            api = %api_listen,
+            home = %home_dir.display(),
+            "lantau starting"
+        );
         let listener = tokio::net::TcpListener::bind(&api_listen)
             .await
             .with_context(|| {

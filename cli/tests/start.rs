@@ -153,7 +153,42 @@ fn init_start_submit_stop_restart() {
         terminate(&mut node).success(),
         "SIGTERM stops the node cleanly"
     );
-    let mut node = start();
+    // Restarted with JSON logs: every line is a JSON object, and the first says what runs.
+    let mut node = Node(
+        lantau()
+            .args(["start", "--log-format", "json", "--home"])
+            .arg(home.path())
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = node.0.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let starting = loop {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line");
+        let entry = json(&line);
+        if entry["fields"]["message"] == "lantau starting" {
+            break entry;
+        }
+    };
+    let fields = &starting["fields"];
+    assert!(
+        fields["version"].as_str().unwrap().contains("(commit "),
+        "{starting}"
+    );
+    assert_eq!(fields["chain"], "lantau-local", "{starting}");
+    assert!(
+        fields["committed_height"].as_u64().unwrap() >= 2,
+        "{starting}"
+    );
     wait_until("the restarted node", || {
         bob_balance(api) == Some(1_000_000_250)
     });

@@ -242,6 +242,17 @@ fn a_four_validator_testnet_from_the_command_line() {
         &["query", "status", "--node", "htp://127.0.0.1:1"],
         "only http://",
     );
+    // With --json the error is JSON on stdout too.
+    let out = run(
+        d,
+        &["query", "status", "--node", "http://127.0.0.1:1", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let error = json(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        error["code"] == "error" && error["message"].as_str().unwrap().contains("cannot reach"),
+        "{error}"
+    );
     fails(
         d,
         &["query", "status", "--node", "http://127.0.0.1:1/api"],
@@ -372,6 +383,15 @@ fn completions_and_help() {
     args.extend(["--account", &treasury]);
     let init = ok(tmp.path(), &args);
     let genesis = std::fs::read_to_string(hosts.join("node0").join("genesis.json")).unwrap();
+    // An operator can read a home's peer id, as genesis lists it.
+    let home0 = hosts.join("node0");
+    let peer_id = ok(tmp.path(), &["peer-id", "--home", home0.to_str().unwrap()]);
+    assert_eq!(
+        peer_id.trim(),
+        json(&genesis)["validators"][0]["p2p"]["peer_id"]
+            .as_str()
+            .unwrap()
+    );
     assert_eq!(
         json(&genesis)["accounts"].as_array().unwrap().len(),
         1,

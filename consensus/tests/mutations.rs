@@ -102,7 +102,10 @@ fn campaign(seeds: u64) {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("campaign thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("campaign thread"))
+            .collect()
     });
     for (m, first) in &results {
         match first {

@@ -17,7 +17,103 @@ pub struct Peer {
     pub address: String,
 }
 
-/// `config.toml`. Every field has a default; unknown fields are an error (typos).
+/// What each `config.toml` key means: the comments written into every generated
+/// `config.toml` and the README's table come from here (a test holds them equal).
+pub const CONFIG_DOCS: &[(&str, &str)] = &[
+    ("moniker", "A name for this node in logs."),
+    (
+        "p2p_listen",
+        "libp2p listen address (multiaddr) for the other validators.",
+    ),
+    ("api_listen", "HTTP API address (host:port)."),
+    (
+        "api_max_body_bytes",
+        "Largest request body the API accepts (413 `body_too_large` above).",
+    ),
+    (
+        "api_max_connections",
+        "HTTP API connections served at once; more are closed on arrival. Lowered at start if the open-file limit would not leave 512 descriptors for peers and storage.",
+    ),
+    (
+        "api_header_timeout_ms",
+        "Time a client has to send a request's headers; also how long an idle keep-alive connection stays open.",
+    ),
+    (
+        "api_request_timeout_ms",
+        "Time a request may take in all, body included (408 `request_timeout`); above the longest `?wait_ms` (60 s).",
+    ),
+    (
+        "block_interval_ms",
+        "Least time between a commit and this validator's next proposal.",
+    ),
+    (
+        "max_block_txs",
+        "Most transactions in a block this validator proposes.",
+    ),
+    (
+        "max_block_bytes",
+        "Most bytes of transactions in a block this validator proposes; at most 15 MiB (a proposal must fit in one 16 MiB gossip message).",
+    ),
+    (
+        "mempool_max_txs",
+        "Transactions the mempool holds; beyond, submissions get 503 `mempool_full`.",
+    ),
+    (
+        "mempool_max_bytes",
+        "Bytes the mempool holds; beyond, submissions get 503 `mempool_full`.",
+    ),
+    (
+        "mempool_gap_ttl_blocks",
+        "Blocks a transfer may wait in the mempool for an earlier nonce of its sender.",
+    ),
+    (
+        "mempool_max_per_sender",
+        "Most transactions one sender may have waiting (429 `sender_limit` beyond).",
+    ),
+    (
+        "empty_block_wait_ms",
+        "With an empty mempool, how long the proposer waits after the last commit for a transaction before proposing an empty block; below `timeouts.propose_base_ms`; 0 = at once.",
+    ),
+    (
+        "verify_threads",
+        "Signature verification threads; 0 = one per core.",
+    ),
+    (
+        "peer_address_overrides",
+        "`[[peer_address_overrides]]` entries (`peer_id`, `address`) that replace genesis.json's address for a validator whose host moved; only peer ids named in genesis are allowed.",
+    ),
+    (
+        "timeouts.propose_base_ms",
+        "Time to wait for a proposal in round 0.",
+    ),
+    (
+        "timeouts.propose_delta_ms",
+        "Added to the proposal wait per round.",
+    ),
+    (
+        "timeouts.prevote_base_ms",
+        "Time to wait for more prevotes after any 2f+1 arrived, in round 0.",
+    ),
+    (
+        "timeouts.prevote_delta_ms",
+        "Added to the prevote wait per round.",
+    ),
+    (
+        "timeouts.precommit_base_ms",
+        "Time to wait for more precommits after any 2f+1 arrived, in round 0, before the next round.",
+    ),
+    (
+        "timeouts.precommit_delta_ms",
+        "Added to the precommit wait per round.",
+    ),
+    (
+        "timeouts.rebroadcast_ms",
+        "How often a validator re-sends its votes of the height, its current proposal, the previous round's precommits and the proof-of-lock of its valid block, so messages lost before the network stabilised cannot stall a height.",
+    ),
+];
+
+/// `config.toml`. Every field has a default; unknown fields are an error (typos). What each
+/// key means is in [`CONFIG_DOCS`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
@@ -189,7 +285,54 @@ pub fn write_home(home: &Path, genesis: &Genesis, config: &NodeConfig) -> Result
     fs::write(&genesis_path, genesis.to_json()).map_err(io(&genesis_path))?;
     let config_path = home.join("config.toml");
     let text = toml::to_string_pretty(config).map_err(|e| invalid(&config_path, e))?;
-    fs::write(&config_path, text).map_err(io(&config_path))
+    fs::write(&config_path, commented(&text)).map_err(io(&config_path))
+}
+
+/// `config.toml` text with each key's meaning from [`CONFIG_DOCS`] written above it.
+pub fn commented(toml_text: &str) -> String {
+    let mut out = String::from(
+        "# lantau validator configuration. Every key may be left out (its default applies);\n# unknown keys are refused.\n\n",
+    );
+    let mut table = String::new();
+    for line in toml_text.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed
+            .strip_prefix("[[")
+            .and_then(|t| t.strip_suffix("]]"))
+        {
+            table = String::new();
+            if let Some((_, doc)) = CONFIG_DOCS.iter().find(|(k, _)| *k == name) {
+                out.push_str(&comment(doc));
+            }
+        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            table = format!("{name}.");
+        } else if let Some((key, _)) = trimmed.split_once(" = ") {
+            let full = format!("{table}{key}");
+            if let Some((_, doc)) = CONFIG_DOCS.iter().find(|(k, _)| *k == full) {
+                out.push_str(&comment(doc));
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn comment(doc: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from("#");
+    for word in doc.split_whitespace() {
+        if line.len() + word.len() > 90 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 /// Refuse to initialise over an existing home.
@@ -231,4 +374,71 @@ pub fn read_genesis(home: &Path) -> Result<Genesis, HomeError> {
     let path = home.join("genesis.json");
     let json = fs::read_to_string(&path).map_err(io(&path))?;
     Genesis::from_json(&json).map_err(|e| invalid(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key of `config.toml` is documented, the generated file carries the comments and
+    /// still parses to the same config, and the README's table is the same text.
+    #[test]
+    fn config_docs_cover_every_key_and_match_the_readme() {
+        let config = NodeConfig {
+            peer_address_overrides: vec![Peer {
+                peer_id: "p".into(),
+                address: "/ip4/10.0.0.9/tcp/26656".into(),
+            }],
+            ..NodeConfig::default()
+        };
+        let plain = toml::to_string_pretty(&config).unwrap();
+        let value: toml::Table = plain.parse().unwrap();
+        let mut keys = std::collections::BTreeSet::new();
+        for (k, v) in &value {
+            match v.as_table() {
+                Some(t) => keys.extend(t.keys().map(|sub| format!("{k}.{sub}"))),
+                None => {
+                    keys.insert(k.clone());
+                }
+            }
+        }
+        let documented: std::collections::BTreeSet<String> =
+            CONFIG_DOCS.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(keys, documented);
+
+        let text = commented(&plain);
+        for (_, doc) in CONFIG_DOCS {
+            let first_words: Vec<&str> = doc.split_whitespace().take(3).collect();
+            assert!(
+                text.contains(&format!("# {}", first_words.join(" "))),
+                "{doc}"
+            );
+        }
+        let back: NodeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(toml::to_string_pretty(&back).unwrap(), plain);
+
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let section = readme
+            .split("### config.toml")
+            .nth(1)
+            .expect("README config section");
+        let rows: Vec<(String, String)> = section
+            .lines()
+            .skip_while(|l| !l.starts_with("| `"))
+            .take_while(|l| l.starts_with("| `"))
+            .map(|l| {
+                let (key, doc) = l.trim_matches('|').split_once(" | ").unwrap();
+                (
+                    key.trim().trim_matches('`').to_string(),
+                    doc.trim().to_string(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = CONFIG_DOCS
+            .iter()
+            .map(|(k, d)| (k.to_string(), d.to_string()))
+            .collect();
+        assert_eq!(rows, expected);
+    }
 }

@@ -38,8 +38,10 @@ pub enum ErrorCode {
     NonceGap,
     NoncePending,
     NotFound,
+    RecipientNotPermitted,
     RequestTimeout,
     SelfTransfer,
+    SenderNotPermitted,
     SenderLimit,
     StaleNonce,
     StorageError,
@@ -74,8 +76,10 @@ impl ErrorCode {
         ErrorCode::NonceGap,
         ErrorCode::NoncePending,
         ErrorCode::NotFound,
+        ErrorCode::RecipientNotPermitted,
         ErrorCode::RequestTimeout,
         ErrorCode::SelfTransfer,
+        ErrorCode::SenderNotPermitted,
         ErrorCode::SenderLimit,
         ErrorCode::StaleNonce,
         ErrorCode::StorageError,
@@ -106,7 +110,9 @@ impl ErrorCode {
             ErrorCode::NonceGap => "nonce_gap",
             ErrorCode::NoncePending => "nonce_pending",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::RecipientNotPermitted => "recipient_not_permitted",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::SenderNotPermitted => "sender_not_permitted",
             ErrorCode::SelfTransfer => "self_transfer",
             ErrorCode::UnknownSender => "unknown_sender",
             ErrorCode::ZeroAmount => "zero_amount",
@@ -230,6 +236,18 @@ pub struct NodeStatus {
     /// persist a signature): why, and what to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
+}
+
+/// `GET /readiness`: whether this node is fit to serve and vote (503 when not), and why not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    /// What keeps it from being ready: `halted`, `syncing`, `too_few_peers`.
+    pub reasons: Vec<String>,
+    pub peers: usize,
+    pub min_peers: usize,
+    pub syncing: bool,
+    pub committed_height: u64,
 }
 
 /// One entry of `GET /v1/peers`.

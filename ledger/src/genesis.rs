@@ -48,6 +48,49 @@ pub struct Genesis {
     pub genesis_time_ms: u64,
     pub validators: Vec<GenesisValidator>,
     pub accounts: Vec<GenesisAccount>,
+    /// Account permissioning; absent: anyone with funds may send to anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+
+/// Who may use a permissioned payments chain (Besu's account permissioning is the model):
+/// only listed accounts send, and unless `open_receiving`, only accounts that exist receive.
+/// Nodes refuse other transfers at admission, and validators refuse blocks that hold one.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    /// Accounts allowed to send.
+    pub senders: Vec<Address>,
+    /// Whether a transfer to an address with no account opens one.
+    #[serde(default)]
+    pub open_receiving: bool,
+}
+
+/// Why a transfer breaks the chain's account permissions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PermissionError {
+    #[error("account {0} is not permitted to send on this chain (genesis permissions.senders)")]
+    Sender(Address),
+    #[error("account {0} does not exist and this chain opens no accounts by transfer")]
+    Recipient(Address),
+}
+
+impl Permissions {
+    /// Check one transfer; `exists` says whether an address has an account.
+    pub fn check(
+        &self,
+        from: &Address,
+        to: &Address,
+        exists: impl Fn(&Address) -> bool,
+    ) -> Result<(), PermissionError> {
+        if !self.senders.contains(from) {
+            return Err(PermissionError::Sender(*from));
+        }
+        if !self.open_receiving && !exists(to) {
+            return Err(PermissionError::Recipient(*to));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +134,7 @@ impl Genesis {
                     balance: *balance,
                 })
                 .collect(),
+            permissions: None,
         }
     }
 
@@ -134,9 +178,23 @@ impl Genesis {
         )
     }
 
-    /// Identifies the chain: a database or peer with another genesis hash is foreign.
+    /// Identifies the chain: a database or peer with another genesis hash is foreign. A
+    /// genesis without permissions hashes as it did before they existed.
     pub fn hash(&self) -> Hash {
-        sha256(&[domain::GENESIS, &encoding::encode(self)])
+        let base = (
+            &self.chain_id,
+            self.genesis_time_ms,
+            &self.validators,
+            &self.accounts,
+        );
+        match &self.permissions {
+            None => sha256(&[domain::GENESIS, &encoding::encode(&base)]),
+            Some(p) => sha256(&[
+                domain::GENESIS,
+                &encoding::encode(&base),
+                &encoding::encode(p),
+            ]),
+        }
     }
 
     pub fn total_supply(&self) -> u64 {
@@ -168,6 +226,7 @@ pub(crate) mod tests {
                     balance: *balance,
                 })
                 .collect(),
+            permissions: None,
         }
     }
 
@@ -195,5 +254,48 @@ pub(crate) mod tests {
             Genesis::from_json("{\"chain_id\": 3}"),
             Err(GenesisError::Json(_))
         ));
+    }
+
+    #[test]
+    fn permissions_say_who_sends_and_who_receives() {
+        let alice = Keypair::from_seed("alice").public();
+        let bob = Keypair::from_seed("bob").public();
+        let stranger = Keypair::from_seed("stranger").public();
+        let closed = Permissions {
+            senders: vec![alice],
+            open_receiving: false,
+        };
+        let exists = |a: &Address| *a == alice || *a == bob;
+        assert_eq!(closed.check(&alice, &bob, exists), Ok(()));
+        assert_eq!(
+            closed.check(&bob, &alice, exists),
+            Err(PermissionError::Sender(bob))
+        );
+        assert_eq!(
+            closed.check(&alice, &stranger, exists),
+            Err(PermissionError::Recipient(stranger))
+        );
+        let open = Permissions {
+            open_receiving: true,
+            ..closed
+        };
+        assert_eq!(open.check(&alice, &stranger, exists), Ok(()));
+
+        // A genesis without permissions keeps its hash; with them it is another chain, and
+        // they survive JSON.
+        let mut g = genesis(4, &[("alice", 100)]);
+        let before = g.hash();
+        assert_eq!(
+            before,
+            sha256(&[
+                domain::GENESIS,
+                &encoding::encode(&(&g.chain_id, g.genesis_time_ms, &g.validators, &g.accounts))
+            ])
+        );
+        g.permissions = Some(open);
+        assert_ne!(g.hash(), before);
+        let back = Genesis::from_json(&g.to_json()).unwrap();
+        assert_eq!(back, g);
+        assert!(!genesis(4, &[]).to_json().contains("permissions"));
     }
 }

@@ -19,7 +19,9 @@ pub mod vote;
 
 pub use block::{Block, BlockError, BlockHeader};
 pub use crypto::{Address, Hash, Keypair, PublicKey, Signature, SignatureError};
-pub use genesis::{Genesis, GenesisAccount, GenesisValidator, P2pEndpoint};
+pub use genesis::{
+    Genesis, GenesisAccount, GenesisValidator, P2pEndpoint, PermissionError, Permissions,
+};
 pub use state::{Account, Execution, Receipt, State, TxRecord};
 pub use tx::{SignedTx, Transfer, TxBatch, TxError};
 pub use validators::{Validator, ValidatorSet};

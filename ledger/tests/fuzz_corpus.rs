@@ -62,6 +62,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             address: alice.public(),
             balance: 10,
         }],
+        permissions: None,
     };
     let mut networked = genesis.clone();
     networked.validators[0].p2p = Some(P2pEndpoint {

@@ -14,6 +14,7 @@
 //! | GET | `/v1/status` | [`NodeStatus`] |
 //! | GET | `/v1/peers` | `[{"peer_id", "score"}]` |
 //! | GET | `/health` | `{"ok": true}` |
+//! | GET | `/readiness?min_peers=N` | [`Readiness`]; 503 when halted, syncing or short of peers |
 //! | GET | `/metrics` | Prometheus text format |
 
 use axum::body::Bytes;
@@ -77,6 +78,7 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
             "/health",
             get(|| async { Json(serde_json::json!({"ok": true})) }),
         )
+        .route("/readiness", get(readiness))
         .route("/metrics", get(metrics))
         .fallback(no_such_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
@@ -176,6 +178,12 @@ fn refusal(e: &SubmitError) -> (StatusCode, ErrorCode) {
         SubmitError::ZeroAmount => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ZeroAmount),
         SubmitError::SelfTransfer => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::SelfTransfer),
         SubmitError::UnknownSender => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownSender),
+        SubmitError::NotPermitted(ledger::PermissionError::Sender(_)) => {
+            (StatusCode::FORBIDDEN, ErrorCode::SenderNotPermitted)
+        }
+        SubmitError::NotPermitted(ledger::PermissionError::Recipient(_)) => {
+            (StatusCode::FORBIDDEN, ErrorCode::RecipientNotPermitted)
+        }
         SubmitError::StaleNonce { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::StaleNonce),
         SubmitError::InsufficientFunds { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -355,6 +363,55 @@ async fn block(
         ),
         Err(e) => node_error(e),
     }
+}
+
+#[derive(Deserialize)]
+struct ReadinessQuery {
+    min_peers: Option<usize>,
+}
+
+/// Ready: not halted, not syncing, and connected to at least `min_peers` validators (by
+/// default enough for a quorum with this one, counting equal power: what it needs to decide).
+async fn readiness(
+    State(node): State<NodeHandle>,
+    q: Result<Query<ReadinessQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e),
+    };
+    let (status, validators) = match (node.status().await, node.validators().await) {
+        (Ok(s), Ok(v)) => (s, v.len()),
+        (Err(e), _) | (_, Err(e)) => return node_error(e),
+    };
+    let min_peers = q
+        .min_peers
+        .unwrap_or((2 * validators / 3 + 1).saturating_sub(1));
+    let mut reasons = Vec::new();
+    if status.halted.is_some() {
+        reasons.push("halted".to_string());
+    }
+    if status.syncing {
+        reasons.push("syncing".to_string());
+    }
+    if status.peers < min_peers {
+        reasons.push("too_few_peers".to_string());
+    }
+    let ready = reasons.is_empty();
+    let body = Readiness {
+        ready,
+        reasons,
+        peers: status.peers,
+        min_peers,
+        syncing: status.syncing,
+        committed_height: status.committed_height,
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
 }
 
 async fn metrics(State(node): State<NodeHandle>) -> Response {

@@ -79,6 +79,8 @@ pub enum SubmitError {
     SelfTransfer,
     #[error("the sender has no account on this chain; fund it first")]
     UnknownSender,
+    #[error(transparent)]
+    NotPermitted(#[from] ledger::PermissionError),
     #[error("the sender holds {balance}, less than the {amount} it sends")]
     InsufficientFunds { balance: u64, amount: u64 },
     #[error("a transaction with nonce {nonce} from this sender is already pending")]
@@ -99,6 +101,8 @@ pub enum SubmitError {
 
 pub struct Application {
     chain_id: String,
+    /// Genesis account permissions, if the chain has them.
+    permissions: Option<ledger::Permissions>,
     config: AppConfig,
     /// Shared with the read side (API, sync serving), which never waits for this task.
     store: Arc<Store>,
@@ -115,6 +119,7 @@ impl Application {
         let (store, state) = Store::open(dir, genesis)?;
         Ok(Self {
             chain_id: genesis.chain_id.clone(),
+            permissions: genesis.permissions.clone(),
             verifier: TxVerifier::new(genesis.chain_id.clone(), config.verify_threads, 1 << 20),
             mempool: Mempool::new(config.mempool_limits()),
             config,
@@ -192,6 +197,9 @@ impl Application {
                 if t.from == t.to {
                     return Err(SubmitError::SelfTransfer);
                 }
+                if let Some(p) = &self.permissions {
+                    p.check(&t.from, &t.to, |a| self.state.accounts().contains_key(a))?;
+                }
                 if !self.state.accounts().contains_key(&t.from) {
                     return Err(SubmitError::UnknownSender);
                 }
@@ -246,6 +254,17 @@ impl Application {
         ) else {
             return false;
         };
+        // A block with a transfer the chain's permissions forbid is invalid, whoever built it.
+        if let Some(p) = &self.permissions {
+            let exists = |a: &ledger::Address| self.state.accounts().contains_key(a);
+            if block
+                .txs
+                .iter()
+                .any(|tx| p.check(&tx.transfer.from, &tx.transfer.to, exists).is_err())
+            {
+                return false;
+            }
+        }
         if self
             .verifier
             .verify_block_txs_by_id(&block.txs, &ids)

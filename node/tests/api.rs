@@ -42,6 +42,7 @@ fn start_with(dir: &std::path::Path, alice: &Keypair, app: AppConfig) -> node::s
             address: alice.public(),
             balance: 100,
         }],
+        permissions: None,
     };
     let key = node::home::p2p_identity([7u8; 32]);
     let port = node::ports::free_local_port();
@@ -338,6 +339,18 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     assert!(v["height"].as_u64().unwrap() >= 2, "{v}");
     let (s, _) = call(&app, "GET", "/health", "").await;
     assert_eq!(s, StatusCode::OK);
+    // A single validator needs no peers: ready. Asked for more peers than it has: 503, and why.
+    let (s, v) = call(&app, "GET", "/readiness", "").await;
+    assert_eq!(
+        (s, v["ready"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+    let (s, v) = call(&app, "GET", "/readiness?min_peers=3", "").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["reasons"], serde_json::json!(["too_few_peers"]), "{v}");
+    let (s, v) = call(&app, "GET", "/readiness?min_peers=x", "").await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_query".into()));
 
     let res = app
         .clone()

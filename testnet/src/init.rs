@@ -136,6 +136,14 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
     funded.extend(options.funded.iter().copied());
     let validators: Vec<_> = planned.iter().map(|p| p.keys.validator).collect();
     let mut genesis = Genesis::with_validators(&options.chain_id, &validators, &funded);
+    if !demo {
+        // A chain for real machines is permissioned: only the accounts named may send, and
+        // transfers open no new accounts.
+        genesis.permissions = Some(ledger::Permissions {
+            senders: options.funded.iter().map(|(a, _)| *a).collect(),
+            open_receiving: false,
+        });
+    }
     for (v, p) in genesis.validators.iter_mut().zip(&planned) {
         v.name = p.entry.name.clone();
         v.p2p = Some(P2pEndpoint {
@@ -212,6 +220,11 @@ mod tests {
             .map(|a| (a.address, a.balance))
             .collect();
         assert_eq!(funded, vec![(treasury, 5_000)]);
+        let permissions = genesis
+            .permissions
+            .expect("a --hosts chain is permissioned");
+        assert_eq!(permissions.senders, vec![treasury]);
+        assert!(!permissions.open_receiving);
         assert!(!dir.path().join("keys").exists(), "no demo keys written");
         assert_eq!(manifest.nodes[0].p2p, "/ip4/10.0.0.1/tcp/26656");
         assert_eq!(manifest.nodes[1].p2p, "/dns4/val-b.example/tcp/26656");

@@ -16,6 +16,7 @@ fn setup(max_mempool_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
             address: alice.public(),
             balance: 100,
         }],
+        permissions: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let config = AppConfig {
@@ -247,4 +248,85 @@ fn blocks_with_a_wrong_state_root_or_bad_signature_are_invalid() {
     forged.txs[0].signature.0[0] ^= 1;
     forged.header.tx_root = Block::compute_tx_root(&forged.tx_hashes());
     assert!(!app.validate(&forged));
+}
+
+/// On a chain with account permissions, an unlisted sender and a transfer that would open an
+/// account are refused at admission with their reasons, and a block holding such a transfer
+/// (built by a validator that ignores the rule) is invalid.
+#[test]
+fn account_permissions_are_enforced_at_admission_and_in_blocks() {
+    let alice = Keypair::from_seed("alice");
+    let bob = Keypair::from_seed("bob");
+    let stranger = Keypair::from_seed("stranger").public();
+    let account = |k: &Keypair| GenesisAccount {
+        address: k.public(),
+        balance: 100,
+    };
+    let genesis = |permissions| Genesis {
+        chain_id: "app-test".into(),
+        genesis_time_ms: 0,
+        validators: vec![GenesisValidator {
+            name: "v".into(),
+            public_key: Keypair::from_seed("v").public(),
+            power: 1,
+            p2p: None,
+        }],
+        accounts: vec![account(&alice), account(&bob)],
+        permissions,
+    };
+    let permissions = ledger::Permissions {
+        senders: vec![alice.public()],
+        open_receiving: false,
+    };
+    let config = || AppConfig {
+        verify_threads: 1,
+        ..AppConfig::default()
+    };
+    let send = |from: &Keypair, to, nonce| {
+        Transfer {
+            chain_id: "app-test".into(),
+            from: from.public(),
+            to,
+            amount: 1,
+            nonce,
+            memo: vec![],
+        }
+        .sign(from)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = Application::open(dir.path(), &genesis(Some(permissions)), config()).unwrap();
+    let results = app.submit(&[
+        send(&alice, bob.public(), 0).encode(),
+        send(&bob, alice.public(), 0).encode(),
+        send(&alice, stranger, 1).encode(),
+    ]);
+    assert!(results[0].is_ok(), "{results:?}");
+    assert!(
+        matches!(
+            results[1],
+            Err(SubmitError::NotPermitted(ledger::PermissionError::Sender(
+                _
+            )))
+        ),
+        "{results:?}"
+    );
+    assert!(
+        matches!(
+            results[2],
+            Err(SubmitError::NotPermitted(
+                ledger::PermissionError::Recipient(_)
+            ))
+        ),
+        "{results:?}"
+    );
+
+    // An open chain admits bob's transfer and builds a block with it; the permissioned chain
+    // refuses that block.
+    let open_dir = tempfile::tempdir().unwrap();
+    let mut open = Application::open(open_dir.path(), &genesis(None), config()).unwrap();
+    assert!(open.submit(&[send(&bob, alice.public(), 0).encode()])[0].is_ok());
+    let block = open.build_block(1, 0, bob.public(), 0).unwrap();
+    assert_eq!(block.txs.len(), 1);
+    assert!(open.validate(&block));
+    assert!(!app.validate(&block));
 }

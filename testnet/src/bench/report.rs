@@ -462,6 +462,11 @@ mod tests {
         });
         assert!(page.contains("Peak throughput") && page.matches("<svg").count() == 2);
         assert!(!page.contains("src=\"http"), "no external assets");
+        // The footnote describes the client as it is: it resubmits transient refusals.
+        assert!(
+            !page.contains("does not resubmit") && page.contains("the client resubmits"),
+            "{page}"
+        );
         assert!(summary_table(&points).lines().count() == 3);
         let csv = summary_csv(&points);
         assert_eq!(csv.lines().count(), 3);
