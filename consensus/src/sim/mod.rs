@@ -19,7 +19,9 @@
 
 mod adversary;
 mod app;
+mod checks;
 mod monitor;
+mod outcome;
 mod rng;
 mod scenario;
 pub mod schedules;
@@ -29,15 +31,15 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use ledger::crypto::sha256;
 use ledger::encoding;
-use ledger::{Block, CommitCertificate, Hash, Keypair, PublicKey, State, Validator, ValidatorSet};
+use ledger::{Block, CommitCertificate, Hash, Keypair, State, Validator, ValidatorSet};
 
+pub use outcome::{Outcome, Violation};
 pub use rng::Rng;
 pub use scenario::{Crash, CrashAt, Cut, Lies, Role, Scenario, kinds, mask, set};
 
 use crate::driver::{Driver, Host, Output};
 use crate::messages::Message;
-use crate::proposer::proposer;
-use crate::state_machine::{Config, Consensus, Input, SignRecord, Step, Timeout, Timeouts};
+use crate::state_machine::{Config, Consensus, Input, SignRecord, Timeout, Timeouts};
 
 pub const CHAIN_ID: &str = "sim-chain";
 /// Virtual time allowed after the network is stable for every honest validator to reach the
@@ -47,109 +49,6 @@ const LIVENESS_WINDOW_MS: u64 = 300_000;
 /// stable: one whose proposal was still in flight, and slack for validators catching up
 /// through block sync.
 const ROUND_SLACK: u32 = 3;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Violation {
-    Agreement {
-        height: u64,
-        first: Hash,
-        second: Hash,
-    },
-    Validity {
-        node: usize,
-        height: u64,
-        block: Hash,
-    },
-    Certificate {
-        node: usize,
-        height: u64,
-        error: String,
-    },
-    /// An honest validator committed other bytes than the first decision at this height.
-    CommitBytes { node: usize, height: u64 },
-    /// Total balance changed on an honest validator.
-    Supply {
-        node: usize,
-        height: u64,
-        supply: u128,
-    },
-    DoubleSign {
-        node: usize,
-        height: u64,
-        round: u32,
-        step: Step,
-    },
-    Unjustified {
-        node: usize,
-        height: u64,
-        round: u32,
-        why: &'static str,
-    },
-    /// A height that began once the network was stable needed too many rounds.
-    SlowRound { height: u64, round: u32, bound: u32 },
-    /// An honest validator took longer than the bound to decide a height while the network
-    /// was stable and a quorum of honest validators up.
-    Wedge {
-        node: usize,
-        height: u64,
-        waited_ms: u64,
-        bound_ms: u64,
-    },
-    Liveness {
-        node: usize,
-        height_reached: u64,
-        target: u64,
-    },
-}
-
-impl Violation {
-    pub fn is_safety(&self) -> bool {
-        !matches!(
-            self,
-            Violation::Liveness { .. } | Violation::Wedge { .. } | Violation::SlowRound { .. }
-        )
-    }
-
-    /// A short name for reports.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Violation::Agreement { .. } => "agreement",
-            Violation::Validity { .. } => "validity",
-            Violation::Certificate { .. } => "certificate",
-            Violation::CommitBytes { .. } => "commit bytes",
-            Violation::Supply { .. } => "supply",
-            Violation::DoubleSign { .. } => "double sign",
-            Violation::Unjustified { why, .. } => why,
-            Violation::SlowRound { .. } => "round bound",
-            Violation::Wedge { .. } => "wedge",
-            Violation::Liveness { .. } => "liveness",
-        }
-    }
-}
-
-/// What one simulation run saw.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub seed: u64,
-    pub violations: Vec<Violation>,
-    /// Highest certificate round among heights that began once the network was stable.
-    pub max_round_after_gst: u32,
-    pub messages_delivered: u64,
-    /// Messages and sync replies refused for failing to decode (tampered bodies).
-    pub refused: u64,
-    pub evidence: u64,
-    pub end_ms: u64,
-    /// Lowest height every honest validator decided.
-    pub heights: u64,
-    /// Each node's state at the end, for diagnosing a failed run.
-    pub final_states: Vec<String>,
-}
-
-impl Outcome {
-    pub fn safety_violations(&self) -> impl Iterator<Item = &Violation> {
-        self.violations.iter().filter(|v| v.is_safety())
-    }
-}
 
 /// Timeouts scaled to the simulated network, short so runs stay small.
 pub fn sim_timeouts() -> Timeouts {
@@ -687,59 +586,6 @@ impl Sim {
         }
     }
 
-    fn check_decision(&mut self, i: usize, block: &Block, certificate: &CommitCertificate) {
-        let height = block.header.height;
-        let hash = block.hash();
-        // Each distinct certificate is checked once: they are many copies of few.
-        let key = sha256(&[&encoding::encode(certificate)]);
-        if !self.verified.contains(&key) {
-            match certificate.verify(CHAIN_ID, height, &hash, &self.validators) {
-                Ok(()) => {
-                    self.verified.insert(key);
-                }
-                Err(e) => self.outcome.violations.push(Violation::Certificate {
-                    node: i,
-                    height,
-                    error: e.to_string(),
-                }),
-            }
-        }
-        let tip = self.tip_hash(i);
-        let valid = app::judge(
-            &self.nodes[i].disk.state,
-            &tip,
-            height,
-            block,
-            &mut self.verified,
-        );
-        if !self.proposed.contains(&hash) || !valid {
-            self.outcome.violations.push(Violation::Validity {
-                node: i,
-                height,
-                block: hash,
-            });
-        }
-        let bytes = encoding::encode(block);
-        match self.decisions.get(&height) {
-            Some((first, _)) if *first != hash => {
-                self.outcome.violations.push(Violation::Agreement {
-                    height,
-                    first: *first,
-                    second: hash,
-                });
-            }
-            Some((_, first_bytes)) if *first_bytes != bytes => {
-                self.outcome
-                    .violations
-                    .push(Violation::CommitBytes { node: i, height });
-            }
-            Some(_) => {}
-            None => {
-                self.decisions.insert(height, (hash, bytes));
-            }
-        }
-    }
-
     fn link_delay(&mut self) -> u64 {
         if self.now >= self.sc.gst_ms {
             self.rng.range(1, self.sc.delta_ms)
@@ -863,115 +709,6 @@ impl Sim {
             self.check_wedges(stable);
         }
         self.outcome
-    }
-
-    /// The longest run of consecutive rounds (over the proposer seats, cyclic) whose
-    /// proposers together hold at most two thirds of the power. Once the network is stable
-    /// a round fails only if its proposer is faulty or does not hold the block that the
-    /// highest lock is on, and the validators that can block a round that way (the faulty
-    /// and those locked elsewhere) hold more than a third; with weighted power the seats of a
-    /// heavy validator are consecutive, so such runs can be long.
-    fn failing_run(&self) -> u32 {
-        let total = self.validators.total_power();
-        let seats: Vec<PublicKey> = (0..total)
-            .map(|s| proposer(&self.validators, s, 0))
-            .collect();
-        let mut best = 0;
-        for start in 0..seats.len() {
-            let mut holders = HashSet::new();
-            let mut power = 0;
-            let mut run = 0;
-            for p in seats.iter().cycle().skip(start).take(seats.len()) {
-                if holders.insert(*p) {
-                    power += self.validators.power_of(p);
-                }
-                if 3 * power > 2 * total {
-                    break;
-                }
-                run += 1;
-            }
-            best = best.max(run);
-        }
-        best
-    }
-
-    fn round_bound(&self) -> u32 {
-        self.failing_run() + ROUND_SLACK
-    }
-
-    fn check_rounds(&mut self, stable: Stable) {
-        let bound = self.round_bound();
-        let mut rounds = BTreeMap::new();
-        for i in self.honest_nodes() {
-            for (b, c) in &self.nodes[i].disk.chain {
-                rounds.entry(b.header.height).or_insert(c.round);
-            }
-        }
-        for (height, round) in rounds {
-            let began_after = height > 1
-                && self
-                    .first_decided_at
-                    .get(&(height - 1))
-                    .is_some_and(|&at| at > stable.at);
-            if began_after {
-                self.outcome.max_round_after_gst = self.outcome.max_round_after_gst.max(round);
-                if round > bound {
-                    self.outcome.violations.push(Violation::SlowRound {
-                        height,
-                        round,
-                        bound,
-                    });
-                }
-            }
-        }
-    }
-
-    /// Time for a height starting in round `round` to be decided on a stable network: one
-    /// rebroadcast for every validator to hear every round's votes, then up to
-    /// `round_bound` rounds with their timeouts and message delays.
-    fn height_time_bound(&self, round: u32) -> u64 {
-        let t = sim_timeouts();
-        let delta = self.sc.delta_ms;
-        let round_time = |r: u64| {
-            t.propose_base_ms
-                + t.prevote_base_ms
-                + t.precommit_base_ms
-                + r * (t.propose_delta_ms + t.prevote_delta_ms + t.precommit_delta_ms)
-                + 4 * delta
-        };
-        let rounds = self.round_bound() as u64 + 1;
-        t.rebroadcast_ms
-            + 2 * delta
-            + (0..rounds)
-                .map(|k| round_time(round as u64 + k))
-                .sum::<u64>()
-    }
-
-    fn check_wedges(&mut self, stable: Stable) {
-        for i in self.honest_nodes().collect::<Vec<_>>() {
-            let times = &self.nodes[i].commit_times;
-            let mut previous = 0;
-            let mut first = true;
-            let mut violation = None;
-            for (index, &at) in times.iter().enumerate() {
-                if at > stable.at {
-                    let start = previous.max(stable.at);
-                    let bound = self.height_time_bound(if first { stable.round } else { 0 });
-                    first = false;
-                    if at - start > bound {
-                        violation = Some(Violation::Wedge {
-                            node: i,
-                            height: index as u64 + 1,
-                            waited_ms: at - start,
-                            bound_ms: bound,
-                        });
-                        break;
-                    }
-                }
-                previous = at;
-            }
-            self.outcome.violations.extend(violation);
-        }
     }
 }
 
