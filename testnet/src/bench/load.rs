@@ -80,7 +80,10 @@ pub struct Sent {
     pub sent_ms: Vec<u64>,
     /// The last answer for each transaction.
     pub acks: Vec<Ack>,
+    /// The validator that gave the last answer.
     pub node: Vec<u16>,
+    /// When the accepting answer came (0 if none).
+    pub accepted_ms: Vec<u64>,
     /// Resubmissions of refused transactions.
     pub retries: usize,
 }
@@ -114,6 +117,7 @@ pub async fn send(
         sent_ms: vec![0; total],
         acks: vec![Ack::NotSent; total],
         node: vec![0; total],
+        accepted_ms: vec![0; total],
         retries: 0,
     }));
     // Refused transactions and when they may go out again.
@@ -157,29 +161,31 @@ pub async fn send(
             if indices.is_empty() {
                 continue;
             }
-            {
-                let mut s = sent.lock().expect("lock");
-                for &i in &indices {
-                    s.node[i] = n as u16;
-                }
-            }
             let batch = TxBatch {
                 txs: indices.iter().map(|&i| workload.txs[i].clone()).collect(),
             };
             let clients = [nodes[n].clone(), nodes[(n + 1) % nodes.len()].clone()];
             let (sent, again) = (sent.clone(), again.clone());
+            let node_count = nodes.len();
             requests.push(tokio::spawn(async move {
                 let mut outcome = clients[0].submit_batch(&batch).await;
+                let mut answered_by = n;
                 if matches!(outcome, Err(ClientError::Unreachable { .. })) && nodes_differ(&clients)
                 {
                     outcome = clients[1].submit_batch(&batch).await;
+                    answered_by = (n + 1) % node_count;
                 }
+                let answered_ms = now_ms();
                 let mut retry = Vec::new();
                 let mut s = sent.lock().expect("lock");
+                for &i in &indices {
+                    s.node[i] = answered_by as u16;
+                }
                 match outcome {
                     Ok(answer) => {
                         for &i in &indices {
                             s.acks[i] = Ack::Accepted;
+                            s.accepted_ms[i] = answered_ms;
                         }
                         for r in answer.rejected {
                             if let Some(&i) = indices.get(r.index) {

@@ -454,6 +454,10 @@ async fn run_faults(
             .iter()
             .map(|&i| manifest.nodes[i].name.clone())
             .collect();
+        let killed: Vec<u16> = match f.kind {
+            FaultKind::Kill => f.nodes.iter().map(|&i| i as u16).collect(),
+            _ => vec![],
+        };
         let what = match f.kind {
             FaultKind::Partition | FaultKind::Heal => {
                 if let Some(links) = &links {
@@ -508,10 +512,12 @@ async fn run_faults(
                 describe(kind, &names)
             }
         };
-        applied
-            .lock()
-            .expect("lock")
-            .push(AppliedFault { at_secs, what });
+        applied.lock().expect("lock").push(AppliedFault {
+            at_secs,
+            what,
+            killed,
+            done_secs: load_start.elapsed().as_secs_f64(),
+        });
     }
 }
 

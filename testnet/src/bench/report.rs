@@ -66,6 +66,7 @@ pub fn columns(p: &PointSummary) -> Vec<Column> {
         c("unreachable", "unreachable", p.unreachable.to_string()),
         c("dropped", "dropped", p.dropped.to_string()),
         c("stranded", "stranded", p.stranded.to_string()),
+        c("crash_lost", "lost in a kill", p.crash_lost.to_string()),
         c("complete", "complete", p.complete.to_string()),
     ]
 }
@@ -245,7 +246,7 @@ fn escape(text: &str) -> String {
 /// The summary table as plain text, for the terminal.
 pub fn summary_table(points: &[PointSummary]) -> String {
     let mut out = format!(
-        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
         "point",
         "offered",
         "committed",
@@ -258,13 +259,14 @@ pub fn summary_table(points: &[PointSummary]) -> String {
         "rejected",
         "dropped",
         "stranded",
+        "killed",
         "complete"
     );
     for p in points {
         let rejected: usize = p.rejected.values().sum::<usize>() + p.unreachable;
         let _ = writeln!(
             out,
-            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8}",
+            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8}",
             p.label,
             p.offered_tps,
             p.committed_tps,
@@ -277,6 +279,7 @@ pub fn summary_table(points: &[PointSummary]) -> String {
             rejected,
             p.dropped,
             p.stranded,
+            p.crash_lost,
             if p.complete { "yes" } else { "NO" }
         );
     }
@@ -381,7 +384,7 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
     let _ = write!(
         h,
         "<h2>Parameters</h2><pre>{}</pre><h2>Machine</h2><pre>{}</pre>\
-<p>Dropped: accepted, never committed, nothing of the sender refused before it (a loss). Stranded: accepted, never committed, behind an earlier nonce of its sender that was refused for good (the client resubmits refusals that clear by themselves, such as a full mempool, for a while after the last new transaction; not others, and not past that time).</p><p>Latency: e2e is the client's send time to the commit time on an observing validator (same \
+<p>Dropped: accepted, never committed, nothing of the sender refused before it (a loss). Lost in a kill: admitted by a validator at most 250 ms before a kill fault took it down (mempools are memory only; a client resubmits what it does not see committed). Stranded: accepted, never committed, behind an earlier nonce of its sender that was refused for good or lost in a kill (the client resubmits refusals that clear by themselves, such as a full mempool, for a while after the last new transaction; not others, and not past that time).</p><p>Latency: e2e is the client's send time to the commit time on an observing validator (same \
 machine, same clock); consensus is the proposer's block timestamp to that commit. Throughput \
 counts transactions committed inside the measured window.</p></body></html>",
         escape(&input.parameters),
@@ -410,6 +413,7 @@ mod tests {
             committed: 10,
             dropped: 0,
             stranded: 0,
+            crash_lost: 0,
             committed_tps: tps,
             blocks_per_sec: 5.0,
             e2e_latency_ms: Stats {
@@ -425,6 +429,8 @@ mod tests {
             faults: vec![AppliedFault {
                 at_secs: 2.0,
                 what: "kill node3".into(),
+                killed: vec![3],
+                done_secs: 2.0,
             }],
             byzantine: vec![],
             audit: Default::default(),

@@ -47,7 +47,17 @@ pub struct AppliedFault {
     /// Seconds after the load started.
     pub at_secs: f64,
     pub what: String,
+    /// Validators this fault killed (their mempools, memory only, are gone) and when the kill
+    /// was done, in seconds after the load started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub killed: Vec<u16>,
+    #[serde(default)]
+    pub done_secs: f64,
 }
+
+/// How long before a kill an admitted transaction may still be only in the killed validator's
+/// memory: the outbox lingers 10 ms before gossiping, and a loaded machine delays both ends.
+pub const CRASH_EXPOSURE_MS: u64 = 250;
 
 /// One (validators, rate) point.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,6 +84,12 @@ pub struct PointSummary {
     /// refused (the client resubmits only refusals that clear by themselves, and only for
     /// `retry_for`): the refusal is counted, this is its consequence.
     pub stranded: usize,
+    /// Accepted by a validator at most [`CRASH_EXPOSURE_MS`] before a fault killed it, and
+    /// never committed: it died in that validator's mempool, which is memory only (as in
+    /// CometBFT; a client resubmits what it does not see committed). The sender's later
+    /// transfers count as stranded.
+    #[serde(default)]
+    pub crash_lost: usize,
     /// Committed during the window, per second.
     pub committed_tps: f64,
     pub blocks_per_sec: f64,
@@ -156,7 +172,15 @@ pub fn analyse(
     }
     let mut rejected = BTreeMap::new();
     let (mut accepted, mut unreachable, mut sent_count) = (0, 0, 0);
-    let (mut dropped, mut stranded) = (0, 0);
+    let (mut dropped, mut stranded, mut crash_lost) = (0, 0, 0);
+    let load_ms = |secs: f64| window.load_start_ms + (secs * 1000.0) as u64;
+    let died_in_crash = |i: usize| {
+        faults.iter().any(|f| {
+            f.killed.contains(&sent.node[i])
+                && sent.accepted_ms[i] + CRASH_EXPOSURE_MS >= load_ms(f.at_secs)
+                && sent.accepted_ms[i] <= load_ms(f.done_secs)
+        })
+    };
     // Senders with a refused transfer so far (in sending order, which is nonce order).
     let mut refused_sender: std::collections::HashSet<u32> = Default::default();
     let mut e2e = Vec::new();
@@ -168,6 +192,9 @@ pub fn analyse(
                 accepted += 1;
                 if refused_sender.contains(&workload.sender[i]) {
                     stranded += 1;
+                } else if died_in_crash(i) {
+                    crash_lost += 1;
+                    refused_sender.insert(workload.sender[i]);
                 } else {
                     dropped += 1;
                 }
@@ -218,6 +245,7 @@ pub fn analyse(
             committed,
             dropped,
             stranded,
+            crash_lost,
             committed_tps: committed_in_window as f64 / window_secs,
             blocks_per_sec: blocks_in_window as f64 / window_secs,
             e2e_latency_ms: Stats::of(e2e),
@@ -306,6 +334,7 @@ mod tests {
                 Ack::Accepted,
             ],
             node: vec![0; 3],
+            accepted_ms: vec![0, 1_000, 1_000],
             retries: 0,
         };
         let window = Window {
@@ -321,6 +350,56 @@ mod tests {
         let s = analyse(id, &w, &sent, &[], &window, vec![]).summary;
         assert_eq!((s.dropped, s.stranded), (0, 2));
         assert!(s.complete);
+    }
+
+    /// A validator's mempool is memory only: what it admitted just before a kill may die with it,
+    /// and that is told apart from a loss anywhere else, which still fails the run.
+    #[test]
+    fn transfers_admitted_just_before_a_kill_are_lost_in_it_not_dropped() {
+        // Five senders; sender s's first transfer is tx s, its second tx 5 + s.
+        let w = super::super::load::presign("t", 10, 5, 0);
+        let kill = AppliedFault {
+            at_secs: 2.0,
+            what: "kill node1".into(),
+            killed: vec![1],
+            done_secs: 2.01,
+        };
+        let mut sent = Sent {
+            sent_ms: vec![1_000; 10],
+            acks: vec![Ack::Accepted; 10],
+            // tx 0: node1, 100 ms before the kill; tx 1: node1, 1.5 s before it; tx 2: node0,
+            // 100 ms before it; tx 3: node1 after the kill was done (it cannot have been).
+            node: vec![1, 1, 0, 1, 0, 1, 1, 0, 0, 0],
+            accepted_ms: vec![
+                1_900, 500, 1_900, 2_500, 1_000, 2_600, 2_600, 2_600, 2_600, 2_600,
+            ],
+            retries: 0,
+        };
+        sent.sent_ms[5..].fill(2_500);
+        // Everything else is committed.
+        let committed: Vec<Hash> = [4, 7, 8, 9].iter().map(|&i| w.hashes[i]).collect();
+        let commits = vec![CommitInfo {
+            height: 1,
+            round: 0,
+            proposed_at_ms: 2_900,
+            committed_at_ms: 3_000,
+            txs: committed,
+        }];
+        let window = Window {
+            load_start_ms: 0,
+            start_ms: 0,
+            end_ms: 4_000,
+        };
+        let id = PointId {
+            label: "p".into(),
+            validators: 4,
+            offered_tps: 3,
+        };
+        let s = analyse(id, &w, &sent, &commits, &window, vec![kill]).summary;
+        assert_eq!(s.crash_lost, 1, "tx 0 died in node1's mempool");
+        assert_eq!(s.stranded, 1, "tx 5 waits behind tx 0's nonce");
+        assert_eq!(s.dropped, 4, "txs 1, 2, 3 and 6 had no kill to blame");
+        assert!(!s.complete);
     }
 
     #[test]
@@ -343,6 +422,7 @@ mod tests {
                 Ack::Accepted,
             ],
             node: vec![0, 1, 0, 1],
+            accepted_ms: vec![1_000, 1_000, 0, 2_000],
             retries: 0,
         };
         let commits = vec![CommitInfo {
