@@ -334,6 +334,17 @@ fn a_four_validator_testnet_from_the_command_line() {
     fails(d, &["query", "status"], "cannot reach the node");
 }
 
+/// The release binary ships with compressed line tables (cli/build.rs): RocksDB's debug info
+/// once made it 490 MB, and uncompressed line tables 61 MB.
+#[test]
+fn the_release_binary_stays_under_40_mb() {
+    if cfg!(debug_assertions) {
+        return; // debug builds carry full debug info by design
+    }
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_lantau")).unwrap().len();
+    assert!(size < 40 << 20, "lantau is {} MB", size >> 20);
+}
+
 #[test]
 fn completions_and_help() {
     let tmp = tempfile::tempdir().unwrap();
