@@ -28,6 +28,7 @@ mod bench_cmds;
 mod client_cmds;
 mod demo;
 mod keys;
+mod log_file;
 mod output;
 mod start;
 mod testnet_cmds;
@@ -101,6 +102,16 @@ enum Command {
         /// collectors).
         #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
+        /// Write the log to this file instead of stdout, rotated by size (for hosts without
+        /// journald or logrotate; `testnet up` uses it for each validator's node.log).
+        #[arg(long, value_name = "FILE")]
+        log_file: Option<PathBuf>,
+        /// Rotate the log file past this many megabytes (MiB).
+        #[arg(long, value_name = "MIB", default_value_t = 100, requires = "log_file", value_parser = clap::value_parser!(u64).range(1..))]
+        log_max_mb: u64,
+        /// Rotated log files to keep (FILE.1 is the newest); older ones are deleted.
+        #[arg(long, value_name = "N", default_value_t = 5, requires = "log_file")]
+        log_keep: usize,
     },
     /// Local testnets of N validators, each a background process.
     #[command(subcommand)]
@@ -164,11 +175,19 @@ fn main() {
             byzantine,
             i_know_this_is_a_test_chain,
             log_format,
+            log_file,
+            log_max_mb,
+            log_keep,
         } => start::start(
             &home,
             byzantine,
             i_know_this_is_a_test_chain,
-            log_format == "json",
+            &start::Logging {
+                json: log_format == "json",
+                file: log_file,
+                max_bytes: log_max_mb << 20,
+                keep: log_keep,
+            },
         ),
         Command::PeerId { home } => interface::home::read_secret(&home.join("node_key"))
             .map(|secret| outln!("{}", interface::home::peer_id_of(secret)))

@@ -1,12 +1,15 @@
 //! `lantau init` and `lantau start`: a validator home and the node that runs from it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use interface::demo::{DEMO_ACCOUNTS, DEMO_BALANCE, demo_key};
 use node::api_server::{self, ApiLimits};
 use node::{api, home, service};
+
+use crate::log_file::RotatingFile;
 
 pub fn init(
     home_dir: &Path,
@@ -36,26 +39,65 @@ pub fn init(
     Ok(())
 }
 
+/// Where and how `lantau start` logs.
+pub struct Logging {
+    pub json: bool,
+    pub file: Option<PathBuf>,
+    pub max_bytes: u64,
+    pub keep: usize,
+}
+
+impl Logging {
+    fn init(&self) -> Result<()> {
+        let filter =
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+        match (&self.file, self.json) {
+            (Some(path), json) => {
+                let file = RotatingFile::open(path, self.max_bytes, self.keep)
+                    .with_context(|| format!("opening the log file {}", path.display()))?;
+                let fmt = fmt.with_ansi(false).with_writer(Mutex::new(file));
+                if json {
+                    fmt.json().init();
+                } else {
+                    fmt.init();
+                }
+            }
+            (None, true) => fmt.json().init(),
+            // Colours only on a terminal.
+            (None, false) => fmt
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                .init(),
+        }
+        // A panic reaches the log too, not only stderr (which may be a file rotated away).
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            tracing::error!(%info, "panic");
+            default_hook(info);
+        }));
+        Ok(())
+    }
+}
+
 pub fn start(
     home_dir: &Path,
     byzantine: Option<interface::byzantine::Behaviour>,
     any_chain: bool,
-    json_logs: bool,
+    logging: &Logging,
 ) -> Result<()> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if json_logs {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init();
-    } else {
-        // Colours only on a terminal: `testnet up` sends the output to log files.
-        tracing_subscriber::fmt()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .with_env_filter(filter)
-            .init();
+    logging.init()?;
+    let result = run(home_dir, byzantine, any_chain);
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
     }
+    result
+}
+
+fn run(
+    home_dir: &Path,
+    byzantine: Option<interface::byzantine::Behaviour>,
+    any_chain: bool,
+) -> Result<()> {
     let mut loaded =
         home::load(home_dir).with_context(|| format!("loading the home {}", home_dir.display()))?;
     if let Some(behaviour) = byzantine {

@@ -197,4 +197,31 @@ fn init_start_submit_stop_restart() {
         height(api).unwrap_or(0) > after
     });
     assert!(terminate(&mut node).success());
+
+    // Logging to a file: nothing on stdout, and a fatal error (the API port is taken) is in
+    // the file as well as on stderr.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", api)).unwrap();
+    let log = home.path().join("logs/node.log");
+    let out = lantau()
+        .args(["start", "--home"])
+        .arg(home.path())
+        .arg("--log-file")
+        .arg(&log)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    drop(taken);
+    assert!(!out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("lantau starting"), "{text}");
+    assert!(
+        text.contains("ERROR") && text.contains("binding the API"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour codes in a file: {text}");
 }

@@ -341,7 +341,9 @@ fn the_release_binary_stays_under_40_mb() {
     if cfg!(debug_assertions) {
         return; // debug builds carry full debug info by design
     }
-    let size = std::fs::metadata(env!("CARGO_BIN_EXE_lantau")).unwrap().len();
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_lantau"))
+        .unwrap()
+        .len();
     assert!(size < 40 << 20, "lantau is {} MB", size >> 20);
 }
 

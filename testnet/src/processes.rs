@@ -110,10 +110,17 @@ pub fn start_node(
         .try_clone()
         .map_err(|e| TestnetError::io(&log_path, e))?;
     let mut command = Command::new(binary);
-    command.arg("start").arg("--home").arg(&home);
+    command
+        .arg("start")
+        .arg("--home")
+        .arg(&home)
+        .arg("--log-file")
+        .arg(&log_path);
     if let Some(behaviour) = &node.byzantine {
         command.arg("--byzantine").arg(behaviour);
     }
+    // The node writes and rotates node.log itself; what it prints outside the log (an error
+    // before logging starts, a crash of the C++ side) lands there as well.
     command.stdin(Stdio::null()).stdout(log).stderr(log_err);
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");
