@@ -86,6 +86,7 @@ pub fn start(
     logging: &Logging,
 ) -> Result<()> {
     logging.init()?;
+    node::metrics::set_build_info(env!("CARGO_PKG_VERSION"), env!("LANTAU_COMMIT"));
     let result = run(home_dir, byzantine, any_chain);
     if let Err(e) = &result {
         tracing::error!("{e:#}");

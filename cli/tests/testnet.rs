@@ -56,6 +56,26 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A GET over plain HTTP/1.1 to `base` (`http://host:port`).
+fn http_get(base: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
@@ -124,6 +144,45 @@ fn a_four_validator_testnet_from_the_command_line() {
         sent.contains("committed at height") && sent.contains("ok"),
         "{sent}"
     );
+
+    // A scrape of a validator that has been deciding heights: which build it is, and what
+    // went over the wire by kind.
+    let metrics = http_get(&node2_api, "/metrics");
+    let build = metrics
+        .lines()
+        .find(|l| l.starts_with("lantau_build_info{"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let version = ok(d, &["--version"]);
+    let commit = version
+        .split("commit ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    assert!(
+        build.contains(&format!("commit=\"{commit}\"")),
+        "{build} vs {version}"
+    );
+    let count = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{series} missing:\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    for kind in ["proposal", "prevote", "precommit"] {
+        let received = format!("lantau_p2p_messages_received_total{{kind=\"{kind}\"}}");
+        let sent = format!("lantau_p2p_messages_sent_total{{kind=\"{kind}\"}}");
+        assert!(count(&received) > 0.0, "{received}\n{metrics}");
+        if kind != "proposal" {
+            assert!(count(&sent) > 0.0, "{sent}");
+        }
+    }
+    assert!(count("lantau_round_seconds_count") > 0.0);
+    assert!(count("lantau_height_seconds_count") > 0.0);
+    assert!(count("process_cpu_seconds_total") > 0.0);
 
     // Visible on another validator.
     wait_until("node2 to see the transfer", || {

@@ -69,6 +69,17 @@ impl Message {
         }
     }
 
+    /// What kind of message this is, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Proposal(_) => "proposal",
+            Message::Vote(v) => match v.vote.kind {
+                ledger::VoteKind::Prevote => "prevote",
+                ledger::VoteKind::Precommit => "precommit",
+            },
+        }
+    }
+
     pub fn signer(&self) -> PublicKey {
         match self {
             Message::Proposal(p) => p.proposal.proposer,

@@ -52,6 +52,14 @@ pub fn try_encode<T: Encode>(value: &T) -> Result<Vec<u8>, EncodeError> {
         .map_err(|e| EncodeError(e.to_string()))
 }
 
+/// How many bytes [`encode`] would write, without writing them.
+pub fn encoded_len<T: Encode>(value: &T) -> usize {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    // Counting cannot fail short of the limit, which in-memory values respect (see `encode`).
+    let _ = bincode::encode_into_writer(value, &mut size, config::<MAX_DECODE_BYTES>());
+    size.bytes_written
+}
+
 /// Decode a value, rejecting inputs over [`MAX_DECODE_BYTES`] and trailing bytes.
 pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
     decode_limited::<T, MAX_DECODE_BYTES>(bytes)
@@ -77,6 +85,12 @@ pub fn decode_limited<T: Decode<()>, const LIMIT: usize>(bytes: &[u8]) -> Result
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn encoded_len_counts_what_encode_writes() {
+        let value = (7u64, vec![1u8, 2, 3], String::from("lantau"));
+        assert_eq!(super::encoded_len(&value), super::encode(&value).len());
+    }
+
     use super::*;
 
     #[test]

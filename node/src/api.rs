@@ -133,8 +133,8 @@ async fn submit(
         Err(e) => return bad_query(e),
     };
     // Requests refused here never reach the node; count them with the node's refusals.
-    let refuse = |status, code, message: String| {
-        node.metrics().add(&node.metrics().txs_refused, 1);
+    let refuse = |status, code: ErrorCode, message: String| {
+        node.metrics().tx_refused(code.as_str());
         error(status, code, message)
     };
     let req = match body {
@@ -165,7 +165,7 @@ async fn submit(
 }
 
 /// The HTTP status and stable code for a refused transaction.
-fn refusal(e: &SubmitError) -> (StatusCode, ErrorCode) {
+pub(crate) fn refusal(e: &SubmitError) -> (StatusCode, ErrorCode) {
     match e {
         SubmitError::Invalid(TxError::Signature(_)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::BadSignature)
@@ -210,19 +210,19 @@ async fn submit_batch(
     let body = match body {
         Ok(b) => b,
         Err(e) => {
-            node.metrics().add(&node.metrics().txs_refused, 1);
             let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ErrorCode::BodyTooLarge
             } else {
                 ErrorCode::BadBody
             };
+            node.metrics().tx_refused(code.as_str());
             return error(e.status(), code, e.body_text());
         }
     };
     let batch = match TxBatch::decode(&body) {
         Ok(b) => b,
         Err(e) => {
-            node.metrics().add(&node.metrics().txs_refused, 1);
+            node.metrics().tx_refused(ErrorCode::BadBatch.as_str());
             return error(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::BadBatch,
@@ -416,7 +416,10 @@ async fn readiness(
 
 async fn metrics(State(node): State<NodeHandle>) -> Response {
     (
-        [("content-type", "text/plain; version=0.0.4")],
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         node.metrics().render(),
     )
         .into_response()

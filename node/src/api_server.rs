@@ -79,12 +79,12 @@ pub async fn serve(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            metrics.add(&metrics.api_connections_refused, 1);
+            metrics.api_connections_refused.inc();
             drop(stream);
             continue;
         };
         let in_use = limits.max_connections - permits.available_permits();
-        metrics.set(&metrics.api_connections, in_use as u64);
+        metrics.api_connections.set(in_use as i64);
         let router = router.clone();
         let limits = limits.clone();
         let metrics = metrics.clone();
@@ -112,7 +112,7 @@ pub async fn serve(
                 .await;
             drop(permit);
             let in_use = limits.max_connections - permits.available_permits();
-            metrics.set(&metrics.api_connections, in_use as u64);
+            metrics.api_connections.set(in_use as i64);
         });
     }
 }

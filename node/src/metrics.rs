@@ -1,7 +1,18 @@
-//! Prometheus metrics, kept in atomics the node task updates and `/metrics` renders.
+//! Prometheus metrics (`prometheus-client`): what the node task and the API update, and what
+//! `/metrics` renders in the OpenMetrics text format.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+mod process;
 
 /// Why consensus refused a message: the `reason` label of
 /// `lantau_consensus_messages_refused_total` (`consensus::InputError::reason`, and
@@ -20,210 +31,296 @@ pub const REFUSAL_REASONS: [&str; 10] = [
     "wrong_proposer",
 ];
 
-#[derive(Default)]
+/// What crosses the p2p network: the `kind` label of the message counters.
+pub const MESSAGE_KINDS: [&str; 6] = [
+    "proposal",
+    "prevote",
+    "precommit",
+    "tx_batch",
+    "sync_request",
+    "sync_reply",
+];
+
+/// The `round` label of `lantau_heights_decided_total`.
+const DECIDED_ROUNDS: [&str; 4] = ["0", "1", "2", "3+"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Code {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Round {
+    round: &'static str,
+}
+
+/// The binary's version and commit for `lantau_build_info`, set once by the program that
+/// runs the node (the commit is stamped into the `lantau` binary, not into this crate).
+static BUILD: OnceLock<(String, String)> = OnceLock::new();
+
+pub fn set_build_info(version: &str, commit: &str) {
+    let _ = BUILD.set((version.to_string(), commit.to_string()));
+}
+
 pub struct Metrics {
-    pub height: AtomicU64,
-    pub round: AtomicU64,
-    pub peers: AtomicU64,
-    pub mempool_txs: AtomicU64,
-    pub txs_committed: AtomicU64,
-    pub blocks_committed: AtomicU64,
-    pub txs_refused: AtomicU64,
-    /// By [`REFUSAL_REASONS`].
-    pub consensus_messages_refused: [AtomicU64; REFUSAL_REASONS.len()],
-    pub gossip_rejected: AtomicU64,
-    pub verify_cache_hits: AtomicU64,
-    pub verify_cache_misses: AtomicU64,
-    pub last_commit_micros: AtomicU64,
-    pub sync_rejected: AtomicU64,
-    pub halted: AtomicU64,
-    pub api_connections: AtomicU64,
-    pub api_connections_refused: AtomicU64,
+    registry: Registry,
+    pub height: Gauge,
+    pub round: Gauge,
+    pub peers: Gauge,
+    pub mempool_txs: Gauge,
+    pub halted: Gauge,
+    pub api_connections: Gauge,
+    pub txs_committed: Counter,
+    pub blocks_committed: Counter,
+    pub gossip_rejected: Counter,
+    pub sync_rejected: Counter,
+    pub api_connections_refused: Counter,
+    verify_cache_hits: Counter,
+    verify_cache_misses: Counter,
+    txs_refused: Family<Code, Counter>,
+    consensus_refused: Family<Reason, Counter>,
+    messages_received: Family<Kind, Counter>,
+    messages_sent: Family<Kind, Counter>,
+    heights_decided: Family<Round, Counter>,
+    block_commit_seconds: Histogram,
+    height_seconds: Histogram,
+    round_seconds: Histogram,
+    block_txs: Histogram,
+    block_bytes: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
-    pub fn set(&self, gauge: &AtomicU64, value: u64) {
-        gauge.store(value, Ordering::Relaxed);
-    }
-
-    pub fn add(&self, counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    pub fn new() -> Self {
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector));
+        let r = root.sub_registry_with_prefix("lantau");
+        let (version, commit) = BUILD
+            .get()
+            .cloned()
+            .unwrap_or_else(|| (env!("CARGO_PKG_VERSION").to_string(), "unknown".to_string()));
+        r.register(
+            "build",
+            "The running binary: version and the commit it was built from",
+            Info::new(vec![("version", version), ("commit", commit)]),
+        );
+        macro_rules! reg {
+            ($name:literal, $help:literal, $metric:expr) => {{
+                let m = $metric;
+                r.register($name, $help, m.clone());
+                m
+            }};
+            ($name:literal, $help:literal, $unit:expr, $metric:expr) => {{
+                let m = $metric;
+                r.register_with_unit($name, $help, $unit, m.clone());
+                m
+            }};
+        }
+        // Seconds from 0.5 ms to ~16 s, doubling.
+        let seconds = || Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let metrics = Self {
+            height: reg!("height", "Height consensus is working on", Gauge::default()),
+            round: reg!(
+                "round",
+                "Consensus round at the current height",
+                Gauge::default()
+            ),
+            peers: reg!("peers", "Connected validator peers", Gauge::default()),
+            mempool_txs: reg!(
+                "mempool_txs",
+                "Transactions waiting in the mempool",
+                Gauge::default()
+            ),
+            halted: reg!(
+                "halted",
+                "1 once this validator stopped taking part because it could not commit a decided block or persist a signature (see /v1/status)",
+                Gauge::default()
+            ),
+            api_connections: reg!(
+                "api_connections",
+                "HTTP API connections open",
+                Gauge::default()
+            ),
+            txs_committed: reg!(
+                "txs_committed",
+                "Transactions committed",
+                Counter::default()
+            ),
+            blocks_committed: reg!("blocks_committed", "Blocks committed", Counter::default()),
+            gossip_rejected: reg!(
+                "gossip_rejected",
+                "Gossip messages rejected as misbehaviour (malformed, bad signature, non-validator signer); their senders are penalised",
+                Counter::default()
+            ),
+            sync_rejected: reg!(
+                "sync_replies_rejected",
+                "Block sync replies that did not verify (malformed, body not matching its header, wrong parent or certificate); their senders are not asked again for a while",
+                Counter::default()
+            ),
+            api_connections_refused: reg!(
+                "api_connections_refused",
+                "HTTP API connections closed on arrival because the cap (api_max_connections) was reached",
+                Counter::default()
+            ),
+            verify_cache_hits: reg!(
+                "verify_cache_hits",
+                "Signature checks answered by the verified-once cache",
+                Counter::default()
+            ),
+            verify_cache_misses: reg!(
+                "verify_cache_misses",
+                "Signature checks that had to verify",
+                Counter::default()
+            ),
+            txs_refused: reg!(
+                "txs_refused",
+                "Submitted or gossiped transactions refused, by error code (the API's codes; gossip echoes of held transactions are not counted)",
+                Family::default()
+            ),
+            consensus_refused: reg!(
+                "consensus_messages_refused",
+                "Consensus messages refused, by reason (stale_height: late votes for a height already decided, normal)",
+                Family::default()
+            ),
+            messages_received: reg!(
+                "p2p_messages_received",
+                "Messages taken from the p2p network, by kind",
+                Family::default()
+            ),
+            messages_sent: reg!(
+                "p2p_messages_sent",
+                "Messages handed to the p2p network, by kind (a broadcast counts once)",
+                Family::default()
+            ),
+            heights_decided: reg!(
+                "heights_decided",
+                "Heights committed, by the round of their certificate (round > 0 means a proposer was missed or votes split)",
+                Family::default()
+            ),
+            block_commit_seconds: reg!(
+                "block_commit",
+                "Time to execute and persist a decided block",
+                Unit::Seconds,
+                seconds()
+            ),
+            height_seconds: reg!(
+                "height",
+                "Time from the previous commit to this height's commit on this validator",
+                Unit::Seconds,
+                seconds()
+            ),
+            round_seconds: reg!(
+                "round",
+                "How long each round lasted on this validator (ended by a commit or a round change)",
+                Unit::Seconds,
+                seconds()
+            ),
+            block_txs: reg!(
+                "block_txs",
+                "Transactions per committed block",
+                Histogram::new(std::iter::once(0.0).chain(exponential_buckets(1.0, 4.0, 9)))
+            ),
+            block_bytes: reg!(
+                "block_size",
+                "Bytes of transactions per committed block",
+                Unit::Bytes,
+                Histogram::new(exponential_buckets(256.0, 4.0, 10))
+            ),
+            registry: root,
+        };
+        for reason in REFUSAL_REASONS {
+            let _ = metrics.consensus_refused.get_or_create(&Reason { reason });
+        }
+        for round in DECIDED_ROUNDS {
+            let _ = metrics.heights_decided.get_or_create(&Round { round });
+        }
+        for kind in MESSAGE_KINDS {
+            let _ = metrics.messages_received.get_or_create(&Kind { kind });
+            let _ = metrics.messages_sent.get_or_create(&Kind { kind });
+        }
+        metrics
     }
 
     /// Count a refused consensus message under its reason (one of [`REFUSAL_REASONS`]).
-    pub fn consensus_refused(&self, reason: &str) {
-        let i = REFUSAL_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or_else(|| {
-                debug_assert!(false, "unlisted refusal reason {reason}");
-                REFUSAL_REASONS.len() - 1
-            });
-        self.add(&self.consensus_messages_refused[i], 1);
+    pub fn consensus_refused(&self, reason: &'static str) {
+        debug_assert!(
+            REFUSAL_REASONS.contains(&reason),
+            "unlisted refusal reason {reason}"
+        );
+        self.consensus_refused
+            .get_or_create(&Reason { reason })
+            .inc();
     }
 
-    /// The Prometheus text exposition format.
+    pub fn tx_refused(&self, code: &str) {
+        self.txs_refused
+            .get_or_create(&Code { code: code.into() })
+            .inc();
+    }
+
+    /// Count a message of one of [`MESSAGE_KINDS`] in or out.
+    pub fn message(&self, sent: bool, kind: &'static str) {
+        debug_assert!(MESSAGE_KINDS.contains(&kind), "unlisted kind {kind}");
+        let family = if sent {
+            &self.messages_sent
+        } else {
+            &self.messages_received
+        };
+        family.get_or_create(&Kind { kind }).inc();
+    }
+
+    /// The verified-once cache's running totals.
+    pub fn cache_stats(&self, hits: u64, misses: u64) {
+        for (counter, total) in [
+            (&self.verify_cache_hits, hits),
+            (&self.verify_cache_misses, misses),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+    }
+
+    /// A committed block: its size, how long it took to store, and its round.
+    pub fn committed(&self, txs: usize, bytes: usize, round: u32, took: Duration) {
+        self.txs_committed.inc_by(txs as u64);
+        self.blocks_committed.inc();
+        self.block_txs.observe(txs as f64);
+        self.block_bytes.observe(bytes as f64);
+        self.block_commit_seconds.observe(took.as_secs_f64());
+        let round = DECIDED_ROUNDS[(round as usize).min(DECIDED_ROUNDS.len() - 1)];
+        self.heights_decided.get_or_create(&Round { round }).inc();
+    }
+
+    pub fn height_took(&self, took: Duration) {
+        self.height_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn round_took(&self, took: Duration) {
+        self.round_seconds.observe(took.as_secs_f64());
+    }
+
+    /// The OpenMetrics text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
-            (
-                "lantau_api_connections",
-                "gauge",
-                "HTTP API connections open",
-                &self.api_connections,
-            ),
-            (
-                "lantau_api_connections_refused_total",
-                "counter",
-                "HTTP API connections closed on arrival because the cap (api_max_connections) was reached",
-                &self.api_connections_refused,
-            ),
-            (
-                "lantau_halted",
-                "gauge",
-                "1 once this validator stopped taking part because it could not commit a decided block or persist a signature (see /v1/status)",
-                &self.halted,
-            ),
-            (
-                "lantau_sync_replies_rejected_total",
-                "counter",
-                "Block sync replies that did not verify (malformed, body not matching its header, wrong parent or certificate); their senders are not asked again for a while",
-                &self.sync_rejected,
-            ),
-            (
-                "lantau_height",
-                "gauge",
-                "Height consensus is working on",
-                &self.height,
-            ),
-            (
-                "lantau_round",
-                "gauge",
-                "Consensus round at the current height",
-                &self.round,
-            ),
-            (
-                "lantau_peers",
-                "gauge",
-                "Connected validator peers",
-                &self.peers,
-            ),
-            (
-                "lantau_mempool_txs",
-                "gauge",
-                "Transactions waiting in the mempool",
-                &self.mempool_txs,
-            ),
-            (
-                "lantau_txs_committed_total",
-                "counter",
-                "Transactions committed",
-                &self.txs_committed,
-            ),
-            (
-                "lantau_blocks_committed_total",
-                "counter",
-                "Blocks committed",
-                &self.blocks_committed,
-            ),
-            (
-                "lantau_txs_refused_total",
-                "counter",
-                "Submitted or gossiped transactions refused",
-                &self.txs_refused,
-            ),
-            (
-                "lantau_gossip_rejected_total",
-                "counter",
-                "Gossip messages rejected as misbehaviour (malformed, bad signature, non-validator signer); their senders are penalised",
-                &self.gossip_rejected,
-            ),
-            (
-                "lantau_verify_cache_hits_total",
-                "counter",
-                "Signature checks answered by the verified-once cache",
-                &self.verify_cache_hits,
-            ),
-            (
-                "lantau_verify_cache_misses_total",
-                "counter",
-                "Signature checks that had to verify",
-                &self.verify_cache_misses,
-            ),
-        ];
         let mut out = String::new();
-        for (name, kind, help, value) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        let name = "lantau_consensus_messages_refused_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Consensus messages refused, by reason (stale_height: late votes for a height already decided, normal)\n# TYPE {name} counter"
-        );
-        for (reason, value) in REFUSAL_REASONS.iter().zip(&self.consensus_messages_refused) {
-            let _ = writeln!(
-                out,
-                "{name}{{reason=\"{reason}\"}} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        let micros = self.last_commit_micros.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP lantau_last_block_commit_seconds Time to execute and persist the last block\n# TYPE lantau_last_block_commit_seconds gauge\nlantau_last_block_commit_seconds {:.6}",
-            micros as f64 / 1e6
-        );
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use consensus::InputError;
-    use ledger::Keypair;
-
-    #[test]
-    fn refused_consensus_messages_are_counted_by_reason() {
-        let m = Metrics::default();
-        m.consensus_refused(InputError::StaleHeight { current: 2, got: 1 }.reason());
-        m.consensus_refused(InputError::StaleHeight { current: 3, got: 2 }.reason());
-        m.consensus_refused("undecodable");
-        let text = m.render();
-        let line = |reason: &str, n: u64| {
-            format!("lantau_consensus_messages_refused_total{{reason=\"{reason}\"}} {n}")
-        };
-        assert!(text.contains(&line("stale_height", 2)), "{text}");
-        assert!(text.contains(&line("undecodable", 1)), "{text}");
-        assert!(text.contains(&line("bad_signature", 0)), "{text}");
-        // Every reason consensus gives has its own label.
-        let key = Keypair::from_seed("k").public();
-        for e in [
-            InputError::UnknownValidator(key),
-            InputError::BadSignature(key),
-            InputError::WrongProposer {
-                height: 1,
-                round: 0,
-                expected: key,
-                got: key,
-            },
-            InputError::BlockHeightMismatch {
-                height: 1,
-                block_height: 2,
-            },
-            InputError::FarFuture { current: 1, got: 9 },
-            InputError::FarFutureRound { current: 1, got: 9 },
-            InputError::FutureRoundsFull {
-                validator: key,
-                current: 0,
-                got: 9,
-                limit: 4,
-            },
-        ] {
-            assert!(REFUSAL_REASONS.contains(&e.reason()), "{e}");
-        }
-    }
-}
+mod tests;

@@ -301,10 +301,7 @@ async fn a_validator_peer_gossiping_forgeries_is_rejected_and_penalised() {
     let rejected = async || {
         let mut total = 0;
         for h in net.running() {
-            total += h
-                .metrics()
-                .gossip_rejected
-                .load(std::sync::atomic::Ordering::Relaxed);
+            total += h.metrics().gossip_rejected.get();
         }
         total
     };
@@ -460,13 +457,7 @@ async fn a_validator_that_cannot_commit_halts_and_says_why() {
         reason.contains("commit") || reason.contains("durable"),
         "{reason}"
     );
-    assert_eq!(
-        net.node(3)
-            .metrics()
-            .halted
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(net.node(3).metrics().halted.get(), 1);
     // It reports what it stored, not the height consensus had moved to.
     let stored = net
         .node(3)
@@ -684,13 +675,7 @@ async fn a_validator_catches_up_across_more_block_bytes_than_one_reply_holds() {
         let account = net.node(3).account(bulk_sender(i).public()).await.unwrap();
         assert_eq!(account.nonce, per_sender);
     }
-    assert_eq!(
-        net.node(3)
-            .metrics()
-            .sync_rejected
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(net.node(3).metrics().sync_rejected.get(), 0);
 }
 
 /// A validator that falls behind and can only reach a peer that answers sync with lies
@@ -726,12 +711,7 @@ async fn a_lagging_validator_stores_nothing_a_lying_sync_peer_sends() {
             .await
             .unwrap();
     }
-    let rejected = || {
-        net.node(2)
-            .metrics()
-            .sync_rejected
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let rejected = || net.node(2).metrics().sync_rejected.get();
     wait_for("validator 2 to be lied to", async || rejected() >= 1).await;
     let lagging = net.node(2).status().await.unwrap();
     assert!(lagging.committed_height < stopped_at + 10, "{lagging:?}");

@@ -42,11 +42,15 @@ impl Host for NodeHost<'_> {
         let started = std::time::Instant::now();
         let (tip, hashes) = tokio::task::block_in_place(|| self.app.commit(&block, &certificate))?;
         *self.committed_height = tip.height;
-        *self.last_commit = Instant::now();
         let m = self.metrics;
-        m.set(&m.last_commit_micros, started.elapsed().as_micros() as u64);
-        m.add(&m.txs_committed, block.txs.len() as u64);
-        m.add(&m.blocks_committed, 1);
+        m.height_took(self.last_commit.elapsed());
+        *self.last_commit = Instant::now();
+        m.committed(
+            block.txs.len(),
+            ledger::encoding::encoded_len(&block.txs),
+            certificate.round,
+            started.elapsed(),
+        );
         tracing::info!(height = tip.height, txs = block.txs.len(), "committed");
         self.publish
             .committed(CommitInfo::new(&block, hashes, crate::now_ms()));
@@ -85,12 +89,7 @@ impl Node {
         let Some(reason) = self.driver.halted() else {
             return;
         };
-        if self
-            .metrics
-            .halted
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1
-        {
+        if self.metrics.halted.get() == 1 {
             return;
         }
         tracing::error!(
@@ -98,7 +97,7 @@ impl Node {
             height = self.committed_height,
             "validator halted: it will not vote or propose again until restarted; fix the cause (disk full or read-only, damaged data) and restart it"
         );
-        self.metrics.set(&self.metrics.halted, 1);
+        self.metrics.halted.set(1);
     }
 
     pub(super) async fn input(&mut self, input: Input) -> Result<(), InputError> {
@@ -149,6 +148,7 @@ impl Node {
             None => vec![(Route::All, msg)],
         };
         for (route, msg) in out {
+            self.metrics.message(true, msg.kind());
             let data = msg.encode();
             match route {
                 Route::All => {

@@ -60,6 +60,8 @@ struct Node {
     /// The last block stored: what this node reports as committed (never the height consensus
     /// has moved to, which runs ahead when a commit fails).
     committed_height: u64,
+    /// The (height, round) consensus was last seen in, and since when: round durations.
+    round_clock: (u64, u32, Instant),
     /// Admitted transactions waiting to be gossiped as one batch.
     outbox: TxOutbox,
     publish: Publisher,
@@ -177,6 +179,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         peers: 0,
         sync: SyncPeers::default(),
         committed_height,
+        round_clock: (0, 0, Instant::now()),
         outbox: TxOutbox::default(),
         publish,
         metrics: Arc::new(Metrics::default()),
@@ -226,16 +229,20 @@ impl Node {
     }
 
     /// Publish what `/v1/status` and the gauges show.
-    fn publish_status(&self) {
+    fn publish_status(&mut self) {
         let c = self.driver.consensus();
         let m = &self.metrics;
-        m.set(&m.height, c.height());
-        m.set(&m.round, c.round() as u64);
-        m.set(&m.peers, self.peers as u64);
-        m.set(&m.mempool_txs, self.app.mempool_len() as u64);
+        let (height, round, since) = self.round_clock;
+        if (height, round) != (c.height(), c.round()) {
+            m.round_took(since.elapsed());
+            self.round_clock = (c.height(), c.round(), Instant::now());
+        }
+        m.height.set(c.height() as i64);
+        m.round.set(i64::from(c.round()));
+        m.peers.set(self.peers as i64);
+        m.mempool_txs.set(self.app.mempool_len() as i64);
         let (hits, misses) = self.app.cache_stats();
-        m.set(&m.verify_cache_hits, hits);
-        m.set(&m.verify_cache_misses, misses);
+        m.cache_stats(hits, misses);
         let halted = self.driver.halted();
         self.publish.status.send_if_modified(|s| {
             let before = (
@@ -272,6 +279,7 @@ impl Node {
 
     async fn flush_outbox(&mut self) {
         if let Some(batch) = self.outbox.take() {
+            self.metrics.message(true, "tx_batch");
             let _ = self
                 .net
                 .send(Command::Publish {
@@ -279,6 +287,16 @@ impl Node {
                     data: batch.encode(),
                 })
                 .await;
+        }
+    }
+
+    /// Count refused transactions by their API code. From gossip, a transaction we already
+    /// hold (an echo) is not a refusal; one that is malformed or badly signed is.
+    fn count_refusals(&self, results: &[Result<ledger::Hash, SubmitError>], gossip: bool) {
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            if !(gossip && matches!(e, SubmitError::Duplicate(_))) {
+                self.metrics.tx_refused(crate::api::refusal(e).1.as_str());
+            }
         }
     }
 
@@ -303,8 +321,7 @@ impl Node {
                     return;
                 }
                 let results = self.admit(&raws);
-                let refused = results.iter().filter(|r| r.is_err()).count();
-                self.metrics.add(&self.metrics.txs_refused, refused as u64);
+                self.count_refusals(&results, false);
                 for (raw, result) in raws.into_iter().zip(&results) {
                     if result.is_ok() {
                         self.outbox.push(raw);

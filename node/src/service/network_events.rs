@@ -15,7 +15,7 @@ use crate::network::{self, Command, Event, SyncResponse, Verdict};
 impl Node {
     async fn report(&mut self, id: MessageId, source: PeerId, verdict: Verdict) {
         if verdict == Verdict::Reject {
-            self.metrics.add(&self.metrics.gossip_rejected, 1);
+            self.metrics.gossip_rejected.inc();
             tracing::warn!(%source, "rejected a gossip message; the peer is penalised");
         }
         let _ = self
@@ -37,18 +37,13 @@ impl Node {
                 source,
                 ..
             } => {
+                self.metrics.message(false, "tx_batch");
                 let Ok(batch) = TxBatch::decode(&data) else {
                     self.report(id, source, Verdict::Reject).await;
                     return;
                 };
                 let results = self.admit(&batch.txs);
-                // A transaction we already hold (gossip echoes) is not a refusal; one that is
-                // malformed or badly signed is the sender's fault.
-                let refused = results
-                    .iter()
-                    .filter(|r| r.is_err() && !matches!(r, Err(SubmitError::Duplicate(_))))
-                    .count();
-                self.metrics.add(&self.metrics.txs_refused, refused as u64);
+                self.count_refusals(&results, true);
                 // Forwarded unless it proves the sender wrong; duplicates and stale nonces are
                 // races between submissions, not misbehaviour.
                 let verdict = if results
@@ -78,6 +73,7 @@ impl Node {
                     self.report(id, source, Verdict::Ignore).await;
                     return;
                 }
+                self.metrics.message(false, msg.kind());
                 let height = msg.height();
                 let current = self.driver.consensus().height();
                 // A message more than a height ahead is not taken in, but its signature is
@@ -111,11 +107,13 @@ impl Node {
                 self.report(id, source, verdict).await;
             }
             Event::BlocksRequested { request, channel } => {
+                self.metrics.message(false, "sync_request");
                 // Read off this task, so serving a peer never holds up consensus, and at most
                 // `SYNC_SERVERS` replies at a time, so requests cannot pile up replies in
                 // memory (the rest wait; libp2p bounds how many may wait).
                 let (store, net) = (self.app.store().clone(), self.net.clone());
                 let (liar, servers) = (self.sync_liar.clone(), self.sync_servers.clone());
+                let metrics = self.metrics.clone();
                 tokio::spawn(async move {
                     let Ok(_permit) = servers.acquire_owned().await else {
                         return;
@@ -128,16 +126,18 @@ impl Node {
                         blocks
                     });
                     if let Ok(blocks) = read.await {
+                        metrics.message(true, "sync_reply");
                         let response = SyncResponse { blocks };
                         let _ = net.send(Command::RespondBlocks { channel, response }).await;
                     }
                 });
             }
             Event::Blocks { response, from } => {
+                self.metrics.message(false, "sync_reply");
                 let before = self.driver.consensus().height();
                 let lied = self.apply_synced(response).await;
                 if lied {
-                    self.metrics.add(&self.metrics.sync_rejected, 1);
+                    self.metrics.sync_rejected.inc();
                     tracing::warn!(peer = %from, "a sync reply did not verify; asking another peer");
                 }
                 self.sync.finished(from, lied);
@@ -149,8 +149,9 @@ impl Node {
                 }
             }
             Event::SyncFailed { from, lied } => {
+                self.metrics.message(false, "sync_reply");
                 if lied {
-                    self.metrics.add(&self.metrics.sync_rejected, 1);
+                    self.metrics.sync_rejected.inc();
                     tracing::warn!(peer = %from, "a sync reply was malformed or its blocks did not match their headers");
                 }
                 self.sync.finished(from, lied);
@@ -209,6 +210,7 @@ impl Node {
         let next = self.driver.consensus().height();
         if let Some((peer, request)) = self.sync.next_request(next, network::SYNC_BATCH) {
             tracing::debug!(%peer, from = request.from_height, to = request.to_height, "requesting blocks");
+            self.metrics.message(true, "sync_request");
             let _ = self
                 .net
                 .send(Command::RequestBlocks { peer, request })
