@@ -29,7 +29,18 @@ fn bench(out: &Path, extra: &[&str]) -> serde_json::Value {
         "{stdout}"
     );
     let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    serde_json::from_str(&text).expect("summary.json is JSON")
+    let run: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    // What ran, where and how, next to the points.
+    assert!(
+        run["version"].as_str().unwrap().contains("(commit "),
+        "{run}"
+    );
+    assert!(run["machine"]["cores"].as_u64().unwrap() > 0, "{run}");
+    assert!(
+        !run["params"]["rates"].as_array().unwrap().is_empty(),
+        "{run}"
+    );
+    run["points"].clone()
 }
 
 fn assert_files(out: &Path, label: &str) {
@@ -38,6 +49,7 @@ fn assert_files(out: &Path, label: &str) {
         "machine.txt",
         "summary.csv",
         "latency_vs_throughput.svg",
+        "latency_cdf.svg",
         "report.html",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -49,6 +61,7 @@ fn assert_files(out: &Path, label: &str) {
         "timeline.csv",
         "summary.json",
         "throughput.svg",
+        "latency.svg",
     ] {
         assert!(point.join(f).is_file(), "{label}/{f} missing");
     }
@@ -58,7 +71,7 @@ fn assert_files(out: &Path, label: &str) {
         "{machine}"
     );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(report.matches("<svg").count() >= 2, "plots are inline");
+    assert!(report.matches("<svg").count() >= 4, "plots are inline");
 }
 
 #[test]
@@ -99,14 +112,41 @@ fn smoke_run_commits_everything_it_acknowledged() {
     let consensus = p["consensus_latency_ms"]["mean"].as_f64().unwrap();
     assert!(consensus >= 0.0 && consensus <= p99, "{p}");
 
-    // One sample row per transfer, each committed with a latency.
-    let samples = std::fs::read_to_string(out.join("points/4v-300tps/samples.csv")).unwrap();
-    let rows: Vec<&str> = samples.lines().skip(1).collect();
-    assert_eq!(rows.len() as u64, sent);
-    assert!(
-        rows.iter()
-            .all(|r| r.contains(",accepted,") && !r.ends_with(','))
+    // The measured window follows the warm-up; heights and traffic were counted.
+    assert_eq!(
+        (p["window_from_secs"].as_f64(), p["window_to_secs"].as_f64()),
+        (Some(1.0), Some(4.0))
     );
+    let rounds = &p["rounds"];
+    assert!(rounds["heights"].as_u64().unwrap() >= 3, "{rounds}");
+    assert!(rounds["after_round_0"].as_u64().unwrap() <= rounds["heights"].as_u64().unwrap());
+    let messages = &p["messages_received"];
+    for kind in ["proposal", "prevote", "precommit", "tx_batch"] {
+        assert!(messages[kind].as_u64().unwrap() > 0, "{kind}: {messages}");
+    }
+
+    // One sample row per transfer, each committed with a height and a latency.
+    let samples = std::fs::read_to_string(out.join("points/4v-300tps/samples.csv")).unwrap();
+    let mut lines = samples.lines();
+    assert_eq!(
+        lines.next(),
+        Some("tx,node,sent_ms,ack,commit_ms,commit_height,latency_ms")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len() as u64, sent);
+    let blocks = std::fs::read_to_string(out.join("points/4v-300tps/blocks.csv")).unwrap();
+    let heights: std::collections::HashSet<&str> = blocks
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(heights.len() as u64, rounds["heights"].as_u64().unwrap());
+    for r in &rows {
+        let fields: Vec<&str> = r.split(',').collect();
+        assert_eq!(fields[3], "accepted", "{r}");
+        assert!(heights.contains(fields[5]), "{r}: a height of blocks.csv");
+        assert!(fields[6].parse::<u64>().is_ok(), "{r}");
+    }
 }
 
 #[test]

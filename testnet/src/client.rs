@@ -137,6 +137,26 @@ impl Client {
         content_type: &str,
         timeout: Duration,
     ) -> Result<(StatusCode, T), ClientError> {
+        let (status, bytes) = self
+            .exchange(method, path, body, content_type, timeout)
+            .await?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::BadResponse {
+            url: format!("{}{path}", self.base),
+            status: status.as_u16(),
+            reason: e.to_string(),
+        })?;
+        Ok((status, value))
+    }
+
+    /// One request; a non-success status becomes the API's error (or a bad response).
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        content_type: &str,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         let url = format!("{}{path}", self.base);
         let request = Request::builder()
             .method(method)
@@ -187,12 +207,21 @@ impl Client {
                 },
             });
         }
-        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::BadResponse {
-            url,
-            status: status.as_u16(),
-            reason: e.to_string(),
-        })?;
-        Ok((status, value))
+        Ok((status, bytes))
+    }
+
+    /// The node's `/metrics` text.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let (_, bytes) = self
+            .exchange(
+                Method::GET,
+                "/metrics",
+                Bytes::new(),
+                "text/plain",
+                self.timeout,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

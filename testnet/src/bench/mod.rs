@@ -10,11 +10,12 @@
 pub mod audit;
 pub mod config;
 pub mod load;
+pub mod plots;
 pub mod proxy;
 pub mod report;
 pub mod results;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,7 @@ pub async fn run(
         .collect();
     let mut points = Vec::new();
     let mut timelines = Vec::new();
+    let mut in_window = Vec::new();
     for (k, &(n, rate)) in pairs.iter().enumerate() {
         let label = format!("{n}v-{rate}tps");
         let share = 1.0 / pairs.len() as f64;
@@ -79,7 +81,7 @@ pub async fn run(
             )
         };
         let dir = out.join("points").join(&label);
-        let (summary, timeline) = run_point(
+        let (summary, timeline, latencies) = run_point(
             config,
             n,
             rate,
@@ -89,17 +91,39 @@ pub async fn run(
             &mut point_progress,
         )
         .await?;
-        let svg = report::throughput_over_time(&summary, &timeline);
-        write(&dir.join("throughput.svg"), &svg)?;
-        timelines.push((label, svg));
+        let throughput = plots::throughput_over_time(&summary, &timeline);
+        write(&dir.join("throughput.svg"), &throughput)?;
+        let latency = plots::latency_over_time(&summary, &latencies);
+        write(&dir.join("latency.svg"), &latency)?;
+        timelines.push((label.clone(), throughput, latency));
+        let (from, to) = (summary.window_from_secs, summary.window_to_secs);
+        let measured = latencies
+            .iter()
+            .filter(|(sent, _)| *sent >= from && *sent < to)
+            .map(|&(_, ms)| ms)
+            .collect();
+        in_window.push((label, measured));
         points.push(summary);
     }
     progress(1.0, "writing the report");
-    let curve = report::latency_vs_throughput(&points);
+    let cdf = plots::latency_cdf(&in_window);
+    write(&out.join("latency_cdf.svg"), &cdf)?;
+    let curve = plots::latency_vs_throughput(&points);
     write(&out.join("latency_vs_throughput.svg"), &curve)?;
+    let machine_fields: serde_json::Value =
+        toml::from_str(&machine).unwrap_or(serde_json::Value::Null);
+    let run = results::RunSummary {
+        version: machine_fields["lantau"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+        params: config.clone(),
+        machine: machine_fields,
+        points: points.clone(),
+    };
     write(
         &out.join("summary.json"),
-        &serde_json::to_string_pretty(&points).expect("serialises"),
+        &serde_json::to_string_pretty(&run).expect("serialises"),
     )?;
     write(&out.join("summary.csv"), &report::summary_csv(&points))?;
     let html = report::html(&report::ReportInput {
@@ -108,6 +132,7 @@ pub async fn run(
         machine,
         points: &points,
         curve_svg: curve,
+        cdf_svg: cdf,
         timelines,
         latency_cap_ms: config.latency_cap_ms,
     });
@@ -120,6 +145,10 @@ pub async fn run(
         report: report_path,
     })
 }
+
+/// A point's summary, its (second, committed, sent) timeline and its (send second, e2e ms)
+/// latencies.
+type PointOutput = (PointSummary, Vec<(u64, usize, usize)>, Vec<(f64, f64)>);
 
 /// Stops every validator of a point, even on an early return.
 struct Teardown {
@@ -143,7 +172,7 @@ async fn run_point(
     dir: &Path,
     label: String,
     progress: &mut dyn FnMut(f64, &str),
-) -> Result<(PointSummary, Vec<(u64, usize, usize)>), TestnetError> {
+) -> Result<PointOutput, TestnetError> {
     let total = (rate * (config.warmup_secs + config.duration_secs)) as usize;
     progress(0.0, &format!("signing {total} transfers"));
     let (senders, tx_size) = (config.senders, config.tx_size);
@@ -287,6 +316,7 @@ async fn run_point(
         .filter(|&i| !config.is_byzantine(i))
         .collect();
     let audit = audit::run(&net_dir, &manifest, &honest).await;
+    let messages = messages_received(&manifest, &honest).await;
     progress(0.97, "stopping the testnet");
     if let Some(links) = &links {
         links.heal();
@@ -317,9 +347,36 @@ async fn run_point(
         .map(|b| format!("node{} {}", b.node, b.behaviour))
         .collect();
     data.summary.complete &= audit.is_clean();
+    data.summary.messages_received = messages;
     data.summary.audit = audit;
     results::write_point(dir, &data, &sent, &commits)?;
-    Ok((data.summary, data.timeline))
+    Ok((data.summary, data.timeline, data.latencies))
+}
+
+/// p2p messages `nodes` received, by kind, summed from their `/metrics`.
+async fn messages_received(manifest: &Manifest, nodes: &[usize]) -> BTreeMap<String, u64> {
+    let mut total = BTreeMap::new();
+    for &i in nodes {
+        let client = Client::new(&manifest.nodes[i].api).with_timeout(Duration::from_secs(2));
+        let Ok(text) = client.metrics().await else {
+            continue;
+        };
+        for (kind, n) in parse_messages_received(&text) {
+            *total.entry(kind).or_insert(0) += n;
+        }
+    }
+    total
+}
+
+fn parse_messages_received(metrics: &str) -> Vec<(String, u64)> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("lantau_p2p_messages_received_total{kind=\""))
+        .filter_map(|l| {
+            let (kind, n) = l.split_once("\"} ")?;
+            Some((kind.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 /// Poll the observer's commits until told to stop (and once more after).
@@ -585,4 +642,20 @@ pub fn machine_description(binary: &Path) -> String {
         "cpu = {model:?}\ncpu_flags = {flags:?}\ncores = {}\nmemory = {memory:?}\nkernel = {kernel:?}\nlantau = {build:?}\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn message_counts_are_read_from_a_scrape() {
+        let text = "# TYPE lantau_p2p_messages_received counter\n\
+lantau_p2p_messages_received_total{kind=\"prevote\"} 120\n\
+lantau_p2p_messages_received_total{kind=\"tx_batch\"} 7\n\
+lantau_p2p_messages_sent_total{kind=\"prevote\"} 40\n\
+# EOF\n";
+        assert_eq!(
+            super::parse_messages_received(text),
+            [("prevote".to_string(), 120), ("tx_batch".to_string(), 7)]
+        );
+    }
 }

@@ -1,33 +1,42 @@
-//! Plots (SVG, plotters) and one self-contained HTML report.
+//! The summary table (terminal, CSV) and one self-contained HTML report.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
-
-use plotters::coord::types::RangedCoordf64;
-use plotters::prelude::*;
 
 use super::results::PointSummary;
 
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
+/// Which of the report's tables a column belongs to (the CSV has them all).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Throughput and latency.
+    Performance,
+    /// What became of every transaction.
+    Fate,
+}
 
 /// One summary column: CSV header, HTML header, and the value as text.
 pub struct Column {
     pub csv: &'static str,
     pub title: &'static str,
     pub value: String,
+    pub table: Table,
 }
 
 /// The summary columns of a point, in order: the one definition behind `summary.csv` and the
 /// report's table.
 pub fn columns(p: &PointSummary) -> Vec<Column> {
-    let c = |csv, title, value: String| Column { csv, title, value };
+    let c = |csv, title, value: String| Column {
+        csv,
+        title,
+        value,
+        table: Table::Performance,
+    };
+    let f = |csv, title, value: String| Column {
+        csv,
+        title,
+        value,
+        table: Table::Fate,
+    };
     let ms = |v: f64| format!("{v:.1}");
     vec![
         c("point", "point", p.label.clone()),
@@ -41,14 +50,10 @@ pub fn columns(p: &PointSummary) -> Vec<Column> {
         c("e2e_p50_ms", "e2e p50 (ms)", ms(p.e2e_latency_ms.p50)),
         c("e2e_p95_ms", "e2e p95 (ms)", ms(p.e2e_latency_ms.p95)),
         c("e2e_p99_ms", "e2e p99 (ms)", ms(p.e2e_latency_ms.p99)),
-        c(
-            "queue_p50_ms",
-            "queue p50: send to proposal (ms)",
-            ms(p.queue_latency_ms.p50),
-        ),
+        c("queue_p50_ms", "queue p50 (ms)", ms(p.queue_latency_ms.p50)),
         c(
             "consensus_mean_ms",
-            "consensus mean: proposal to commit (ms)",
+            "consensus mean (ms)",
             ms(p.consensus_latency_ms.mean),
         ),
         c(
@@ -56,18 +61,24 @@ pub fn columns(p: &PointSummary) -> Vec<Column> {
             "blocks/s",
             format!("{:.2}", p.blocks_per_sec),
         ),
-        c("sent", "sent", p.sent.to_string()),
-        c("accepted", "accepted", p.accepted.to_string()),
         c(
+            "heights_after_round_0",
+            "heights in round > 0",
+            p.rounds.after_round_0.to_string(),
+        ),
+        c("complete", "complete", p.complete.to_string()),
+        f("sent", "sent", p.sent.to_string()),
+        f("accepted", "accepted", p.accepted.to_string()),
+        f(
             "rejected",
             "rejected",
             p.rejected.values().sum::<usize>().to_string(),
         ),
-        c("unreachable", "unreachable", p.unreachable.to_string()),
-        c("dropped", "dropped", p.dropped.to_string()),
-        c("stranded", "stranded", p.stranded.to_string()),
-        c("crash_lost", "lost in a kill", p.crash_lost.to_string()),
-        c("complete", "complete", p.complete.to_string()),
+        f("retried", "resubmissions", p.retried.to_string()),
+        f("unreachable", "unreachable", p.unreachable.to_string()),
+        f("dropped", "dropped", p.dropped.to_string()),
+        f("stranded", "stranded", p.stranded.to_string()),
+        f("crash_lost", "lost in a kill", p.crash_lost.to_string()),
     ]
 }
 
@@ -85,156 +96,6 @@ pub fn summary_csv(points: &[PointSummary]) -> String {
         out.push('\n');
     }
     out
-}
-
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
-/// A chart from 0 to `x.0` and 0 to `y.0`, axes described by `x.1` and `y.1`.
-fn frame<'a, 'b>(
-    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
-    caption: &str,
-    x: (f64, &str),
-    y: (f64, &str),
-) -> Option<Chart<'a, 'b>> {
-    let _ = root.fill(&WHITE);
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x.0, 0.0..y.0)
-        .ok()?;
-    chart.configure_mesh().x_desc(x.1).y_desc(y.1).draw().ok()?;
-    Some(chart)
-}
-
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) {
-    let _ = chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw();
-}
-
-fn upper(max: f64) -> f64 {
-    if max <= 0.0 { 1.0 } else { max * 1.15 }
-}
-
-/// End-to-end latency (p50 solid, p99 dashed) against committed throughput, one colour per
-/// validator count.
-pub fn latency_vs_throughput(points: &[PointSummary]) -> String {
-    let mut svg = String::new();
-    let mut by_n: BTreeMap<usize, Vec<&PointSummary>> = BTreeMap::new();
-    for p in points {
-        by_n.entry(p.validators).or_default().push(p);
-    }
-    let x_max = upper(points.iter().map(|p| p.committed_tps).fold(0.0, f64::max));
-    let y_max = upper(
-        points
-            .iter()
-            .map(|p| p.e2e_latency_ms.p99)
-            .fold(0.0, f64::max),
-    );
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
-        let Some(mut chart) = frame(
-            &root,
-            "End-to-end latency vs committed throughput",
-            (x_max, "committed tx/s"),
-            (y_max, "latency (ms)"),
-        ) else {
-            return svg_error("empty chart");
-        };
-        for (k, (n, pts)) in by_n.iter().enumerate() {
-            let colour = PALETTE[k % PALETTE.len()];
-            let mut pts = pts.clone();
-            pts.sort_by_key(|p| p.offered_tps);
-            let p50: Vec<(f64, f64)> = pts
-                .iter()
-                .map(|p| (p.committed_tps, p.e2e_latency_ms.p50))
-                .collect();
-            let p99: Vec<(f64, f64)> = pts
-                .iter()
-                .map(|p| (p.committed_tps, p.e2e_latency_ms.p99))
-                .collect();
-            if let Ok(series) =
-                chart.draw_series(LineSeries::new(p50.clone(), colour.stroke_width(2)))
-            {
-                series
-                    .label(format!("{n} validators, p50"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                    });
-            }
-            let _ = chart.draw_series(p50.iter().map(|&p| Circle::new(p, 4, colour.filled())));
-            if let Ok(series) = chart.draw_series(DashedLineSeries::new(
-                p99.clone(),
-                6,
-                4,
-                colour.stroke_width(1),
-            )) {
-                series
-                    .label(format!("{n} validators, p99"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(1))
-                    });
-            }
-            let _ = chart.draw_series(p99.iter().map(|&p| TriangleMarker::new(p, 4, colour)));
-        }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft);
-        let _ = root.present();
-    }
-    svg
-}
-
-/// Sent and committed transactions per second over a run, with a marker at each fault.
-pub fn throughput_over_time(point: &PointSummary, timeline: &[(u64, usize, usize)]) -> String {
-    let mut svg = String::new();
-    let x_max = timeline.iter().map(|t| t.0).max().unwrap_or(1) as f64 + 1.0;
-    let y_max = upper(timeline.iter().map(|t| t.1.max(t.2)).max().unwrap_or(0) as f64);
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 360)).into_drawing_area();
-        let Some(mut chart) = frame(
-            &root,
-            &format!("Throughput over time: {}", point.label),
-            (x_max, "seconds since the load started"),
-            (y_max, "tx/s"),
-        ) else {
-            return svg_error("empty chart");
-        };
-        let sent: Vec<(f64, f64)> = timeline.iter().map(|t| (t.0 as f64, t.2 as f64)).collect();
-        let committed: Vec<(f64, f64)> =
-            timeline.iter().map(|t| (t.0 as f64, t.1 as f64)).collect();
-        if let Ok(s) = chart.draw_series(LineSeries::new(sent, PALETTE[3].stroke_width(1))) {
-            s.label("sent")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PALETTE[3]));
-        }
-        if let Ok(s) = chart.draw_series(LineSeries::new(committed, PALETTE[0].stroke_width(2))) {
-            s.label("committed")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PALETTE[0]));
-        }
-        for f in &point.faults {
-            let _ = chart.draw_series(std::iter::once(PathElement::new(
-                vec![(f.at_secs, 0.0), (f.at_secs, y_max)],
-                PALETTE[1].stroke_width(1),
-            )));
-            let _ = chart.draw_series(std::iter::once(Text::new(
-                f.what.clone(),
-                (f.at_secs, y_max * 0.95),
-                ("sans-serif", 12).into_font().color(&PALETTE[1]),
-            )));
-        }
-        legend(&mut chart, SeriesLabelPosition::LowerRight);
-        let _ = root.present();
-    }
-    svg
-}
-
-fn svg_error(message: &str) -> String {
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\"><text x=\"10\" y=\"20\">{message}</text></svg>"
-    )
 }
 
 fn escape(text: &str) -> String {
@@ -296,69 +157,115 @@ pub fn peak_under_cap(points: &[PointSummary], cap_ms: u64) -> Option<&PointSumm
         .max_by(|a, b| a.committed_tps.total_cmp(&b.committed_tps))
 }
 
+/// What the HTML report shows.
 pub struct ReportInput<'a> {
     pub title: String,
     pub parameters: String,
     pub machine: String,
     pub points: &'a [PointSummary],
     pub curve_svg: String,
-    /// (label, svg) per point.
-    pub timelines: Vec<(String, String)>,
+    pub cdf_svg: String,
+    /// Per point: (label, throughput over time, latency over time).
+    pub timelines: Vec<(String, String, String)>,
     pub latency_cap_ms: u64,
 }
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}\
+table{border-collapse:collapse;font-size:13px;margin-bottom:1em}\
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}\
+th{background:#f4f4f4;font-weight:600;vertical-align:bottom}td:first-child,th:first-child{text-align:left}\
+.wide{overflow-x:auto}svg{max-width:100%;height:auto}\
+pre{background:#f8f8f8;padding:1em;overflow:auto}.bad{color:#b00}";
+
+/// An HTML table of `points`, one row each, with the columns of `table`.
+pub fn points_table(points: &[PointSummary], table: Table) -> String {
+    let mut h = String::from("<div class=\"wide\"><table>");
+    if let Some(first) = points.first() {
+        h.push_str("<tr>");
+        for c in columns(first)
+            .iter()
+            .filter(|c| c.table == table || c.csv == "point")
+        {
+            let _ = write!(h, "<th>{}</th>", escape(c.title));
+        }
+        h.push_str("</tr>");
+    }
+    for p in points {
+        h.push_str(if p.complete {
+            "<tr>"
+        } else {
+            "<tr class=\"bad\">"
+        });
+        for c in columns(p)
+            .iter()
+            .filter(|c| c.table == table || c.csv == "point")
+        {
+            let _ = write!(h, "<td>{}</td>", escape(&c.value));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table></div>");
+    h
+}
+
+/// p2p messages received by kind, one row per point.
+pub fn messages_table(points: &[PointSummary]) -> String {
+    let kinds: BTreeSet<&String> = points
+        .iter()
+        .flat_map(|p| p.messages_received.keys())
+        .collect();
+    if kinds.is_empty() {
+        return "<p>No message counts (no validator answered /metrics).</p>".into();
+    }
+    let mut h = String::from("<div class=\"wide\"><table><tr><th>point</th>");
+    for k in &kinds {
+        let _ = write!(h, "<th>{}</th>", escape(k));
+    }
+    h.push_str("<th>per committed tx</th></tr>");
+    for p in points {
+        let _ = write!(h, "<tr><td>{}</td>", escape(&p.label));
+        for k in &kinds {
+            let n = p.messages_received.get(*k).copied().unwrap_or(0);
+            let _ = write!(h, "<td>{n}</td>");
+        }
+        let all: u64 = p.messages_received.values().sum();
+        let per_tx = all as f64 / p.committed.max(1) as f64;
+        let _ = write!(h, "<td>{per_tx:.2}</td></tr>");
+    }
+    h.push_str("</table></div>");
+    h
+}
+
+/// The headline: the best throughput under the latency cap, or why there is none.
+fn headline(points: &[PointSummary], cap_ms: u64) -> String {
+    match peak_under_cap(points, cap_ms) {
+        Some(p) => format!(
+            "<p><b>Peak throughput with e2e p99 &le; {cap_ms} ms: {:.0} tx/s</b> ({}; p50 {:.0} ms, p99 {:.0} ms)</p>",
+            p.committed_tps,
+            escape(&p.label),
+            p.e2e_latency_ms.p50,
+            p.e2e_latency_ms.p99
+        ),
+        None => format!("<p class=\"bad\">No complete point kept e2e p99 under {cap_ms} ms.</p>"),
+    }
+}
+
+pub const FOOTNOTE: &str = "<p>Dropped: accepted, never committed, nothing of the sender refused before it (a loss). Lost in a kill: admitted by a validator at most 250 ms before a kill fault took it down (mempools are memory only; a client resubmits what it does not see committed). Stranded: accepted, never committed, behind an earlier nonce of its sender that was refused for good or lost in a kill (the client resubmits refusals that clear by themselves, such as a full mempool, for a while after the last new transaction; not others, and not past that time).</p>\
+<p>Latency: e2e is the client's send time to the commit time on an observing validator (same machine, same clock); queue is send to the proposal that carried the transaction; consensus is the proposer's block timestamp to that commit. Throughput counts transactions committed inside the measured window; the warm-up before it is shaded in the plots. Heights in round &gt; 0 were decided after a proposer missed its turn or the votes split. Messages are those the honest validators took from the network, summed.</p>";
 
 /// One HTML file with everything inline (no external assets).
 pub fn html(input: &ReportInput) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>\
-body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}\
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f4f4f4}}\
-td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:auto}}.bad{{color:#b00}}\
-</style></head><body><h1>{t}</h1>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{t}</title><style>{STYLE}</style></head><body><h1>{t}</h1>",
         t = escape(&input.title)
     );
-    match peak_under_cap(input.points, input.latency_cap_ms) {
-        Some(p) => {
-            let _ = write!(
-                h,
-                "<p><b>Peak throughput with e2e p99 &le; {} ms: {:.0} tx/s</b> ({}; p50 {:.0} ms, p99 {:.0} ms)</p>",
-                input.latency_cap_ms,
-                p.committed_tps,
-                escape(&p.label),
-                p.e2e_latency_ms.p50,
-                p.e2e_latency_ms.p99
-            );
-        }
-        None => {
-            let _ = write!(
-                h,
-                "<p class=\"bad\">No complete point kept e2e p99 under {} ms.</p>",
-                input.latency_cap_ms
-            );
-        }
-    }
-    h.push_str("<h2>Results</h2><table>");
-    if let Some(first) = input.points.first() {
-        h.push_str("<tr>");
-        for c in columns(first) {
-            let _ = write!(h, "<th>{}</th>", escape(c.title));
-        }
-        h.push_str("</tr>");
-    }
-    for p in input.points {
-        h.push_str(if p.complete {
-            "<tr>"
-        } else {
-            "<tr class=\"bad\">"
-        });
-        for c in columns(p) {
-            let _ = write!(h, "<td>{}</td>", escape(&c.value));
-        }
-        h.push_str("</tr>");
-    }
-    h.push_str("</table>");
+    h.push_str(&headline(input.points, input.latency_cap_ms));
+    h.push_str("<h2>Throughput and latency</h2>");
+    h.push_str(&points_table(input.points, Table::Performance));
+    h.push_str("<h2>What became of every transaction</h2>");
+    h.push_str(&points_table(input.points, Table::Fate));
     for p in input.points.iter().filter(|p| !p.byzantine.is_empty()) {
         let _ = write!(
             h,
@@ -375,18 +282,20 @@ td:first-child{{text-align:left}}pre{{background:#f8f8f8;padding:1em;overflow:au
     if input.points.iter().all(|p| p.rejected.is_empty()) {
         h.push_str("none.");
     }
-    h.push_str("</p>");
-    let _ = write!(h, "<h2>Latency vs throughput</h2>{}", input.curve_svg);
-    h.push_str("<h2>Throughput over time</h2>");
-    for (label, svg) in &input.timelines {
-        let _ = write!(h, "<h3>{}</h3>{svg}", escape(label));
+    h.push_str("</p><h2>Messages received, by kind</h2>");
+    h.push_str(&messages_table(input.points));
+    let _ = write!(
+        h,
+        "<h2>Latency vs throughput</h2>{}<h2>Latency distribution</h2>{}",
+        input.curve_svg, input.cdf_svg
+    );
+    h.push_str("<h2>Over time</h2>");
+    for (label, throughput, latency) in &input.timelines {
+        let _ = write!(h, "<h3>{}</h3>{throughput}{latency}", escape(label));
     }
     let _ = write!(
         h,
-        "<h2>Parameters</h2><pre>{}</pre><h2>Machine</h2><pre>{}</pre>\
-<p>Dropped: accepted, never committed, nothing of the sender refused before it (a loss). Lost in a kill: admitted by a validator at most 250 ms before a kill fault took it down (mempools are memory only; a client resubmits what it does not see committed). Stranded: accepted, never committed, behind an earlier nonce of its sender that was refused for good or lost in a kill (the client resubmits refusals that clear by themselves, such as a full mempool, for a while after the last new transaction; not others, and not past that time).</p><p>Latency: e2e is the client's send time to the commit time on an observing validator (same \
-machine, same clock); consensus is the proposer's block timestamp to that commit. Throughput \
-counts transactions committed inside the measured window.</p></body></html>",
+        "<h2>Parameters</h2><pre>{}</pre><h2>Machine</h2><pre>{}</pre>{FOOTNOTE}</body></html>",
         escape(&input.parameters),
         escape(&input.machine)
     );
@@ -432,6 +341,10 @@ mod tests {
                 killed: vec![3],
                 done_secs: 2.0,
             }],
+            window_from_secs: 1.0,
+            window_to_secs: 11.0,
+            rounds: Default::default(),
+            messages_received: Default::default(),
             byzantine: vec![],
             audit: Default::default(),
             complete,
@@ -452,22 +365,44 @@ mod tests {
 
     #[test]
     fn report_is_one_self_contained_html_file_with_plots() {
-        let points = [point(4, 1000.0, 200.0, true), point(7, 800.0, 300.0, true)];
+        use crate::bench::plots::{
+            latency_cdf, latency_over_time, latency_vs_throughput, throughput_over_time,
+        };
+        let mut points = [point(4, 1000.0, 200.0, true), point(7, 800.0, 300.0, true)];
+        points[0].messages_received =
+            [("prevote".to_string(), 400), ("proposal".to_string(), 30)].into();
+        points[0].rounds.after_round_0 = 2;
         let curve = latency_vs_throughput(&points);
         assert!(curve.starts_with("<svg") && curve.contains("4 validators, p50"));
         let timeline = throughput_over_time(&points[0], &[(0, 900, 1000), (1, 1000, 1000)]);
-        assert!(timeline.contains("kill node3"));
+        assert!(timeline.contains("kill node3") && timeline.contains("warm-up"));
+        let latency = latency_over_time(&points[0], &[(0.2, 100.0), (0.4, 300.0), (1.5, 120.0)]);
+        assert!(latency.contains("p99") && latency.contains("window ends"));
+        let cdf = latency_cdf(&[
+            ("4v".into(), vec![100.0, 120.0, 300.0]),
+            ("7v".into(), vec![]),
+        ]);
+        assert!(
+            cdf.contains("4v") && !cdf.contains(">7v<"),
+            "an empty point draws no line"
+        );
         let page = html(&ReportInput {
             title: "t".into(),
             parameters: "rates = [1000]".into(),
             machine: "cores = 2".into(),
             points: &points,
             curve_svg: curve,
-            timelines: vec![("4v".into(), timeline)],
+            cdf_svg: cdf,
+            timelines: vec![("4v".into(), timeline, latency)],
             latency_cap_ms: 1500,
         });
-        assert!(page.contains("Peak throughput") && page.matches("<svg").count() == 2);
+        assert!(page.contains("Peak throughput") && page.matches("<svg").count() == 4);
         assert!(!page.contains("src=\"http"), "no external assets");
+        assert!(
+            page.contains("<th>prevote</th>") && page.contains("<td>400</td>"),
+            "{page}"
+        );
+        assert!(page.contains("heights in round &gt; 0"), "{page}");
         // The footnote describes the client as it is: it resubmits transient refusals.
         assert!(
             !page.contains("does not resubmit") && page.contains("the client resubmits"),

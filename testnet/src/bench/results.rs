@@ -101,6 +101,18 @@ pub struct PointSummary {
     /// (submission, gossip, waiting in the mempool), for transactions sent in the window.
     pub queue_latency_ms: Stats,
     pub faults: Vec<AppliedFault>,
+    /// The measured window, in seconds after the load started (before it: warm-up).
+    #[serde(default)]
+    pub window_from_secs: f64,
+    #[serde(default)]
+    pub window_to_secs: f64,
+    /// Heights committed during the run, and how many needed more than round 0.
+    #[serde(default)]
+    pub rounds: Rounds,
+    /// p2p messages the honest validators received during the point, by kind, from their
+    /// `/metrics` (summed over validators).
+    #[serde(default)]
+    pub messages_received: BTreeMap<String, u64>,
     /// Validators that lied on purpose all run long, as `node3 equivocate`.
     #[serde(default)]
     pub byzantine: Vec<String>,
@@ -112,13 +124,36 @@ pub struct PointSummary {
     pub complete: bool,
 }
 
+/// `summary.json`: what ran, where, and every point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// `lantau --version` of the binary that ran the validators.
+    pub version: String,
+    pub params: super::config::BenchConfig,
+    /// machine.txt's fields (CPU, flags, cores, memory, kernel).
+    pub machine: serde_json::Value,
+    pub points: Vec<PointSummary>,
+}
+
+/// Heights a point committed, by the round that decided them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Rounds {
+    pub heights: usize,
+    /// Decided in round 1 or later: a proposer missed its turn or the votes split.
+    pub after_round_0: usize,
+    pub max_round: u32,
+}
+
 /// Everything one point produced.
 pub struct PointData {
     pub summary: PointSummary,
     /// (second since load start, committed in that second, sent in that second)
     pub timeline: Vec<(u64, usize, usize)>,
-    /// Per transaction: commit time on the observer, if committed.
+    /// Per transaction: commit time and height on the observer, if committed.
     pub commit_ms: Vec<Option<u64>>,
+    pub commit_height: Vec<Option<u64>>,
+    /// Per committed transaction: (seconds after the load started that it was sent, e2e ms).
+    pub latencies: Vec<(f64, f64)>,
 }
 
 /// Which point this is.
@@ -150,12 +185,17 @@ pub fn analyse(
         .map(|(i, h)| (*h, i))
         .collect();
     let mut commit_ms: Vec<Option<u64>> = vec![None; workload.txs.len()];
+    let mut commit_height: Vec<Option<u64>> = vec![None; workload.txs.len()];
+    let mut rounds = Rounds::default();
     let mut proposed_ms: Vec<u64> = vec![0; workload.txs.len()];
     let in_window = |ms: u64| ms >= window.start_ms && ms < window.end_ms;
     let mut consensus = Vec::new();
     let mut blocks_in_window = 0;
     let mut committed_in_window = 0;
     for c in commits {
+        rounds.heights += 1;
+        rounds.after_round_0 += usize::from(c.round > 0);
+        rounds.max_round = rounds.max_round.max(c.round);
         if in_window(c.committed_at_ms) {
             blocks_in_window += 1;
             consensus.push(c.committed_at_ms.saturating_sub(c.proposed_at_ms) as f64);
@@ -165,6 +205,7 @@ pub fn analyse(
                 && commit_ms[i].is_none()
             {
                 commit_ms[i] = Some(c.committed_at_ms);
+                commit_height[i] = Some(c.height);
                 proposed_ms[i] = c.proposed_at_ms;
                 committed_in_window += usize::from(in_window(c.committed_at_ms));
             }
@@ -220,6 +261,16 @@ pub fn analyse(
     let committed = commit_ms.iter().flatten().count();
     let window_secs = (window.end_ms - window.start_ms) as f64 / 1000.0;
 
+    let since_load = |ms: u64| ms.saturating_sub(window.load_start_ms) as f64 / 1000.0;
+    let latencies = (0..sent.acks.len())
+        .filter_map(|i| {
+            let c = commit_ms[i]?;
+            Some((
+                since_load(sent.sent_ms[i]),
+                c.saturating_sub(sent.sent_ms[i]) as f64,
+            ))
+        })
+        .collect();
     let second = |ms: u64| ms.saturating_sub(window.load_start_ms) / 1000;
     let mut timeline: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for (i, ack) in sent.acks.iter().enumerate() {
@@ -252,6 +303,10 @@ pub fn analyse(
             consensus_latency_ms: Stats::of(consensus),
             queue_latency_ms: Stats::of(queue),
             faults,
+            window_from_secs: since_load(window.start_ms),
+            window_to_secs: since_load(window.end_ms),
+            rounds,
+            messages_received: BTreeMap::new(),
             byzantine: vec![],
             audit: Default::default(),
             complete: dropped == 0,
@@ -261,6 +316,8 @@ pub fn analyse(
             .map(|(s, (committed, sent))| (s, committed, sent))
             .collect(),
         commit_ms,
+        commit_height,
+        latencies,
     }
 }
 
@@ -276,7 +333,7 @@ pub fn write_point(
     commits: &[CommitInfo],
 ) -> Result<(), TestnetError> {
     std::fs::create_dir_all(dir).map_err(|e| TestnetError::io(dir, e))?;
-    let mut samples = String::from("tx,node,sent_ms,ack,commit_ms,latency_ms\n");
+    let mut samples = String::from("tx,node,sent_ms,ack,commit_ms,commit_height,latency_ms\n");
     for (i, ack) in sent.acks.iter().enumerate() {
         let ack = match ack {
             Ack::NotSent => continue,
@@ -284,13 +341,17 @@ pub fn write_point(
             Ack::Rejected(code) => code.as_str(),
             Ack::Unreachable => "unreachable",
         };
-        let (commit, latency) = match data.commit_ms[i] {
-            Some(c) => (c.to_string(), c.saturating_sub(sent.sent_ms[i]).to_string()),
-            None => (String::new(), String::new()),
+        let (commit, height, latency) = match (data.commit_ms[i], data.commit_height[i]) {
+            (Some(c), Some(h)) => (
+                c.to_string(),
+                h.to_string(),
+                c.saturating_sub(sent.sent_ms[i]).to_string(),
+            ),
+            _ => Default::default(),
         };
         let _ = writeln!(
             samples,
-            "{i},{},{},{ack},{commit},{latency}",
+            "{i},{},{},{ack},{commit},{height},{latency}",
             sent.node[i], sent.sent_ms[i]
         );
     }
