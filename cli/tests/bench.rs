@@ -74,6 +74,51 @@ fn assert_files(out: &Path, label: &str) {
     assert!(report.matches("<svg").count() >= 4, "plots are inline");
 }
 
+/// Lay the report out in headless Chromium at a laptop's width: nothing overflows sideways
+/// (every table fits without scrolling, every plot within the page), and a screenshot of the
+/// whole page is taken and is not blank. Chromium comes from scripts/install-deps.sh.
+fn check_layout_in_chromium(report: &Path) {
+    let dir = report.parent().unwrap();
+    let probe = dir.join("layout-probe.html");
+    let page = std::fs::read_to_string(report).unwrap();
+    // Measures after layout; the verdict goes into the title, which --dump-dom prints.
+    let script = "<script>(()=>{const w=document.documentElement.clientWidth;const bad=[];\
+if(document.documentElement.scrollWidth>w)bad.push('page '+document.documentElement.scrollWidth+'>'+w);\
+document.querySelectorAll('.wide').forEach((d,i)=>{if(d.scrollWidth>d.clientWidth)bad.push('table '+i+' '+d.scrollWidth+'>'+d.clientWidth)});\
+document.querySelectorAll('svg').forEach((s,i)=>{const r=s.getBoundingClientRect();if(r.right>w||r.width<200)bad.push('plot '+i+' '+r.left+'..'+r.right)});\
+document.title='LAYOUT '+(bad.length?bad.join('; '):'ok')+' tables='+document.querySelectorAll('table').length+' plots='+document.querySelectorAll('svg').length;})()</script></body>";
+    std::fs::write(&probe, page.replace("</body>", script)).unwrap();
+    let chromium = |args: &[&str]| {
+        let out = Command::new("chromium-headless-shell")
+            .args(["--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .args(args)
+            .arg(format!("file://{}", probe.display()))
+            .output()
+            .expect("chromium-headless-shell (installed by scripts/install-deps.sh)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium(&["--window-size=1280,900", "--dump-dom"]);
+    let title = dom
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .unwrap_or("");
+    assert!(title.starts_with("LAYOUT ok"), "{title}");
+    assert!(title.contains("tables=3") && !title.contains("plots=0"), "{title}");
+    let shot = dir.join("report.png");
+    chromium(&[
+        "--window-size=1280,4000",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert_eq!(&png[1..4], b"PNG");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    assert_eq!(width, 1280, "the screenshot is the page at the asked width");
+    // A blank page compresses to a few KB; tables, text and plots do not.
+    assert!(png.len() > 40_000, "screenshot of {} bytes looks blank", png.len());
+}
+
 #[test]
 fn smoke_run_commits_everything_it_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
@@ -91,6 +136,7 @@ fn smoke_run_commits_everything_it_acknowledged() {
         ],
     );
     assert_files(&out, "4v-300tps");
+    check_layout_in_chromium(&out.join("report.html"));
     let p = &summary[0];
     let sent = p["sent"].as_u64().unwrap();
     assert_eq!(sent, rate * 4, "every pre-signed transfer was sent");
