@@ -9,7 +9,10 @@ use testnet::bench::config::{BenchConfig, Fault, FaultKind};
 use crate::output::Progress;
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    action: Option<BenchAction>,
     /// A TOML scenario (the flags below with underscores, plus [[faults]] tables); flags
     /// override it.
     #[arg(long)]
@@ -169,7 +172,38 @@ fn config(args: BenchArgs) -> Result<(BenchConfig, Option<PathBuf>)> {
     Ok((c, args.out))
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
+#[derive(clap::Subcommand)]
+enum BenchAction {
+    /// Put finished runs side by side in one report: each run is named by the parameters that
+    /// set it apart (else by its build), with a latency-vs-throughput plot of all of them.
+    Compare {
+        /// Result directories of `lantau bench` (each holds a summary.json).
+        #[arg(required = true, num_args = 2..)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the report [default: bench-results/compare-<unix time>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn compare(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<()> {
+    let runs = testnet::bench::compare::load(dirs)?;
+    let out = out.unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from("bench-results").join(format!("compare-{secs}"))
+    });
+    let report = testnet::bench::compare::write_report(&runs, &out)?;
+    out!("{}", testnet::bench::compare::table(&runs));
+    outln!("report: {}", report.display());
+    Ok(())
+}
+
+pub fn run(mut args: BenchArgs) -> Result<()> {
+    if let Some(BenchAction::Compare { dirs, out }) = args.action.take() {
+        return compare(&dirs, out);
+    }
     let (config, out) = config(args)?;
     config.validate()?;
     let out = out.unwrap_or_else(|| {

@@ -77,7 +77,7 @@ fn assert_files(out: &Path, label: &str) {
 /// Lay the report out in headless Chromium at a laptop's width: nothing overflows sideways
 /// (every table fits without scrolling, every plot within the page), and a screenshot of the
 /// whole page is taken and is not blank. Chromium comes from scripts/install-deps.sh.
-fn check_layout_in_chromium(report: &Path) {
+fn check_layout_in_chromium(report: &Path, tables: usize) {
     let dir = report.parent().unwrap();
     let probe = dir.join("layout-probe.html");
     let page = std::fs::read_to_string(report).unwrap();
@@ -95,7 +95,11 @@ document.title='LAYOUT '+(bad.length?bad.join('; '):'ok')+' tables='+document.qu
             .arg(format!("file://{}", probe.display()))
             .output()
             .expect("chromium-headless-shell (installed by scripts/install-deps.sh)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let dom = chromium(&["--window-size=1280,900", "--dump-dom"]);
@@ -105,7 +109,10 @@ document.title='LAYOUT '+(bad.length?bad.join('; '):'ok')+' tables='+document.qu
         .and_then(|t| t.split("</title>").next())
         .unwrap_or("");
     assert!(title.starts_with("LAYOUT ok"), "{title}");
-    assert!(title.contains("tables=3") && !title.contains("plots=0"), "{title}");
+    assert!(
+        title.contains(&format!("tables={tables} ")) && !title.contains("plots=0"),
+        "{title}"
+    );
     let shot = dir.join("report.png");
     chromium(&[
         "--window-size=1280,4000",
@@ -116,7 +123,11 @@ document.title='LAYOUT '+(bad.length?bad.join('; '):'ok')+' tables='+document.qu
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
     assert_eq!(width, 1280, "the screenshot is the page at the asked width");
     // A blank page compresses to a few KB; tables, text and plots do not.
-    assert!(png.len() > 40_000, "screenshot of {} bytes looks blank", png.len());
+    assert!(
+        png.len() > 40_000,
+        "screenshot of {} bytes looks blank",
+        png.len()
+    );
 }
 
 #[test]
@@ -136,7 +147,7 @@ fn smoke_run_commits_everything_it_acknowledged() {
         ],
     );
     assert_files(&out, "4v-300tps");
-    check_layout_in_chromium(&out.join("report.html"));
+    check_layout_in_chromium(&out.join("report.html"), 3);
     let p = &summary[0];
     let sent = p["sent"].as_u64().unwrap();
     assert_eq!(sent, rate * 4, "every pre-signed transfer was sent");
@@ -388,4 +399,65 @@ fn two_byzantine_validators_of_seven_cannot_harm_the_honest_ones() {
     let p = &summary[0];
     assert_eq!(p["byzantine"].as_array().unwrap().len(), 2, "{p}");
     assert_honest_validators_unharmed(p, 5);
+}
+
+#[test]
+fn compare_puts_runs_side_by_side_named_by_what_differs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (small, large) = (tmp.path().join("small"), tmp.path().join("large"));
+    let quick = [
+        "--rates",
+        "200",
+        "--duration-secs",
+        "2",
+        "--warmup-secs",
+        "1",
+    ];
+    bench(&small, &quick);
+    bench(&large, &[&quick[..], &["--tx-size", "400"]].concat());
+    let out = tmp.path().join("compared");
+    let output = Command::new(env!("CARGO_BIN_EXE_lantau"))
+        .args(["bench", "compare"])
+        .args([&small, &large])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("tx_size=0") && stdout.contains("tx_size=400"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        report.contains("tx_size=400, p50"),
+        "both runs are in the one plot"
+    );
+    assert_eq!(
+        report.matches("<h2>tx_size=").count(),
+        2,
+        "a section per run"
+    );
+    // A summary table, then two tables per run.
+    check_layout_in_chromium(&out.join("report.html"), 5);
+
+    // A directory that holds no run is named.
+    let output = Command::new(env!("CARGO_BIN_EXE_lantau"))
+        .args(["bench", "compare"])
+        .arg(&small)
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("summary.json"),
+        "{stderr}"
+    );
 }

@@ -8,6 +8,7 @@
 //! client sent with what an observing validator committed (`/v1/commits`).
 
 pub mod audit;
+pub mod compare;
 pub mod config;
 pub mod load;
 pub mod plots;

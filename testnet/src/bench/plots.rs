@@ -53,18 +53,23 @@ fn upper(max: f64) -> f64 {
 /// End-to-end latency (p50 solid, p99 dashed) against committed throughput, one colour per
 /// validator count.
 pub fn latency_vs_throughput(points: &[PointSummary]) -> String {
-    let mut svg = String::new();
     let mut by_n: BTreeMap<usize, Vec<&PointSummary>> = BTreeMap::new();
     for p in points {
         by_n.entry(p.validators).or_default().push(p);
     }
-    let x_max = upper(points.iter().map(|p| p.committed_tps).fold(0.0, f64::max));
-    let y_max = upper(
-        points
-            .iter()
-            .map(|p| p.e2e_latency_ms.p99)
-            .fold(0.0, f64::max),
-    );
+    let series = by_n
+        .into_iter()
+        .map(|(n, pts)| (format!("{n} validators"), pts))
+        .collect::<Vec<_>>();
+    latency_vs_throughput_series(&series)
+}
+
+/// The same, one colour per named series (runs side by side in `bench compare`).
+pub fn latency_vs_throughput_series(series: &[(String, Vec<&PointSummary>)]) -> String {
+    let mut svg = String::new();
+    let all = || series.iter().flat_map(|(_, pts)| pts.iter());
+    let x_max = upper(all().map(|p| p.committed_tps).fold(0.0, f64::max));
+    let y_max = upper(all().map(|p| p.e2e_latency_ms.p99).fold(0.0, f64::max));
     {
         let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
         let Some(mut chart) = frame(
@@ -75,7 +80,7 @@ pub fn latency_vs_throughput(points: &[PointSummary]) -> String {
         ) else {
             return svg_error("empty chart");
         };
-        for (k, (n, pts)) in by_n.iter().enumerate() {
+        for (k, (name, pts)) in series.iter().enumerate() {
             let colour = PALETTE[k % PALETTE.len()];
             let mut pts = pts.clone();
             pts.sort_by_key(|p| p.offered_tps);
@@ -90,11 +95,9 @@ pub fn latency_vs_throughput(points: &[PointSummary]) -> String {
             if let Ok(series) =
                 chart.draw_series(LineSeries::new(p50.clone(), colour.stroke_width(2)))
             {
-                series
-                    .label(format!("{n} validators, p50"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                    });
+                series.label(format!("{name}, p50")).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
             }
             let _ = chart.draw_series(p50.iter().map(|&p| Circle::new(p, 4, colour.filled())));
             if let Ok(series) = chart.draw_series(DashedLineSeries::new(
@@ -103,11 +106,9 @@ pub fn latency_vs_throughput(points: &[PointSummary]) -> String {
                 4,
                 colour.stroke_width(1),
             )) {
-                series
-                    .label(format!("{n} validators, p99"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(1))
-                    });
+                series.label(format!("{name}, p99")).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(1))
+                });
             }
             let _ = chart.draw_series(p99.iter().map(|&p| TriangleMarker::new(p, 4, colour)));
         }

@@ -98,7 +98,7 @@ pub fn summary_csv(points: &[PointSummary]) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -170,7 +170,7 @@ pub struct ReportInput<'a> {
     pub latency_cap_ms: u64,
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}\
+pub const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}\
 table{border-collapse:collapse;font-size:13px;margin-bottom:1em}\
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}\
 th{background:#f4f4f4;font-weight:600;vertical-align:bottom}td:first-child,th:first-child{text-align:left}\
