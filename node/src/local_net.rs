@@ -63,6 +63,32 @@ pub struct Committed<'a> {
     pub app: &'a Application,
 }
 
+/// Bring every store up to the highest: a net stopped between one validator's commit and
+/// another's restarts with validators a height apart, and those behind could never decide a
+/// height the others left (a networked node syncs blocks from its peers; here they are all
+/// in this process, so the blocks and their certificates are copied).
+fn catch_up(apps: &mut [Application]) -> Result<(), StorageError> {
+    let tips = apps
+        .iter()
+        .map(|a| a.tip().map(|t| t.height))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some((ahead, &top)) = tips.iter().enumerate().max_by_key(|(_, h)| **h) else {
+        return Ok(());
+    };
+    for (i, &tip) in tips.iter().enumerate() {
+        for height in tip + 1..=top {
+            let store = apps[ahead].store();
+            let (Some(block), Some(certificate)) =
+                (store.block(height)?, store.certificate(height)?)
+            else {
+                break;
+            };
+            apps[i].commit(&block, &certificate)?;
+        }
+    }
+    Ok(())
+}
+
 pub struct LocalNet {
     config: LocalNetConfig,
     nodes: Vec<Node>,
@@ -81,13 +107,20 @@ impl LocalNet {
         config: LocalNetConfig,
     ) -> Result<Self, StorageError> {
         let validators = genesis.validator_set().expect("genesis was validated");
+        let mut apps = keys
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                Application::open(
+                    &dir.join(format!("validator-{i}")),
+                    genesis,
+                    config.app.clone(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        catch_up(&mut apps)?;
         let mut nodes = Vec::new();
-        for (i, key) in keys.into_iter().enumerate() {
-            let app = Application::open(
-                &dir.join(format!("validator-{i}")),
-                genesis,
-                config.app.clone(),
-            )?;
+        for (key, app) in keys.into_iter().zip(apps) {
             let height = app.tip()?.height + 1;
             let consensus_config = Config {
                 timeouts: config.timeouts.clone(),

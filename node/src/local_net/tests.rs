@@ -117,3 +117,41 @@ fn four_validators_commit_the_same_transfers() {
         "{replay_after_commit:?}"
     );
 }
+
+/// Validators stopped a height apart are brought level at start, so those behind are not left
+/// unable to decide a height the others already left.
+#[test]
+fn a_restart_levels_stores_that_stopped_apart() {
+    let keys = validator_keys();
+    let alice = Keypair::from_seed("alice");
+    let genesis = test_genesis(&keys, &alice);
+    let dir = tempfile::tempdir().unwrap();
+    let open = |i: usize| {
+        Application::open(
+            &dir.path().join(format!("validator-{i}")),
+            &genesis,
+            AppConfig::default(),
+        )
+        .unwrap()
+    };
+    let mut apps = vec![open(0), open(1)];
+    for height in 1..=2 {
+        let block = apps[1].build_block(height, 0, keys[0].public(), 0).unwrap();
+        let certificate = ledger::CommitCertificate {
+            height,
+            round: 0,
+            block_hash: block.hash(),
+            signatures: vec![],
+        };
+        apps[1].commit(&block, &certificate).unwrap();
+    }
+    assert_eq!(apps[0].tip().unwrap().height, 0);
+    super::catch_up(&mut apps).unwrap();
+    assert_eq!(apps[0].tip().unwrap().height, 2);
+    for h in 1..=2 {
+        assert_eq!(
+            apps[0].store().block(h).unwrap().unwrap().hash(),
+            apps[1].store().block(h).unwrap().unwrap().hash()
+        );
+    }
+}
