@@ -63,6 +63,10 @@ pub const CONFIG_DOCS: &[(&str, &str)] = &[
         "Bytes the mempool holds; beyond, submissions get 503 `mempool_full`.",
     ),
     (
+        "mempool_max_drain_ms",
+        "Admit only what the chain commits within this long at its rate over the last seconds (never less than `max_block_txs`); beyond, 503 `mempool_full` with Retry-After, so overload is refused early instead of queued. 0 = count and byte bounds only.",
+    ),
+    (
         "mempool_gap_ttl_blocks",
         "Blocks a transfer may wait in the mempool for an earlier nonce of its sender.",
     ),
@@ -135,6 +139,8 @@ pub struct NodeConfig {
     pub max_block_bytes: usize,
     pub mempool_max_txs: usize,
     pub mempool_max_bytes: usize,
+    /// Admit only what commits within this long at the recent commit rate; 0 = off.
+    pub mempool_max_drain_ms: u64,
     /// Blocks a transfer may wait in the mempool for an earlier nonce of its sender.
     pub mempool_gap_ttl_blocks: u64,
     /// Most transactions one sender may have waiting in the mempool.
@@ -166,6 +172,7 @@ impl Default for NodeConfig {
             max_block_bytes: 4 * 1024 * 1024,
             mempool_max_txs: 100_000,
             mempool_max_bytes: 64 * 1024 * 1024,
+            mempool_max_drain_ms: 1_000,
             mempool_gap_ttl_blocks: 100,
             mempool_max_per_sender: 10_000,
             empty_block_wait_ms: 500,

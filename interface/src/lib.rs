@@ -11,6 +11,7 @@ pub mod demo;
 pub mod home;
 pub mod http;
 pub mod ports;
+pub mod procfs;
 
 /// Wall-clock milliseconds since the Unix epoch: block timestamps and commit times.
 pub fn now_ms() -> u64 {

@@ -32,14 +32,21 @@ use crate::service::{NodeError, NodeHandle, TxStatus};
 pub use interface::http::*;
 
 fn error(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
-    (
+    let mut response = (
         status,
         Json(ApiError {
             code,
             message: message.into(),
         }),
     )
-        .into_response()
+        .into_response();
+    // Refusals that clear by themselves say when to come back (RFC 9110 Retry-After).
+    if matches!(code, ErrorCode::MempoolFull | ErrorCode::SenderLimit) {
+        response
+            .headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn node_error(e: NodeError) -> Response {

@@ -15,7 +15,7 @@ use ledger::{
     SignedTx, State, TxError,
 };
 
-use crate::mempool::{Mempool, MempoolLimits};
+use crate::mempool::{CommitRate, Mempool, MempoolLimits};
 use crate::signing_log;
 
 /// Limits of one validator's application.
@@ -37,6 +37,9 @@ pub struct AppConfig {
     pub empty_block_wait_ms: u64,
     /// Most mempool transactions one sender may have waiting.
     pub max_pending_per_sender: usize,
+    /// Admit only what the chain commits within this long at its recent rate (at least one
+    /// block's worth); 0 = count and byte bounds only.
+    pub mempool_max_drain_ms: u64,
 }
 
 impl AppConfig {
@@ -63,6 +66,7 @@ impl Default for AppConfig {
             mempool_gap_ttl_blocks: c.mempool_gap_ttl_blocks,
             empty_block_wait_ms: 0,
             max_pending_per_sender: c.mempool_max_per_sender,
+            mempool_max_drain_ms: c.mempool_max_drain_ms,
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct Application {
     /// Results of executing blocks we validated or built, with their transaction ids, by
     /// block hash, so a decided block is neither executed nor hashed twice.
     executions: HashMap<Hash, (Execution, Vec<Hash>)>,
+    /// The recent commit rate, which bounds admission by drain time.
+    commit_rate: CommitRate,
 }
 
 impl Application {
@@ -122,6 +128,7 @@ impl Application {
             permissions: genesis.permissions.clone(),
             verifier: TxVerifier::new(genesis.chain_id.clone(), config.verify_threads, 1 << 20),
             mempool: Mempool::new(config.mempool_limits()),
+            commit_rate: CommitRate::default(),
             config,
             store: Arc::new(store),
             state,
@@ -162,6 +169,17 @@ impl Application {
     /// The signing log to restore consensus from after a restart.
     pub fn signing_log(&self) -> Result<Vec<SignRecord>, StorageError> {
         signing_log::load(&self.store)
+    }
+
+    /// Transactions the mempool admits now (see `mempool_max_drain_ms`), and the seconds its
+    /// content would take to commit at the recent rate (none while the rate is unknown).
+    pub fn admission(&self) -> (usize, Option<f64>) {
+        let drain = self
+            .commit_rate
+            .per_sec()
+            .filter(|r| *r > 0.0)
+            .map(|r| self.mempool.len() as f64 / r);
+        (self.mempool.max_txs(), drain)
     }
 
     pub fn config(&self) -> &AppConfig {
@@ -302,6 +320,12 @@ impl Application {
         self.executions.clear();
         let committed: HashSet<Hash> = hashes.iter().copied().collect();
         self.mempool.after_commit(&committed, &self.state);
+        self.commit_rate
+            .record(std::time::Instant::now(), block.txs.len());
+        self.mempool.set_drain_cap(self.commit_rate.cap(
+            std::time::Duration::from_millis(self.config.mempool_max_drain_ms),
+            self.config.max_block_txs,
+        ));
         Ok((tip, hashes))
     }
 }

@@ -79,6 +79,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             max_mempool_bytes: config.mempool_max_bytes,
             mempool_gap_ttl_blocks: config.mempool_gap_ttl_blocks,
             max_pending_per_sender: config.mempool_max_per_sender,
+            mempool_max_drain_ms: config.mempool_max_drain_ms,
             empty_block_wait_ms: config.empty_block_wait_ms,
             verify_threads: config.verify_threads,
         },

@@ -78,6 +78,10 @@ pub struct Metrics {
     pub round: Gauge,
     pub peers: Gauge,
     pub mempool_txs: Gauge,
+    /// Transactions the mempool admits now (drain-time bound included).
+    pub mempool_admits: Gauge,
+    /// Seconds the mempool's content takes to commit at the recent rate.
+    pub mempool_drain_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub halted: Gauge,
     pub api_connections: Gauge,
     pub txs_committed: Counter,
@@ -144,6 +148,17 @@ impl Metrics {
             mempool_txs: reg!(
                 "mempool_txs",
                 "Transactions waiting in the mempool",
+                Gauge::default()
+            ),
+            mempool_admits: reg!(
+                "mempool_admits_txs",
+                "Transactions the mempool admits now: mempool_max_txs, or fewer while the chain would take longer than mempool_max_drain_ms to commit them",
+                Gauge::default()
+            ),
+            mempool_drain_seconds: reg!(
+                "mempool_drain",
+                "Time the mempool's transactions take to commit at the rate of the last seconds",
+                Unit::Seconds,
                 Gauge::default()
             ),
             halted: reg!(

@@ -604,3 +604,47 @@ async fn the_api_caps_connections_and_drops_slow_and_idle_clients() {
     // And the node kept committing throughout.
     assert!(node.status().await.unwrap().height > start_height + 2);
 }
+
+/// A full mempool answers 503 `mempool_full` with Retry-After, before any signature check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mempool_says_when_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start_with(
+        dir.path(),
+        &alice,
+        AppConfig {
+            verify_threads: 1,
+            max_mempool_txs: 0,
+            ..AppConfig::default()
+        },
+    );
+    let app = router(node, LIMIT);
+    let tx = Transfer {
+        chain_id: "api-test".into(),
+        from: alice.public(),
+        to: Keypair::from_seed("bob").public(),
+        amount: 1,
+        nonce: 0,
+        memo: vec![],
+    }
+    .sign(&alice);
+    let body = format!("{{\"tx\":\"{}\"}}", hex::encode(tx.encode()));
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/v1/txs")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(error["code"], "mempool_full", "{error}");
+}

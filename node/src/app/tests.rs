@@ -330,3 +330,34 @@ fn account_permissions_are_enforced_at_admission_and_in_blocks() {
     assert!(open.validate(&block));
     assert!(!app.validate(&block));
 }
+
+/// Past what the chain drains in `mempool_max_drain_ms`, the mempool refuses as if full,
+/// whatever room its count bound leaves; the bound follows the commit rate.
+#[test]
+fn admission_is_bounded_by_drain_time() {
+    let (_dir, mut app, alice) = setup(100);
+    app.mempool.set_drain_cap(Some(1));
+    assert_eq!(app.admission().0, 1);
+    let results = app.submit(&[
+        transfer(&alice, 0, "app-test"),
+        transfer(&alice, 1, "app-test"),
+    ]);
+    assert!(results[0].is_ok());
+    assert!(matches!(
+        results[1],
+        Err(SubmitError::MempoolFull { txs: 1, .. })
+    ));
+    // A commit recomputes the bound: one block gives no rate yet, so only the count bounds.
+    commit_next(&mut app, &alice);
+    assert_eq!(app.admission(), (100, None));
+    // Commits spread over time give a rate; the bound is at least one block.
+    app.config.max_block_txs = 7;
+    for nonce in 1..4 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(app.submit(&[transfer(&alice, nonce, "app-test")])[0].is_ok());
+        commit_next(&mut app, &alice);
+    }
+    let (admits, drain) = app.admission();
+    assert_eq!(admits, 7, "a slow chain still takes a block's worth");
+    assert_eq!(drain, Some(0.0), "an empty mempool drains at once");
+}

@@ -1,6 +1,7 @@
 //! Admitted transactions waiting for a block: arrival order, per-sender nonce queues, and the
 //! bounds that keep one sender, or a flood, from crowding everyone else out.
 
+mod drain;
 mod sender_queues;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -9,6 +10,7 @@ use ledger::verify::Admitted;
 use ledger::{Account, Address, Hash, SignedTx, State};
 
 use crate::app::SubmitError;
+pub use drain::CommitRate;
 pub use sender_queues::FUTURE_WINDOW;
 use sender_queues::{Refusal, SenderQueues};
 
@@ -32,6 +34,9 @@ pub struct Mempool {
     /// Each sender's waiting nonces and executable run.
     senders: SenderQueues,
     bytes: usize,
+    /// Fewer transactions than `limits.max_txs` while the chain drains slower than that
+    /// (see `drain`).
+    drain_cap: Option<usize>,
 }
 
 impl Mempool {
@@ -42,6 +47,7 @@ impl Mempool {
             pending: HashSet::new(),
             senders: SenderQueues::default(),
             bytes: 0,
+            drain_cap: None,
         }
     }
 
@@ -63,7 +69,18 @@ impl Mempool {
 
     /// Whether `extra` more bytes (and one more transaction) would overflow it.
     pub fn is_full(&self, extra: usize) -> bool {
-        self.entries.len() >= self.limits.max_txs || self.bytes + extra > self.limits.max_bytes
+        self.entries.len() >= self.max_txs() || self.bytes + extra > self.limits.max_bytes
+    }
+
+    /// How many transactions it admits now: the configured bound, or less while the chain
+    /// would take longer than `mempool_max_drain_ms` to commit that many.
+    pub fn max_txs(&self) -> usize {
+        self.drain_cap
+            .map_or(self.limits.max_txs, |cap| cap.min(self.limits.max_txs))
+    }
+
+    pub fn set_drain_cap(&mut self, cap: Option<usize>) {
+        self.drain_cap = cap;
     }
 
     /// Admit a verified transaction from `sender` (its committed account), arriving while

@@ -8,9 +8,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
-/// `/proc` reports CPU times in USER_HZ ticks, 100 per second on every Linux architecture.
-const TICKS_PER_SECOND: f64 = 100.0;
-
 #[derive(Debug)]
 pub struct ProcessCollector;
 
@@ -24,58 +21,16 @@ pub struct Sample {
     pub max_fds: u64,
 }
 
-/// Fields of `/proc/self/stat` after the command name (which may hold spaces and parentheses).
-fn stat_fields(stat: &str) -> Option<Vec<&str>> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    Some(rest.split_whitespace().collect())
-}
-
-fn kib(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|k| k * 1024)
-}
-
-/// Parse what `/proc` says; `None` where a file is missing or unexpected.
-pub fn parse(stat: &str, status: &str, boot_stat: &str) -> Option<(f64, u64, u64, f64)> {
-    let f = stat_fields(stat)?;
-    // After the name: state is field 3 of the whole line, so utime (14) is index 11 here.
-    let ticks = |i: usize| f.get(i)?.parse::<f64>().ok();
-    let cpu = (ticks(11)? + ticks(12)?) / TICKS_PER_SECOND;
-    let started_after_boot = ticks(19)? / TICKS_PER_SECOND;
-    let boot: f64 = boot_stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((
-        cpu,
-        kib(status, "VmRSS:")?,
-        kib(status, "VmSize:")?,
-        boot + started_after_boot,
-    ))
-}
-
 pub fn sample() -> Option<Sample> {
-    let read = |p: &str| std::fs::read_to_string(p).ok();
-    let (cpu, rss, vsize, start) = parse(
-        &read("/proc/self/stat")?,
-        &read("/proc/self/status")?,
-        &read("/proc/stat")?,
-    )?;
+    let usage = interface::procfs::usage(None)?;
+    let boot = interface::procfs::boot_time_secs()?;
     let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
     let max_fds = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
     Some(Sample {
-        cpu_seconds: cpu,
-        resident_bytes: rss,
-        virtual_bytes: vsize,
-        start_time_seconds: start,
+        cpu_seconds: usage.cpu_secs,
+        resident_bytes: usage.rss_bytes,
+        virtual_bytes: usage.virtual_bytes,
+        start_time_seconds: boot + interface::procfs::ticks_to_secs(usage.start_ticks_after_boot),
         open_fds,
         max_fds,
     })
@@ -141,19 +96,6 @@ impl Collector for ProcessCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proc_files_parse_even_with_a_strange_command_name() {
-        // The command name may hold spaces and parentheses; fields are counted after it.
-        let stat = "4242 (my (odd) node) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 8 0 12345 1000000 500 18446744073709551615";
-        let status = "Name:\tlantau\nVmSize:\t  204800 kB\nVmRSS:\t    1024 kB\n";
-        let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n";
-        let (cpu, rss, vsize, start) = parse(stat, status, boot).unwrap();
-        assert_eq!(cpu, 3.0, "utime 250 + stime 50 ticks");
-        assert_eq!((rss, vsize), (1024 * 1024, 204800 * 1024));
-        assert_eq!(start, 1_700_000_000.0 + 123.45);
-        assert_eq!(parse("garbage", status, boot), None);
-    }
 
     #[cfg(target_os = "linux")]
     #[test]

@@ -241,6 +241,9 @@ impl Node {
         m.round.set(i64::from(c.round()));
         m.peers.set(self.peers as i64);
         m.mempool_txs.set(self.app.mempool_len() as i64);
+        let (admits, drain) = self.app.admission();
+        m.mempool_admits.set(admits as i64);
+        m.mempool_drain_seconds.set(drain.unwrap_or(0.0));
         let (hits, misses) = self.app.cache_stats();
         m.cache_stats(hits, misses);
         let halted = self.driver.halted();

@@ -105,13 +105,5 @@ pub async fn run(dir: &Path, manifest: &Manifest, honest: &[usize]) -> Audit {
 
 /// A process's peak resident set, MiB; 0 where /proc does not say.
 fn peak_rss_mib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
+    interface::procfs::usage(Some(pid)).map_or(0, |u| u.peak_rss_bytes >> 20)
 }

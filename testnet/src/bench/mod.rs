@@ -15,6 +15,7 @@ pub mod plots;
 pub mod proxy;
 pub mod report;
 pub mod results;
+pub mod stats;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
