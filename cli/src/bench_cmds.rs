@@ -44,6 +44,13 @@ pub struct BenchArgs {
     /// Validators' mempool bound [default: the node's, 100000].
     #[arg(long)]
     mempool_max_txs: Option<usize>,
+    /// Validators' admission bound by drain time, ms; 0 = off [default: the node's, 1000].
+    #[arg(long)]
+    mempool_max_drain_ms: Option<u64>,
+    /// Run each point this many times; the summary gives the mean and a 95% interval
+    /// [default: 1].
+    #[arg(long)]
+    repeat: Option<usize>,
     /// One batch per validator every this many ms [default: 50].
     #[arg(long)]
     burst_ms: Option<u64>,
@@ -146,6 +153,12 @@ fn config(args: BenchArgs) -> Result<(BenchConfig, Option<PathBuf>)> {
     }
     if let Some(v) = args.mempool_max_txs {
         c.mempool_max_txs = v;
+    }
+    if let Some(v) = args.mempool_max_drain_ms {
+        c.mempool_max_drain_ms = Some(v);
+    }
+    if let Some(v) = args.repeat {
+        c.repeat = v;
     }
     if let Some(v) = args.tx_size {
         c.tx_size = v;

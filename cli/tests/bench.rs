@@ -147,7 +147,7 @@ fn smoke_run_commits_everything_it_acknowledged() {
         ],
     );
     assert_files(&out, "4v-300tps");
-    check_layout_in_chromium(&out.join("report.html"), 3);
+    check_layout_in_chromium(&out.join("report.html"), 4);
     let p = &summary[0];
     let sent = p["sent"].as_u64().unwrap();
     assert_eq!(sent, rate * 4, "every pre-signed transfer was sent");
@@ -443,8 +443,8 @@ fn compare_puts_runs_side_by_side_named_by_what_differs() {
         2,
         "a section per run"
     );
-    // A summary table, then two tables per run.
-    check_layout_in_chromium(&out.join("report.html"), 5);
+    // A summary table, then three tables per run.
+    check_layout_in_chromium(&out.join("report.html"), 7);
 
     // A directory that holds no run is named.
     let output = Command::new(env!("CARGO_BIN_EXE_lantau"))
@@ -460,4 +460,60 @@ fn compare_puts_runs_side_by_side_named_by_what_differs() {
         !output.status.success() && stderr.contains("summary.json"),
         "{stderr}"
     );
+}
+
+#[test]
+fn repeated_points_get_a_mean_an_interval_and_the_cost_of_every_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("repeat");
+    let points = bench(
+        &out,
+        &[
+            "--rates",
+            "200",
+            "--duration-secs",
+            "2",
+            "--warmup-secs",
+            "1",
+            "--repeat",
+            "2",
+        ],
+    );
+    let labels: Vec<&str> = points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["4v-200tps-r1", "4v-200tps-r2"]);
+    for p in points.as_array().unwrap() {
+        let r = &p["resources"];
+        let validators = r["validators"].as_array().unwrap();
+        assert_eq!(validators.len(), 4, "{r}");
+        for v in validators {
+            assert!(v["cpu_secs"].as_f64().unwrap() > 0.0, "{v}");
+            assert!(v["peak_rss_mib"].as_u64().unwrap() > 0, "{v}");
+        }
+        assert!(
+            r["load_generator"]["cpu_secs"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
+    }
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let aggregates = run["aggregates"].as_array().unwrap();
+    assert_eq!(aggregates.len(), 1, "{run}");
+    let a = &aggregates[0];
+    assert_eq!(
+        (a["label"].as_str(), a["committed_tps"]["runs"].as_u64()),
+        (Some("4v-200tps"), Some(2))
+    );
+    let (mean, min, max) = (
+        a["committed_tps"]["mean"].as_f64().unwrap(),
+        a["committed_tps"]["min"].as_f64().unwrap(),
+        a["committed_tps"]["max"].as_f64().unwrap(),
+    );
+    assert!(min <= mean && mean <= max && mean > 100.0, "{a}");
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("Repeated runs") && report.contains("Machine use"));
 }

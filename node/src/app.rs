@@ -9,7 +9,7 @@ use std::sync::Arc;
 use consensus::SignRecord;
 use ledger::merkle::merkle_root;
 use ledger::storage::{StorageError, Store, Tip};
-use ledger::verify::TxVerifier;
+use ledger::verify::{Admitted, TxVerifier};
 use ledger::{
     Account, Address, Block, BlockHeader, CommitCertificate, Execution, Genesis, Hash, PublicKey,
     SignedTx, State, TxError,
@@ -95,7 +95,9 @@ pub enum SubmitError {
     NonceGap { got: u64, next: u64 },
     #[error("this sender already has {limit} transactions waiting; retry after some commit")]
     SenderLimit { limit: usize },
-    #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
+    #[error(
+        "the mempool is full ({txs} transactions waiting, more than this validator commits in mempool_max_drain_ms or its count and byte bounds); retry later"
+    )]
     MempoolFull { txs: usize, bytes: usize },
     #[error("nonce {got} was already used by this account (next is {next})")]
     StaleNonce { got: u64, next: u64 },
@@ -111,7 +113,7 @@ pub struct Application {
     /// Shared with the read side (API, sync serving), which never waits for this task.
     store: Arc<Store>,
     state: State,
-    verifier: TxVerifier,
+    verifier: Arc<TxVerifier>,
     mempool: Mempool,
     /// Results of executing blocks we validated or built, with their transaction ids, by
     /// block hash, so a decided block is neither executed nor hashed twice.
@@ -126,7 +128,11 @@ impl Application {
         Ok(Self {
             chain_id: genesis.chain_id.clone(),
             permissions: genesis.permissions.clone(),
-            verifier: TxVerifier::new(genesis.chain_id.clone(), config.verify_threads, 1 << 20),
+            verifier: Arc::new(TxVerifier::new(
+                genesis.chain_id.clone(),
+                config.verify_threads,
+                1 << 20,
+            )),
             mempool: Mempool::new(config.mempool_limits()),
             commit_rate: CommitRate::default(),
             config,
@@ -171,6 +177,15 @@ impl Application {
         signing_log::load(&self.store)
     }
 
+    /// How many more transactions the mempool takes now (0 when full).
+    pub fn mempool_room(&self) -> usize {
+        if self.mempool.is_full(0) {
+            0
+        } else {
+            self.mempool.max_txs().saturating_sub(self.mempool.len())
+        }
+    }
+
     /// Transactions the mempool admits now (see `mempool_max_drain_ms`), and the seconds its
     /// content would take to commit at the recent rate (none while the rate is unknown).
     pub fn admission(&self) -> (usize, Option<f64>) {
@@ -195,15 +210,36 @@ impl Application {
         // Under overload, refuse before verifying: signature checks for transactions that
         // cannot be kept would take the CPU consensus needs to drain the mempool.
         if self.mempool.is_full(0) {
-            let (txs, bytes) = (self.mempool.len(), self.mempool.bytes());
-            return raw
-                .iter()
-                .map(|_| Err(SubmitError::MempoolFull { txs, bytes }))
-                .collect();
+            return self.refuse_full(raw.len());
+        }
+        let verified = self.verifier.admit(raw);
+        self.admit_verified(verified)
+    }
+
+    /// Decodes and signature checks are stateless, so a node runs them off its consensus
+    /// task with this verifier (its verified-once cache is the one blocks are checked with).
+    pub fn verifier(&self) -> Arc<TxVerifier> {
+        self.verifier.clone()
+    }
+
+    fn refuse_full(&self, n: usize) -> Vec<Result<Hash, SubmitError>> {
+        let (txs, bytes) = (self.mempool.len(), self.mempool.bytes());
+        (0..n)
+            .map(|_| Err(SubmitError::MempoolFull { txs, bytes }))
+            .collect()
+    }
+
+    /// Admit transactions already decoded and verified by [`Self::verifier`]: the checks
+    /// against the state and the mempool's bounds.
+    pub fn admit_verified(
+        &mut self,
+        verified: Vec<Result<Admitted, TxError>>,
+    ) -> Vec<Result<Hash, SubmitError>> {
+        if self.mempool.is_full(0) {
+            return self.refuse_full(verified.len());
         }
         let height = self.state.height() + 1;
-        self.verifier
-            .admit(raw)
+        verified
             .into_iter()
             .map(|admitted| {
                 let a = admitted?;

@@ -22,8 +22,10 @@ pub use interface::http::NodeStatus as Status;
 
 /// What a [`NodeHandle`] asks of the node task (`service`), each with its reply channel.
 pub(crate) enum Request {
+    /// Transactions decoded and verified off the node task (`verified[i]` is `raws[i]`'s).
     Submit {
         raws: Vec<Vec<u8>>,
+        verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
         reply: oneshot::Sender<Vec<Result<Hash, SubmitError>>>,
     },
     /// Whether a transaction waits in the mempool (the one read that needs the node task).
@@ -54,6 +56,10 @@ pub struct NodeHandle {
     pub(crate) requests: mpsc::Sender<Request>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) reads: Reads,
+    /// Published by the node task after every event (see `service`).
+    pub(crate) admission: Arc<crate::admission::Admission>,
+    /// Decodes and verifies submissions before they reach the node task.
+    pub(crate) verifier: Arc<ledger::verify::TxVerifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +115,36 @@ impl NodeHandle {
         &self,
         raws: Vec<Vec<u8>>,
     ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
-        self.ask(|reply| Request::Submit { raws, reply }).await
+        // Overload is refused at the door: a request that cannot be admitted costs the node
+        // task nothing, so refusals cannot slow the draining they wait for.
+        let Some(reservation) = self.admission.try_reserve(raws.len()) else {
+            for _ in &raws {
+                self.metrics.tx_refused("mempool_full");
+            }
+            let txs = self.reads.status().mempool + self.admission.verifying();
+            return Ok(raws
+                .iter()
+                .map(|_| Err(SubmitError::MempoolFull { txs, bytes: 0 }))
+                .collect());
+        };
+        // The expensive part, on the verifier's threads, so the node task (consensus) only
+        // checks the results against the state.
+        let verifier = self.verifier.clone();
+        let (raws, verified) = tokio::task::spawn_blocking(move || {
+            let verified = verifier.admit(&raws);
+            (raws, verified)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)?;
+        let answer = self
+            .ask(|reply| Request::Submit {
+                raws,
+                verified,
+                reply,
+            })
+            .await;
+        drop(reservation);
+        answer
     }
 
     /// Recent commits from `from` on, with this node's commit times (see `commit_log`).

@@ -647,4 +647,29 @@ async fn a_full_mempool_says_when_to_retry() {
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(error["code"], "mempool_full", "{error}");
+    // Refused at the door, and still counted.
+    let metrics = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        metrics
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("lantau_txs_refused_total{code=\"mempool_full\"} 1"),
+        "{text}"
+    );
 }

@@ -352,6 +352,7 @@ fn admission_is_bounded_by_drain_time() {
     assert_eq!(app.admission(), (100, None));
     // Commits spread over time give a rate; the bound is at least one block.
     app.config.max_block_txs = 7;
+    app.config.mempool_max_drain_ms = 1_000;
     for nonce in 1..4 {
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert!(app.submit(&[transfer(&alice, nonce, "app-test")])[0].is_ok());

@@ -60,6 +60,10 @@ struct Node {
     /// The last block stored: what this node reports as committed (never the height consensus
     /// has moved to, which runs ahead when a commit fails).
     committed_height: u64,
+    /// How many more transactions may enter, shared with the handles (see `admission`).
+    admission: Arc<crate::admission::Admission>,
+    /// Gossiped transaction batches come back here once verified off this task.
+    verified_gossip: mpsc::Sender<VerifiedGossip>,
     /// The (height, round) consensus was last seen in, and since when: round durations.
     round_clock: (u64, u32, Instant),
     /// Admitted transactions waiting to be gossiped as one batch.
@@ -72,6 +76,15 @@ struct Node {
     sync_servers: Arc<tokio::sync::Semaphore>,
     /// Each validator's libp2p peer id, for messages addressed to one validator.
     validator_peers: HashMap<ledger::PublicKey, PeerId>,
+}
+
+/// A gossiped transaction batch, decoded and verified off the node task, waiting for the
+/// state checks and for its verdict to be reported to gossipsub.
+pub(crate) struct VerifiedGossip {
+    id: libp2p::gossipsub::MessageId,
+    source: PeerId,
+    verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
+    reservation: crate::admission::Reservation,
 }
 
 /// Transactions admitted here, gossiped together: one gossipsub message (one libp2p signature,
@@ -166,7 +179,9 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
     let (timers, timer_rx) = mpsc::channel::<Input>(1024);
     let (requests, request_rx) = mpsc::channel::<Request>(1024);
     let (builds, build_rx) = mpsc::channel::<(u64, u32)>(16);
+    let (verified_gossip, verified_rx) = mpsc::channel::<VerifiedGossip>(256);
     let node = Node {
+        verified_gossip,
         driver: Driver::new(consensus),
         app,
         net,
@@ -180,6 +195,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         sync: SyncPeers::default(),
         committed_height,
         round_clock: (0, 0, Instant::now()),
+        admission: Arc::default(),
         outbox: TxOutbox::default(),
         publish,
         metrics: Arc::new(Metrics::default()),
@@ -189,11 +205,23 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         validator_peers,
     };
     let metrics = node.metrics.clone();
-    tokio::spawn(run(node, timer_rx, build_rx, events, request_rx));
+    let admission = node.admission.clone();
+    admission.publish_room(node.app.mempool_room());
+    let verifier = node.app.verifier();
+    tokio::spawn(run(
+        node,
+        timer_rx,
+        build_rx,
+        events,
+        request_rx,
+        verified_rx,
+    ));
     Ok(NodeHandle {
         requests,
         metrics,
         reads,
+        admission,
+        verifier,
     })
 }
 
@@ -204,6 +232,7 @@ async fn run(
     mut builds: mpsc::Receiver<(u64, u32)>,
     mut events: mpsc::Receiver<network::Event>,
     mut requests: mpsc::Receiver<Request>,
+    mut verified: mpsc::Receiver<VerifiedGossip>,
 ) {
     node.start().await;
     let mut linger = tokio::time::interval(TxOutbox::LINGER);
@@ -214,6 +243,7 @@ async fn run(
             Some(input) = timers.recv() => { let _ = node.input(input).await; }
             Some((height, round)) = builds.recv() => node.build(height, round).await,
             Some(event) = events.recv() => node.on_network(event).await,
+            Some(batch) = verified.recv() => node.on_verified_gossip(batch).await,
             request = requests.recv() => match request {
                 Some(request) => node.on_request(request).await,
                 None => return,
@@ -241,6 +271,7 @@ impl Node {
         m.round.set(i64::from(c.round()));
         m.peers.set(self.peers as i64);
         m.mempool_txs.set(self.app.mempool_len() as i64);
+        self.admission.publish_room(self.app.mempool_room());
         let (admits, drain) = self.app.admission();
         m.mempool_admits.set(admits as i64);
         m.mempool_drain_seconds.set(drain.unwrap_or(0.0));
@@ -305,8 +336,11 @@ impl Node {
 
     /// Admit transactions (from a client or gossip); a proposer waiting for its first
     /// transaction builds at once.
-    fn admit(&mut self, raws: &[Vec<u8>]) -> Vec<Result<ledger::Hash, SubmitError>> {
-        let results = tokio::task::block_in_place(|| self.app.submit(raws));
+    fn admit(
+        &mut self,
+        verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
+    ) -> Vec<Result<ledger::Hash, SubmitError>> {
+        let results = self.app.admit_verified(verified);
         if results.iter().any(Result::is_ok)
             && let Some((height, round)) = self.waiting_build.take()
         {
@@ -317,13 +351,17 @@ impl Node {
 
     async fn on_request(&mut self, request: Request) {
         match request {
-            Request::Submit { raws, reply } => {
+            Request::Submit {
+                raws,
+                verified,
+                reply,
+            } => {
                 if let Some(reason) = self.driver.halted() {
                     let halted = || Err(SubmitError::Halted(reason.to_string()));
                     let _ = reply.send(raws.iter().map(|_| halted()).collect());
                     return;
                 }
-                let results = self.admit(&raws);
+                let results = self.admit(verified);
                 self.count_refusals(&results, false);
                 for (raw, result) in raws.into_iter().zip(&results) {
                     if result.is_ok() {

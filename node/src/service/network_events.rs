@@ -8,7 +8,9 @@ use ledger::TxBatch;
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
 
-use super::Node;
+use interface::http::ErrorCode;
+
+use super::{Node, VerifiedGossip};
 use crate::app::SubmitError;
 use crate::network::{self, Command, Event, SyncResponse, Verdict};
 
@@ -28,6 +30,30 @@ impl Node {
             .await;
     }
 
+    /// A gossiped batch back from verification: the state checks, then its verdict.
+    pub(super) async fn on_verified_gossip(&mut self, batch: VerifiedGossip) {
+        let VerifiedGossip {
+            id,
+            source,
+            verified,
+            reservation,
+        } = batch;
+        let results = self.admit(verified);
+        drop(reservation);
+        self.count_refusals(&results, true);
+        // Forwarded unless it proves the sender wrong; duplicates and stale nonces are races
+        // between submissions, not misbehaviour.
+        let verdict = if results
+            .iter()
+            .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
+        {
+            Verdict::Reject
+        } else {
+            Verdict::Accept
+        };
+        self.report(id, source, verdict).await;
+    }
+
     pub(super) async fn on_network(&mut self, event: Event) {
         match event {
             Event::Gossip {
@@ -42,19 +68,26 @@ impl Node {
                     self.report(id, source, Verdict::Reject).await;
                     return;
                 };
-                let results = self.admit(&batch.txs);
-                self.count_refusals(&results, true);
-                // Forwarded unless it proves the sender wrong; duplicates and stale nonces are
-                // races between submissions, not misbehaviour.
-                let verdict = if results
-                    .iter()
-                    .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
-                {
-                    Verdict::Reject
-                } else {
-                    Verdict::Accept
+                // No room: nothing would be kept, so nothing is verified (no misbehaviour
+                // either); what is being verified counts against the room.
+                let Some(reservation) = self.admission.try_reserve(batch.txs.len()) else {
+                    for _ in &batch.txs {
+                        self.metrics.tx_refused(ErrorCode::MempoolFull.as_str());
+                    }
+                    self.report(id, source, Verdict::Accept).await;
+                    return;
                 };
-                self.report(id, source, verdict).await;
+                // Verified off this task (consensus runs here); the verdict waits for it.
+                let (verifier, back) = (self.app.verifier(), self.verified_gossip.clone());
+                tokio::task::spawn_blocking(move || {
+                    let verified = verifier.admit(&batch.txs);
+                    let _ = back.blocking_send(VerifiedGossip {
+                        id,
+                        source,
+                        verified,
+                        reservation,
+                    });
+                });
             }
             Event::Gossip {
                 data,

@@ -164,6 +164,7 @@ pub fn write_report(runs: &[Run], out: &Path) -> Result<PathBuf, TestnetError> {
             Table::Performance,
         ));
         h.push_str(&report::points_table(&run.summary.points, Table::Fate));
+        h.push_str(&report::points_table(&run.summary.points, Table::Machine));
     }
     h.push_str("<h2>Machines</h2>");
     for run in runs {
@@ -194,6 +195,7 @@ mod tests {
                 params,
                 machine: serde_json::json!({"cores": 2}),
                 points: vec![],
+                aggregates: vec![],
             },
         }
     }

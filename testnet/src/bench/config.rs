@@ -41,6 +41,10 @@ pub struct BenchConfig {
     pub max_block_txs: usize,
     /// Validators' mempool bound; 0 = the node's default.
     pub mempool_max_txs: usize,
+    /// Validators' admission bound by drain time (ms; 0 = off); unset = the node's default.
+    pub mempool_max_drain_ms: Option<u64>,
+    /// Runs of each point, for a mean and a 95% interval.
+    pub repeat: usize,
     pub offline: Vec<usize>,
     pub latency_ms: u64,
     pub jitter_ms: u64,
@@ -72,6 +76,8 @@ impl Default for BenchConfig {
             block_interval_ms: 100,
             max_block_txs: 10_000,
             mempool_max_txs: 0,
+            mempool_max_drain_ms: None,
+            repeat: 1,
             offline: vec![],
             latency_ms: 0,
             jitter_ms: 0,
@@ -129,6 +135,9 @@ impl BenchConfig {
         }
         if self.duration_secs == 0 {
             return usage("duration_secs must be at least 1".into());
+        }
+        if self.repeat == 0 {
+            return usage("repeat must be at least 1".into());
         }
         if self.senders == 0 || self.burst_ms == 0 {
             return usage("senders and burst_ms must be positive".into());

@@ -88,10 +88,15 @@ pub struct Sent {
     pub retries: usize,
 }
 
-/// Refusals a client retries: the transaction may well be admitted a moment later, and its
-/// sender's later nonces depend on it.
-/// How long a client waits before resubmitting a refused transaction.
+/// How long a client waits before resubmitting a refused transaction: the node's Retry-After
+/// (1 s) for a full mempool, a quarter second for the rest (a nonce gap behind a retried
+/// transfer, a busy sender).
 const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+const FULL_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Most transactions in one request, well under the API's batch body limit whatever the
+/// transaction size: retries pile up under overload and must not make a request too large.
+const MAX_REQUEST_TXS: usize = 4096;
 
 fn retryable(code: &interface::http::ErrorCode) -> bool {
     code.is_retryable()
@@ -157,7 +162,13 @@ pub async fn send(
         for i in todo {
             per_node[workload.sender[i] as usize % nodes.len()].push(i);
         }
-        for (n, indices) in per_node.into_iter().enumerate() {
+        let requests_now = per_node.into_iter().enumerate().flat_map(|(n, indices)| {
+            indices
+                .chunks(MAX_REQUEST_TXS)
+                .map(|c| (n, c.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        for (n, indices) in requests_now {
             if indices.is_empty() {
                 continue;
             }
@@ -177,6 +188,7 @@ pub async fn send(
                 }
                 let answered_ms = now_ms();
                 let mut retry = Vec::new();
+                let mut full = false;
                 let mut s = sent.lock().expect("lock");
                 for &i in &indices {
                     s.node[i] = answered_by as u16;
@@ -192,6 +204,7 @@ pub async fn send(
                                 if retryable(&r.code) {
                                     retry.push(i);
                                 }
+                                full |= r.code == interface::http::ErrorCode::MempoolFull;
                                 s.acks[i] = Ack::Rejected(r.code.to_string());
                             }
                         }
@@ -203,6 +216,7 @@ pub async fn send(
                         if retryable(&error.code) {
                             retry.extend(&indices);
                         }
+                        full |= error.code == interface::http::ErrorCode::MempoolFull;
                     }
                     Err(_) => {
                         for &i in &indices {
@@ -212,7 +226,7 @@ pub async fn send(
                     }
                 }
                 drop(s);
-                let at = Instant::now() + RETRY_BACKOFF;
+                let at = Instant::now() + if full { FULL_BACKOFF } else { RETRY_BACKOFF };
                 again
                     .lock()
                     .expect("lock")

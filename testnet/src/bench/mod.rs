@@ -14,6 +14,7 @@ pub mod load;
 pub mod plots;
 pub mod proxy;
 pub mod report;
+pub mod resources;
 pub mod results;
 pub mod stats;
 
@@ -65,16 +66,22 @@ pub async fn run(
     write(&out.join("params.toml"), &params)?;
     write(&out.join("machine.txt"), &machine)?;
 
-    let pairs: Vec<(usize, u64)> = config
+    // Repeats run back to back, so a slow drift of the machine shows in the interval.
+    let pairs: Vec<(usize, u64, usize)> = config
         .validators
         .iter()
         .flat_map(|&n| config.rates.iter().map(move |&r| (n, r)))
+        .flat_map(|(n, r)| (1..=config.repeat).map(move |k| (n, r, k)))
         .collect();
     let mut points = Vec::new();
     let mut timelines = Vec::new();
     let mut in_window = Vec::new();
-    for (k, &(n, rate)) in pairs.iter().enumerate() {
-        let label = format!("{n}v-{rate}tps");
+    for (k, &(n, rate, run)) in pairs.iter().enumerate() {
+        let label = if config.repeat > 1 {
+            format!("{n}v-{rate}tps-r{run}")
+        } else {
+            format!("{n}v-{rate}tps")
+        };
         let share = 1.0 / pairs.len() as f64;
         let mut point_progress = |f: f64, msg: &str| {
             progress(
@@ -114,6 +121,11 @@ pub async fn run(
     write(&out.join("latency_vs_throughput.svg"), &curve)?;
     let machine_fields: serde_json::Value =
         toml::from_str(&machine).unwrap_or(serde_json::Value::Null);
+    let aggregates = if config.repeat > 1 {
+        stats::aggregate(&points)
+    } else {
+        vec![]
+    };
     let run = results::RunSummary {
         version: machine_fields["lantau"]
             .as_str()
@@ -122,6 +134,7 @@ pub async fn run(
         params: config.clone(),
         machine: machine_fields,
         points: points.clone(),
+        aggregates: aggregates.clone(),
     };
     write(
         &out.join("summary.json"),
@@ -133,6 +146,7 @@ pub async fn run(
         parameters: params,
         machine,
         points: &points,
+        aggregates: &aggregates,
         curve_svg: curve,
         cdf_svg: cdf,
         timelines,
@@ -140,8 +154,13 @@ pub async fn run(
     });
     let report_path = out.join("report.html");
     write(&report_path, &html)?;
+    let mut table = report::summary_table(&points);
+    if !aggregates.is_empty() {
+        table.push('\n');
+        table.push_str(&stats::aggregate_table(&aggregates));
+    }
     Ok(Outcome {
-        table: report::summary_table(&points),
+        table,
         peak: report::peak_under_cap(&points, config.latency_cap_ms).cloned(),
         points,
         report: report_path,
@@ -189,6 +208,9 @@ async fn run_point(
     let mut node_config = local_defaults(n);
     node_config.block_interval_ms = config.block_interval_ms;
     node_config.max_block_txs = config.max_block_txs;
+    if let Some(ms) = config.mempool_max_drain_ms {
+        node_config.mempool_max_drain_ms = ms;
+    }
     if config.mempool_max_txs > 0 {
         node_config.mempool_max_txs = config.mempool_max_txs;
     }
@@ -256,6 +278,7 @@ async fn run_point(
 
     let load_start_ms = now_ms();
     let load_start = Instant::now();
+    let generator_cpu_at_start = interface::procfs::usage(None).map_or(0.0, |u| u.cpu_secs);
     let applied: Arc<Mutex<Vec<AppliedFault>>> = Arc::default();
     let links = links.map(Arc::new);
     let faults = tokio::spawn(run_faults(
@@ -319,6 +342,7 @@ async fn run_point(
         .collect();
     let audit = audit::run(&net_dir, &manifest, &honest).await;
     let messages = messages_received(&manifest, &honest).await;
+    let resources = resources::measure(&net_dir, &manifest, generator_cpu_at_start);
     progress(0.97, "stopping the testnet");
     if let Some(links) = &links {
         links.heal();
@@ -350,6 +374,7 @@ async fn run_point(
         .collect();
     data.summary.complete &= audit.is_clean();
     data.summary.messages_received = messages;
+    data.summary.resources = resources;
     data.summary.audit = audit;
     results::write_point(dir, &data, &sent, &commits)?;
     Ok((data.summary, data.timeline, data.latencies))

@@ -12,6 +12,8 @@ pub enum Table {
     Performance,
     /// What became of every transaction.
     Fate,
+    /// CPU and memory of the validators and the load generator.
+    Machine,
 }
 
 /// One summary column: CSV header, HTML header, and the value as text.
@@ -36,6 +38,12 @@ pub fn columns(p: &PointSummary) -> Vec<Column> {
         title,
         value,
         table: Table::Fate,
+    };
+    let m = |csv, title, value: String| Column {
+        csv,
+        title,
+        value,
+        table: Table::Machine,
     };
     let ms = |v: f64| format!("{v:.1}");
     vec![
@@ -79,6 +87,26 @@ pub fn columns(p: &PointSummary) -> Vec<Column> {
         f("dropped", "dropped", p.dropped.to_string()),
         f("stranded", "stranded", p.stranded.to_string()),
         f("crash_lost", "lost in a kill", p.crash_lost.to_string()),
+        m(
+            "validators_cpu_secs",
+            "validators' CPU (s)",
+            format!("{:.1}", p.resources.validators_cpu_secs()),
+        ),
+        m(
+            "max_validator_rss_mib",
+            "largest validator peak RSS (MiB)",
+            p.resources.max_validator_rss_mib().to_string(),
+        ),
+        m(
+            "load_generator_cpu_secs",
+            "load generator CPU (s)",
+            format!("{:.1}", p.resources.load_generator.cpu_secs),
+        ),
+        m(
+            "load_generator_cpu_share",
+            "load generator share of CPU",
+            format!("{:.0}%", 100.0 * p.resources.load_generator_share()),
+        ),
     ]
 }
 
@@ -163,6 +191,8 @@ pub struct ReportInput<'a> {
     pub parameters: String,
     pub machine: String,
     pub points: &'a [PointSummary],
+    /// Repeated points, mean and 95% interval (empty without `repeat`).
+    pub aggregates: &'a [super::stats::Aggregate],
     pub curve_svg: String,
     pub cdf_svg: String,
     /// Per point: (label, throughput over time, latency over time).
@@ -203,6 +233,31 @@ pub fn points_table(points: &[PointSummary], table: Table) -> String {
             let _ = write!(h, "<td>{}</td>", escape(&c.value));
         }
         h.push_str("</tr>");
+    }
+    h.push_str("</table></div>");
+    h
+}
+
+/// Repeated points: mean ± half-width of the 95% interval, and the range.
+pub fn aggregates_table(aggregates: &[super::stats::Aggregate]) -> String {
+    let mut h = String::from(
+        "<h2>Repeated runs: mean &plusmn; 95% confidence interval</h2><div class=\"wide\"><table><tr><th>point</th><th>runs</th><th>complete</th><th>committed tx/s</th><th>range</th><th>e2e p50 (ms)</th><th>e2e p99 (ms)</th><th>validators' CPU (s)</th><th>load generator share</th></tr>",
+    );
+    for a in aggregates {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}&ndash;{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td></tr>",
+            escape(&a.label),
+            a.committed_tps.runs,
+            a.complete_runs,
+            escape(&a.committed_tps.show(0)),
+            a.committed_tps.min,
+            a.committed_tps.max,
+            escape(&a.e2e_p50_ms.show(0)),
+            escape(&a.e2e_p99_ms.show(0)),
+            escape(&a.validators_cpu_secs.show(1)),
+            100.0 * a.load_generator_share.mean
+        );
     }
     h.push_str("</table></div>");
     h
@@ -262,10 +317,15 @@ pub fn html(input: &ReportInput) -> String {
         t = escape(&input.title)
     );
     h.push_str(&headline(input.points, input.latency_cap_ms));
+    if !input.aggregates.is_empty() {
+        h.push_str(&aggregates_table(input.aggregates));
+    }
     h.push_str("<h2>Throughput and latency</h2>");
     h.push_str(&points_table(input.points, Table::Performance));
     h.push_str("<h2>What became of every transaction</h2>");
     h.push_str(&points_table(input.points, Table::Fate));
+    h.push_str("<h2>Machine use</h2>");
+    h.push_str(&points_table(input.points, Table::Machine));
     for p in input.points.iter().filter(|p| !p.byzantine.is_empty()) {
         let _ = write!(
             h,
@@ -345,10 +405,28 @@ mod tests {
             window_to_secs: 11.0,
             rounds: Default::default(),
             messages_received: Default::default(),
+            resources: Default::default(),
             byzantine: vec![],
             audit: Default::default(),
             complete,
         }
+    }
+
+    #[test]
+    fn repeated_runs_aggregate_by_point() {
+        let a = point(4, 1000.0, 200.0, true);
+        let mut b = point(4, 1200.0, 300.0, false);
+        b.offered_tps = 1000;
+        let c = point(7, 800.0, 100.0, true);
+        let aggs = crate::bench::stats::aggregate(&[a, c, b]);
+        assert_eq!(aggs.len(), 2, "by (validators, rate), in first-seen order");
+        assert_eq!((aggs[0].validators, aggs[0].committed_tps.runs), (4, 2));
+        assert_eq!(aggs[0].committed_tps.mean, 1100.0);
+        assert_eq!(aggs[0].complete_runs, 1);
+        assert!(aggs[0].committed_tps.ci95 > 0.0);
+        assert_eq!((aggs[1].validators, aggs[1].committed_tps.runs), (7, 1));
+        let text = crate::bench::stats::aggregate_table(&aggs);
+        assert!(text.contains("1100 ± ") && text.contains("1/2"), "{text}");
     }
 
     #[test]
@@ -391,6 +469,7 @@ mod tests {
             parameters: "rates = [1000]".into(),
             machine: "cores = 2".into(),
             points: &points,
+            aggregates: &crate::bench::stats::aggregate(&points),
             curve_svg: curve,
             cdf_svg: cdf,
             timelines: vec![("4v".into(), timeline, latency)],
@@ -403,6 +482,10 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("heights in round &gt; 0"), "{page}");
+        assert!(
+            page.contains("Repeated runs") && page.contains("<td>4v-1000tps</td>"),
+            "{page}"
+        );
         // The footnote describes the client as it is: it resubmits transient refusals.
         assert!(
             !page.contains("does not resubmit") && page.contains("the client resubmits"),

@@ -113,6 +113,9 @@ pub struct PointSummary {
     /// `/metrics` (summed over validators).
     #[serde(default)]
     pub messages_received: BTreeMap<String, u64>,
+    /// CPU time and peak memory of every validator and of the load generator.
+    #[serde(default)]
+    pub resources: super::resources::Resources,
     /// Validators that lied on purpose all run long, as `node3 equivocate`.
     #[serde(default)]
     pub byzantine: Vec<String>,
@@ -133,6 +136,9 @@ pub struct RunSummary {
     /// machine.txt's fields (CPU, flags, cores, memory, kernel).
     pub machine: serde_json::Value,
     pub points: Vec<PointSummary>,
+    /// With `repeat` > 1: each (validators, rate) over its runs, mean and 95% interval.
+    #[serde(default)]
+    pub aggregates: Vec<super::stats::Aggregate>,
 }
 
 /// Heights a point committed, by the round that decided them.
@@ -307,6 +313,7 @@ pub fn analyse(
             window_to_secs: since_load(window.end_ms),
             rounds,
             messages_received: BTreeMap::new(),
+            resources: Default::default(),
             byzantine: vec![],
             audit: Default::default(),
             complete: dropped == 0,

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::results::PointSummary;
+
 /// Two-sided 95% quantiles of Student's t for 1..=30 degrees of freedom.
 const T_975: [f64; 30] = [
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
@@ -53,6 +55,73 @@ impl Interval {
             format!("{:.decimals$} ± {:.decimals$}", self.mean, self.ci95)
         }
     }
+}
+
+/// One (validators, rate) point over its repeated runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Aggregate {
+    pub label: String,
+    pub validators: usize,
+    pub offered_tps: u64,
+    /// Runs that lost nothing and passed the audit, of `committed_tps.runs`.
+    pub complete_runs: usize,
+    pub committed_tps: Interval,
+    pub e2e_p50_ms: Interval,
+    pub e2e_p99_ms: Interval,
+    pub validators_cpu_secs: Interval,
+    pub load_generator_share: Interval,
+}
+
+/// Group runs by (validators, offered rate), in the order the points first appear.
+pub fn aggregate(points: &[PointSummary]) -> Vec<Aggregate> {
+    let mut keys: Vec<(usize, u64)> = Vec::new();
+    for p in points {
+        if !keys.contains(&(p.validators, p.offered_tps)) {
+            keys.push((p.validators, p.offered_tps));
+        }
+    }
+    keys.into_iter()
+        .map(|(n, rate)| {
+            let runs: Vec<&PointSummary> = points
+                .iter()
+                .filter(|p| (p.validators, p.offered_tps) == (n, rate))
+                .collect();
+            let of = |f: &dyn Fn(&PointSummary) -> f64| {
+                Interval::of(&runs.iter().map(|p| f(p)).collect::<Vec<_>>())
+            };
+            Aggregate {
+                label: format!("{n}v-{rate}tps"),
+                validators: n,
+                offered_tps: rate,
+                complete_runs: runs.iter().filter(|p| p.complete).count(),
+                committed_tps: of(&|p| p.committed_tps),
+                e2e_p50_ms: of(&|p| p.e2e_latency_ms.p50),
+                e2e_p99_ms: of(&|p| p.e2e_latency_ms.p99),
+                validators_cpu_secs: of(&|p| p.resources.validators_cpu_secs()),
+                load_generator_share: of(&|p| p.resources.load_generator_share()),
+            }
+        })
+        .collect()
+}
+
+/// The aggregates as plain text, for the terminal.
+pub fn aggregate_table(aggregates: &[Aggregate]) -> String {
+    let mut out = format!(
+        "{:<16} {:>5} {:>20} {:>18} {:>18} {:>9}\n",
+        "point (mean ± 95%)", "runs", "committed tx/s", "e2e p50 ms", "e2e p99 ms", "complete"
+    );
+    for a in aggregates {
+        out.push_str(&format!(
+            "{:<16} {:>5} {:>20} {:>18} {:>18} {:>9}\n",
+            a.label,
+            a.committed_tps.runs,
+            a.committed_tps.show(0),
+            a.e2e_p50_ms.show(0),
+            a.e2e_p99_ms.show(0),
+            format!("{}/{}", a.complete_runs, a.committed_tps.runs)
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
