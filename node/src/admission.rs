@@ -18,19 +18,22 @@ impl Admission {
         self.room.store(room, Ordering::Relaxed);
     }
 
-    /// Reserve room for `n` transactions about to be verified; none if they would not fit.
-    /// The room comes back when the reservation is dropped, however its request ends (a
-    /// client that hangs up must not leak it).
+    /// Reserve room for up to `n` transactions about to be verified: the first
+    /// [`Reservation::len`] of them may go on, the rest are refused (as the mempool itself
+    /// would refuse the tail of a batch); none if there is no room at all. The room comes
+    /// back when the reservation is dropped, however its request ends (a client that hangs up
+    /// must not leak it).
     pub fn try_reserve(self: &Arc<Self>, n: usize) -> Option<Reservation> {
         let room = self.room.load(Ordering::Relaxed);
-        self.verifying
+        let before = self
+            .verifying
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                (v + n <= room).then_some(v + n)
+                (v < room && n > 0).then(|| v + n.min(room - v))
             })
             .ok()?;
         Some(Reservation {
             admission: self.clone(),
-            n,
+            n: n.min(room - before),
         })
     }
 
@@ -54,6 +57,17 @@ pub struct Reservation {
     n: usize,
 }
 
+impl Reservation {
+    /// How many of the transactions asked for may go on.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.admission.release(self.n);
@@ -65,18 +79,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reservations_stop_at_the_room_and_come_back_when_dropped() {
+    fn reservations_take_what_fits_and_come_back_when_dropped() {
         let a = Arc::new(Admission::default());
         assert!(a.try_reserve(1).is_none(), "no room published yet");
         a.publish_room(10);
         let six = a.try_reserve(6).unwrap();
-        assert!(a.try_reserve(5).is_none(), "6 + 5 > 10");
-        let four = a.try_reserve(4).unwrap();
+        let rest = a.try_reserve(5).unwrap();
+        assert_eq!(
+            (six.len(), rest.len()),
+            (6, 4),
+            "the tail that does not fit is refused"
+        );
+        assert!(a.try_reserve(1).is_none(), "full");
         drop(six);
         assert_eq!(a.verifying(), 4);
-        let again = a.try_reserve(6);
-        assert!(again.is_some());
-        drop((four, again));
+        let again = a.try_reserve(6).unwrap();
+        assert_eq!(again.len(), 6);
+        drop((rest, again));
         assert_eq!(a.verifying(), 0);
     }
 }

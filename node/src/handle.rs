@@ -117,18 +117,21 @@ impl NodeHandle {
     ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
         // Overload is refused at the door: a request that cannot be admitted costs the node
         // task nothing, so refusals cannot slow the draining they wait for.
-        let Some(reservation) = self.admission.try_reserve(raws.len()) else {
-            for _ in &raws {
-                self.metrics.tx_refused("mempool_full");
-            }
-            let txs = self.reads.status().mempool + self.admission.verifying();
-            return Ok(raws
-                .iter()
-                .map(|_| Err(SubmitError::MempoolFull { txs, bytes: 0 }))
-                .collect());
+        let n = raws.len();
+        let reservation = self.admission.try_reserve(n);
+        let fits = reservation.as_ref().map_or(0, |r| r.len());
+        let full = |handle: &Self| {
+            handle.metrics.tx_refused("mempool_full");
+            let txs = handle.reads.status().mempool + handle.admission.verifying();
+            Err(SubmitError::MempoolFull { txs, bytes: 0 })
         };
+        if fits == 0 {
+            return Ok((0..n).map(|_| full(self)).collect());
+        }
         // The expensive part, on the verifier's threads, so the node task (consensus) only
-        // checks the results against the state.
+        // checks the results against the state. What did not fit is not verified.
+        let mut raws = raws;
+        raws.truncate(fits);
         let verifier = self.verifier.clone();
         let (raws, verified) = tokio::task::spawn_blocking(move || {
             let verified = verifier.admit(&raws);
@@ -136,15 +139,16 @@ impl NodeHandle {
         })
         .await
         .map_err(|_| NodeError::Stopped)?;
-        let answer = self
+        let mut answer = self
             .ask(|reply| Request::Submit {
                 raws,
                 verified,
                 reply,
             })
-            .await;
+            .await?;
         drop(reservation);
-        answer
+        answer.extend((fits..n).map(|_| full(self)));
+        Ok(answer)
     }
 
     /// Recent commits from `from` on, with this node's commit times (see `commit_log`).

@@ -70,13 +70,19 @@ impl Node {
                 };
                 // No room: nothing would be kept, so nothing is verified (no misbehaviour
                 // either); what is being verified counts against the room.
-                let Some(reservation) = self.admission.try_reserve(batch.txs.len()) else {
-                    for _ in &batch.txs {
-                        self.metrics.tx_refused(ErrorCode::MempoolFull.as_str());
-                    }
+                let n = batch.txs.len();
+                let reservation = self.admission.try_reserve(n);
+                let fits = reservation.as_ref().map_or(0, |r| r.len());
+                // What does not fit would not be kept, so it is not verified (and is no
+                // misbehaviour); what is being verified counts against the room.
+                for _ in fits..n {
+                    self.metrics.tx_refused(ErrorCode::MempoolFull.as_str());
+                }
+                let (Some(reservation), mut batch) = (reservation, batch) else {
                     self.report(id, source, Verdict::Accept).await;
                     return;
                 };
+                batch.txs.truncate(fits);
                 // Verified off this task (consensus runs here); the verdict waits for it.
                 let (verifier, back) = (self.app.verifier(), self.verified_gossip.clone());
                 tokio::task::spawn_blocking(move || {
