@@ -120,13 +120,8 @@ impl NodeHandle {
         let n = raws.len();
         let reservation = self.admission.try_reserve(n);
         let fits = reservation.as_ref().map_or(0, |r| r.len());
-        let full = |handle: &Self| {
-            handle.metrics.tx_refused("mempool_full");
-            let txs = handle.reads.status().mempool + handle.admission.verifying();
-            Err(SubmitError::MempoolFull { txs, bytes: 0 })
-        };
         if fits == 0 {
-            return Ok((0..n).map(|_| full(self)).collect());
+            return Ok(self.refuse_full(n));
         }
         // The expensive part, on the verifier's threads, so the node task (consensus) only
         // checks the results against the state. What did not fit is not verified.
@@ -147,8 +142,19 @@ impl NodeHandle {
             })
             .await?;
         drop(reservation);
-        answer.extend((fits..n).map(|_| full(self)));
+        answer.extend(self.refuse_full(n - fits));
         Ok(answer)
+    }
+
+    /// `count` refusals for want of room, counted.
+    fn refuse_full(&self, count: usize) -> Vec<Result<Hash, SubmitError>> {
+        let txs = self.reads.status().mempool + self.admission.verifying();
+        (0..count)
+            .map(|_| {
+                self.metrics.tx_refused("mempool_full");
+                Err(SubmitError::MempoolFull { txs, bytes: 0 })
+            })
+            .collect()
     }
 
     /// Recent commits from `from` on, with this node's commit times (see `commit_log`).
