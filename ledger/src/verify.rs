@@ -114,14 +114,21 @@ impl VerifiedCache {
         self.contains_many(&[Some(*hash)])[0]
     }
 
-    /// Look up many hashes under one lock.
+    /// Look up many hashes under one lock, counting each as a hit or a miss.
     fn contains_many(&self, hashes: &[Option<Hash>]) -> Vec<bool> {
+        self.lookup(hashes, true)
+    }
+
+    fn lookup(&self, hashes: &[Option<Hash>], count: bool) -> Vec<bool> {
         let g = self.generations.lock().expect("cache lock");
         let found: Vec<bool> = hashes
             .iter()
             .map(|h| h.is_some_and(|h| g[0].contains(&h) || g[1].contains(&h)))
             .collect();
         drop(g);
+        if !count {
+            return found;
+        }
         let hits = found.iter().filter(|f| **f).count() as u64;
         let looked_up = hashes.iter().filter(|h| h.is_some()).count() as u64;
         self.hits.fetch_add(hits, Ordering::Relaxed);
@@ -266,7 +273,7 @@ impl TxVerifier {
                 })
             })
             .collect();
-        let verdicts = self.verify_candidates(&candidates);
+        let verdicts = self.verify_candidates(&candidates, false);
         decoded
             .into_iter()
             .zip(verdicts)
@@ -321,7 +328,9 @@ impl TxVerifier {
                             })
                         })
                         .collect();
-                    self.verify_candidates(&candidates)
+                    // Looked up (and counted) just above; the second look only catches a
+                    // transaction another thread verified meanwhile.
+                    self.verify_candidates(&candidates, true)
                 })
                 .collect()
         });
@@ -340,13 +349,14 @@ impl TxVerifier {
     fn verify_candidates(
         &self,
         candidates: &[Option<Candidate<'_>>],
+        counted: bool,
     ) -> Vec<Result<(), SignatureError>> {
         let mut results = vec![Ok(()); candidates.len()];
         let hashes: Vec<Option<Hash>> = candidates
             .iter()
             .map(|c| c.as_ref().map(|c| c.hash))
             .collect();
-        let cached = self.cache.contains_many(&hashes);
+        let cached = self.cache.lookup(&hashes, !counted);
         let todo: Vec<&Candidate<'_>> = candidates
             .iter()
             .zip(&cached)
@@ -498,6 +508,24 @@ mod tests {
         assert_eq!(v.verify_block_txs(&block), Ok(()));
         assert_eq!(v.cache().hits(), 297);
         assert_eq!(v.cache().misses(), first_misses);
+
+        // A block of transactions never seen: each is one miss, however many looks it takes.
+        let unseen: Vec<SignedTx> = (0..5)
+            .map(|i| {
+                Transfer {
+                    chain_id: "test-chain".into(),
+                    from: Keypair::from_seed("zed").public(),
+                    to: Keypair::from_seed("bob").public(),
+                    amount: 1,
+                    nonce: 1_000 + i,
+                    memo: vec![],
+                }
+                .sign(&Keypair::from_seed("zed"))
+            })
+            .collect();
+        let misses_before = v.cache().misses();
+        assert_eq!(v.verify_block_txs(&unseen), Ok(()));
+        assert_eq!(v.cache().misses(), misses_before + 5);
 
         // The forged copy of a cached tx has another hash, so the cache cannot vouch for it.
         let mut forged = block.clone();
