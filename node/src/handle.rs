@@ -151,7 +151,8 @@ impl NodeHandle {
         let txs = self.reads.status().mempool + self.admission.verifying();
         (0..count)
             .map(|_| {
-                self.metrics.tx_refused("mempool_full");
+                self.metrics
+                    .tx_refused(interface::http::ErrorCode::MempoolFull.as_str());
                 Err(SubmitError::MempoolFull { txs, bytes: 0 })
             })
             .collect()

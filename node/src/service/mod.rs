@@ -84,6 +84,8 @@ pub(crate) struct VerifiedGossip {
     id: libp2p::gossipsub::MessageId,
     source: PeerId,
     verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
+    /// Whether every transaction of the message was verified (none cut for want of room).
+    complete: bool,
     reservation: crate::admission::Reservation,
 }
 

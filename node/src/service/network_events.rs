@@ -36,20 +36,24 @@ impl Node {
             id,
             source,
             verified,
+            complete,
             reservation,
         } = batch;
         let results = self.admit(verified);
         drop(reservation);
         self.count_refusals(&results, true);
-        // Forwarded unless it proves the sender wrong; duplicates and stale nonces are races
-        // between submissions, not misbehaviour.
+        // Forwarded unless it proves the sender wrong (duplicates and stale nonces are races
+        // between submissions, not misbehaviour), and only if every transaction in it was
+        // checked: a tail cut for want of room is neither relayed nor held against the peer.
         let verdict = if results
             .iter()
             .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
         {
             Verdict::Reject
-        } else {
+        } else if complete {
             Verdict::Accept
+        } else {
+            Verdict::Ignore
         };
         self.report(id, source, verdict).await;
     }
@@ -78,10 +82,12 @@ impl Node {
                 for _ in fits..n {
                     self.metrics.tx_refused(ErrorCode::MempoolFull.as_str());
                 }
+                // Bytes this node did not check are not relayed: no room is no verdict.
                 let (Some(reservation), mut batch) = (reservation, batch) else {
-                    self.report(id, source, Verdict::Accept).await;
+                    self.report(id, source, Verdict::Ignore).await;
                     return;
                 };
+                let complete = fits == n;
                 batch.txs.truncate(fits);
                 // Verified off this task (consensus runs here); the verdict waits for it.
                 let (verifier, back) = (self.app.verifier(), self.verified_gossip.clone());
@@ -91,6 +97,7 @@ impl Node {
                         id,
                         source,
                         verified,
+                        complete,
                         reservation,
                     });
                 });

@@ -80,7 +80,8 @@ pub struct Sent {
     pub sent_ms: Vec<u64>,
     /// The last answer for each transaction.
     pub acks: Vec<Ack>,
-    /// The validator that gave the last answer.
+    /// The client (index into `send`'s `nodes`) that gave the last answer; `bench` turns it
+    /// into the validator's index.
     pub node: Vec<u16>,
     /// When the accepting answer came (0 if none).
     pub accepted_ms: Vec<u64>,

@@ -292,13 +292,17 @@ async fn run_point(
     ));
     // Clients send to honest validators: a Byzantine one may drop what it is given, and that
     // is its choice, not a loss by the network.
-    let clients: Vec<Client> = live
+    let targets: Vec<usize> = live
         .iter()
-        .filter(|&&i| !config.is_byzantine(i))
+        .copied()
+        .filter(|&i| !config.is_byzantine(i))
+        .collect();
+    let clients: Vec<Client> = targets
+        .iter()
         .map(|&i| Client::new(&manifest.nodes[i].api))
         .collect();
     let seconds = (config.warmup_secs + config.duration_secs) as f64;
-    let sent = load::send(
+    let mut sent = load::send(
         &workload,
         &clients,
         rate,
@@ -322,6 +326,10 @@ async fn run_point(
         },
     )
     .await;
+    // The generator numbers its clients; faults, samples.csv and the report name validators.
+    for n in &mut sent.node {
+        *n = targets[usize::from(*n)] as u16;
+    }
     let _ = faults.await;
 
     progress(0.9, "draining");
