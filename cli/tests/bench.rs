@@ -320,7 +320,22 @@ fn refusals_under_overload_are_retried_and_nothing_is_lost() {
 /// staying far below a memory bound.
 fn assert_honest_validators_unharmed(p: &serde_json::Value, honest: u64) {
     assert_eq!(p["dropped"], 0, "{p}");
-    assert_eq!(p["committed"], p["accepted"], "{p}");
+    // Everything acknowledged is committed, except what a killed validator held in its
+    // mempool when it died and the same senders' transfers behind those.
+    let n = |k: &str| p[k].as_u64().unwrap();
+    let killed = p["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["what"].as_str().unwrap().starts_with("kill"));
+    if !killed {
+        assert_eq!((n("crash_lost"), n("stranded")), (0, 0), "{p}");
+    }
+    assert_eq!(
+        n("committed") + n("crash_lost") + n("stranded"),
+        n("accepted"),
+        "{p}"
+    );
     assert!(p["committed"].as_u64().unwrap() > 0, "{p}");
     let audit = &p["audit"];
     assert!(audit["validators"].as_u64().unwrap() >= honest, "{audit}");
