@@ -5,15 +5,37 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Admission {
     /// Room left in the mempool, published by the node task after every event.
     room: AtomicUsize,
     /// Transactions reserved and not yet handed to the node task.
     verifying: AtomicUsize,
+    /// Most transactions waiting for (or in) verification at once.
+    max_verifying: usize,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Self::new(Self::MAX_VERIFYING)
+    }
 }
 
 impl Admission {
+    /// What the verifier may have queued: about a tenth of a second of work for two cores.
+    /// More would only wait, holding the CPU the chain drains with to transactions that may
+    /// never fit, and under overload every batch would wait behind all of it; past this the
+    /// node refuses at once and the client comes back (Retry-After).
+    pub const MAX_VERIFYING: usize = 8_192;
+
+    pub fn new(max_verifying: usize) -> Self {
+        Self {
+            room: AtomicUsize::new(0),
+            verifying: AtomicUsize::new(0),
+            max_verifying,
+        }
+    }
+
     pub fn publish_room(&self, room: usize) {
         self.room.store(room, Ordering::Relaxed);
     }
@@ -24,7 +46,7 @@ impl Admission {
     /// back when the reservation is dropped, however its request ends (a client that hangs up
     /// must not leak it).
     pub fn try_reserve(self: &Arc<Self>, n: usize) -> Option<Reservation> {
-        let room = self.room.load(Ordering::Relaxed);
+        let room = self.room.load(Ordering::Relaxed).min(self.max_verifying);
         let before = self
             .verifying
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -97,5 +119,17 @@ mod tests {
         assert_eq!(again.len(), 6);
         drop((rest, again));
         assert_eq!(a.verifying(), 0);
+    }
+
+    #[test]
+    fn what_waits_for_verification_is_bounded_whatever_the_room() {
+        let a = Arc::new(Admission::new(100));
+        a.publish_room(10_000);
+        let first = a.try_reserve(60).unwrap();
+        let second = a.try_reserve(60).unwrap();
+        assert_eq!(second.len(), 40, "only 100 may wait for verification");
+        assert!(a.try_reserve(1).is_none());
+        drop(first);
+        assert_eq!(a.try_reserve(80).unwrap().len(), 60);
     }
 }

@@ -51,6 +51,10 @@ fn error(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Res
 
 fn node_error(e: NodeError) -> Response {
     match e {
+        NodeError::Full(refused) => {
+            let (status, code) = refusal(&refused);
+            error(status, code, refused.to_string())
+        }
         NodeError::Storage(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::StorageError,

@@ -72,6 +72,10 @@ pub enum NodeError {
     Genesis(String),
     #[error("the node has stopped")]
     Stopped,
+    /// No room for any of a batch's transactions: one refusal (a `MempoolFull`, counted once
+    /// per transaction) for the whole request, so an overloaded node answers in one line.
+    #[error("{0}")]
+    Full(SubmitError),
 }
 
 impl NodeHandle {
@@ -103,11 +107,11 @@ impl NodeHandle {
     }
 
     pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
-        Ok(self
-            .submit_batch(vec![raw])
-            .await?
-            .pop()
-            .expect("one result per transaction"))
+        match self.submit_batch(vec![raw]).await {
+            Ok(mut results) => Ok(results.pop().expect("one result per transaction")),
+            Err(NodeError::Full(refused)) => Ok(Err(refused)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Admit many transactions at once (verified in parallel); one result per transaction.
@@ -121,7 +125,7 @@ impl NodeHandle {
         let reservation = self.admission.try_reserve(n);
         let fits = reservation.as_ref().map_or(0, |r| r.len());
         if fits == 0 {
-            return Ok(self.refuse_full(n));
+            return Err(NodeError::Full(self.refuse_full(n)()));
         }
         // The expensive part, on the verifier's threads, so the node task (consensus) only
         // checks the results against the state. What did not fit is not verified.
@@ -142,20 +146,17 @@ impl NodeHandle {
             })
             .await?;
         drop(reservation);
-        answer.extend(self.refuse_full(n - fits));
+        let full = self.refuse_full(n - fits);
+        answer.extend((fits..n).map(|_| Err(full())));
         Ok(answer)
     }
 
-    /// `count` refusals for want of room, counted.
-    fn refuse_full(&self, count: usize) -> Vec<Result<Hash, SubmitError>> {
+    /// Count `count` refusals for want of room; the closure makes each one's error.
+    fn refuse_full(&self, count: usize) -> impl Fn() -> SubmitError + use<> {
         let txs = self.reads.status().mempool + self.admission.verifying();
-        (0..count)
-            .map(|_| {
-                self.metrics
-                    .tx_refused(interface::http::ErrorCode::MempoolFull.as_str());
-                Err(SubmitError::MempoolFull { txs, bytes: 0 })
-            })
-            .collect()
+        self.metrics
+            .txs_refused(interface::http::ErrorCode::MempoolFull.as_str(), count);
+        move || SubmitError::MempoolFull { txs, bytes: 0 }
     }
 
     /// Recent commits from `from` on, with this node's commit times (see `commit_log`).

@@ -283,9 +283,13 @@ impl Metrics {
     }
 
     pub fn tx_refused(&self, code: &str) {
+        self.txs_refused(code, 1);
+    }
+
+    pub fn txs_refused(&self, code: &str, n: usize) {
         self.txs_refused
             .get_or_create(&Code { code: code.into() })
-            .inc();
+            .inc_by(n as u64);
     }
 
     /// Count a message of one of [`MESSAGE_KINDS`] in or out.

@@ -1,6 +1,7 @@
 //! The load: transfers signed before the timed window (signing here would steal CPU from the
 //! validators), then sent open-loop at a fixed rate, one batch per validator per burst.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,10 +90,11 @@ pub struct Sent {
     pub retries: usize,
 }
 
-/// How long a client waits before resubmitting a refused transaction. Sooner than the node's
-/// Retry-After (1 s) on purpose: each sender's later nonces wait behind a refused one, and
-/// the 1 s wait measured worse (more of them refused as gapped, fewer committed).
-const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+/// How long a sender waits after a refusal before it sends again: doubled after each refusal in
+/// a row, up to [`MAX_BACKOFF`], and back to this after an acceptance. It starts under the
+/// node's Retry-After (1 s) because most refusals under load are brief (one block's room).
+const BASE_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Most transactions in one request, well under the API's batch body limit whatever the
 /// transaction size: retries pile up under overload and must not make a request too large.
@@ -102,13 +104,78 @@ fn retryable(code: &interface::http::ErrorCode) -> bool {
     code.is_retryable()
 }
 
+/// What the generator holds for one sender that was refused, as a wallet would: its refused
+/// transfers and every later one wait together until the backoff ends, then go out in nonce
+/// order. Sending nonce n+1 while n waits would only be refused as gapped, and resending a
+/// whole overload every few hundred milliseconds would take the CPU the validators drain with.
+#[derive(Default)]
+struct Held {
+    txs: Vec<usize>,
+    until: Option<Instant>,
+    backoff: Duration,
+}
+
+/// Senders backing off, by sender index.
+#[derive(Default)]
+struct Backoffs {
+    senders: HashMap<u32, Held>,
+}
+
+impl Backoffs {
+    /// Transactions whose sender's backoff is over, in sending (= nonce) order.
+    fn due(&mut self, now: Instant) -> Vec<usize> {
+        let mut out = Vec::new();
+        for held in self.senders.values_mut() {
+            if held.until.is_some_and(|t| t <= now) {
+                held.until = None;
+                out.append(&mut held.txs);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether `sender` is backing off (a fresh transfer of it must wait too).
+    fn hold(&mut self, sender: u32, tx: usize) -> bool {
+        match self.senders.get_mut(&sender) {
+            Some(held) if held.until.is_some() => {
+                held.txs.push(tx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn refused(&mut self, sender: u32, tx: usize, now: Instant) {
+        let held = self.senders.entry(sender).or_default();
+        if held.until.is_none() {
+            held.backoff = (held.backoff * 2).clamp(BASE_BACKOFF, MAX_BACKOFF);
+            held.until = Some(now + held.backoff);
+        }
+        held.txs.push(tx);
+    }
+
+    fn accepted(&mut self, sender: u32) {
+        if let Some(held) = self.senders.get_mut(&sender) {
+            held.backoff = Duration::ZERO;
+            if held.until.is_none() && held.txs.is_empty() {
+                self.senders.remove(&sender);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.senders.values().all(|h| h.txs.is_empty())
+    }
+}
+
 /// Send `workload` at `rate` tx/s to `nodes` (API clients; sender s goes to node s mod n),
 /// one batch per node every `burst`. Requests overlap: the generator never waits for answers
 /// (open loop). A request that finds its node unreachable is tried once on the next node.
 /// Refusals that a real client would retry (full mempool, per-sender limit, a nonce gap behind
-/// a retried one) go out again with the next burst, for up to `retry_for` after the last new
-/// transaction; latency still counts from the first send. `progress` gets the number of new
-/// transactions sent so far, about every second.
+/// a retried one) hold their sender back (see [`Held`]), for up to `retry_for` after the last
+/// new transaction; latency still counts from the first send. `progress` gets the number of
+/// new transactions sent so far, about every second.
 pub async fn send(
     workload: &Workload,
     nodes: &[Client],
@@ -125,8 +192,8 @@ pub async fn send(
         accepted_ms: vec![0; total],
         retries: 0,
     }));
-    // Refused transactions and when they may go out again.
-    let again: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
+    let backoffs: Arc<Mutex<Backoffs>> = Arc::default();
+    let senders: Arc<[u32]> = workload.sender.clone().into();
     let started = Instant::now();
     let mut next = 0;
     let mut tick = 0u32;
@@ -139,28 +206,24 @@ pub async fn send(
         tokio::time::sleep_until(at).await;
         let due = ((rate as f64 * (burst * tick).as_secs_f64()) as usize).min(total);
         let stamp = now_ms();
-        // Retries first: they hold the earlier nonces.
-        let mut todo: Vec<usize> = {
-            let mut waiting = again.lock().expect("lock");
-            let now = Instant::now();
-            let (ready, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|(_, t)| *t <= now);
-            *waiting = later;
-            ready.into_iter().map(|(i, _)| i).collect()
-        };
-        sent.lock().expect("lock").retries += todo.len();
-        todo.sort_unstable();
         let fresh = next..due;
-        {
-            let mut s = sent.lock().expect("lock");
-            for i in fresh.clone() {
-                s.sent_ms[i] = stamp;
+        // Lock order, here and in the requests: `sent`, then `backoffs`.
+        let mut s = sent.lock().expect("lock");
+        let mut b = backoffs.lock().expect("lock");
+        // Retries first: they hold the earlier nonces.
+        let mut todo = b.due(Instant::now());
+        s.retries += todo.len();
+        for i in fresh {
+            s.sent_ms[i] = stamp;
+            if !b.hold(senders[i], i) {
+                todo.push(i);
             }
         }
-        todo.extend(fresh);
+        drop((s, b));
         next = due;
         let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
         for i in todo {
-            per_node[workload.sender[i] as usize % nodes.len()].push(i);
+            per_node[senders[i] as usize % nodes.len()].push(i);
         }
         let requests_now = per_node.into_iter().enumerate().flat_map(|(n, indices)| {
             indices
@@ -176,7 +239,7 @@ pub async fn send(
                 txs: indices.iter().map(|&i| workload.txs[i].clone()).collect(),
             };
             let clients = [nodes[n].clone(), nodes[(n + 1) % nodes.len()].clone()];
-            let (sent, again) = (sent.clone(), again.clone());
+            let (sent, backoffs, senders) = (sent.clone(), backoffs.clone(), senders.clone());
             let node_count = nodes.len();
             requests.push(tokio::spawn(async move {
                 let mut outcome = clients[0].submit_batch(&batch).await;
@@ -204,6 +267,7 @@ pub async fn send(
                                     retry.push(i);
                                 }
                                 s.acks[i] = Ack::Rejected(r.code.to_string());
+                                s.accepted_ms[i] = 0;
                             }
                         }
                     }
@@ -222,12 +286,16 @@ pub async fn send(
                         retry.extend(&indices);
                     }
                 }
-                drop(s);
-                let at = Instant::now() + RETRY_BACKOFF;
-                again
-                    .lock()
-                    .expect("lock")
-                    .extend(retry.into_iter().map(|i| (i, at)));
+                let mut b = backoffs.lock().expect("lock");
+                let now = Instant::now();
+                for &i in &indices {
+                    if s.acks[i] == Ack::Accepted {
+                        b.accepted(senders[i]);
+                    }
+                }
+                for i in retry {
+                    b.refused(senders[i], i, now);
+                }
             }));
         }
         requests.retain(|r| !r.is_finished());
@@ -237,7 +305,7 @@ pub async fn send(
         }
         if next == total {
             let done_at = *all_sent_at.get_or_insert_with(Instant::now);
-            let idle = requests.is_empty() && again.lock().expect("lock").is_empty();
+            let idle = requests.is_empty() && backoffs.lock().expect("lock").is_empty();
             if idle || done_at.elapsed() >= retry_for {
                 break;
             }
