@@ -647,7 +647,29 @@ async fn a_full_mempool_says_when_to_retry() {
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(error["code"], "mempool_full", "{error}");
-    // Refused at the door, and still counted.
+    // A batch with no room for any of it gets one answer for the whole request, not one
+    // rejection per transaction: under overload refusals must stay cheap.
+    let batch = ledger::TxBatch {
+        txs: vec![tx.encode(); 3],
+    };
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/v1/txs/batch")
+                .header("content-type", "application/octet-stream")
+                .body(Body::from(batch.encode()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(error["code"], "mempool_full", "{error}");
+    // Refused at the door, and still counted, once per transaction.
     let metrics = app
         .clone()
         .oneshot(
@@ -669,7 +691,7 @@ async fn a_full_mempool_says_when_to_retry() {
     )
     .unwrap();
     assert!(
-        text.contains("lantau_txs_refused_total{code=\"mempool_full\"} 1"),
+        text.contains("lantau_txs_refused_total{code=\"mempool_full\"} 4"),
         "{text}"
     );
 }

@@ -331,6 +331,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refused_sender_waits_with_its_later_transfers_and_backs_off_longer_each_time() {
+        let t0 = Instant::now();
+        let mut b = Backoffs::default();
+        assert!(!b.hold(7, 0), "a sender never refused sends at once");
+        b.refused(7, 3, t0);
+        b.refused(7, 1, t0);
+        assert!(b.hold(7, 5), "a later transfer waits with the refused ones");
+        assert!(!b.hold(8, 6), "other senders are not held");
+        assert!(b.due(t0 + BASE_BACKOFF / 2).is_empty());
+        assert_eq!(b.due(t0 + BASE_BACKOFF), vec![1, 3, 5], "in nonce order");
+        assert!(b.is_empty(), "nothing is held once it went out");
+        // Refused again: twice the wait, up to the cap.
+        let t1 = t0 + BASE_BACKOFF;
+        b.refused(7, 1, t1);
+        assert!(b.due(t1 + BASE_BACKOFF).is_empty());
+        assert_eq!(b.due(t1 + 2 * BASE_BACKOFF), vec![1]);
+        for _ in 0..10 {
+            b.refused(7, 1, t1);
+            b.due(t1 + MAX_BACKOFF);
+        }
+        assert_eq!(b.senders[&7].backoff, MAX_BACKOFF);
+        // An acceptance resets it.
+        b.accepted(7);
+        assert!(b.is_empty());
+        b.refused(7, 2, t1);
+        assert_eq!(b.due(t1 + BASE_BACKOFF), vec![2]);
+    }
+
+    #[test]
     fn presigned_transfers_have_the_asked_size_and_nonce_sequences() {
         let w = presign("bench", 10, 3, 200);
         assert_eq!(w.txs.len(), 10);

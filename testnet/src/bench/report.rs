@@ -58,6 +58,11 @@ pub fn columns(p: &PointSummary) -> Vec<Column> {
         c("e2e_p50_ms", "e2e p50 (ms)", ms(p.e2e_latency_ms.p50)),
         c("e2e_p95_ms", "e2e p95 (ms)", ms(p.e2e_latency_ms.p95)),
         c("e2e_p99_ms", "e2e p99 (ms)", ms(p.e2e_latency_ms.p99)),
+        c(
+            "accepted_p99_ms",
+            "accepted to commit p99 (ms)",
+            ms(p.accepted_latency_ms.p99),
+        ),
         c("queue_p50_ms", "queue p50 (ms)", ms(p.queue_latency_ms.p50)),
         c(
             "consensus_mean_ms",
@@ -135,13 +140,14 @@ pub fn escape(text: &str) -> String {
 /// The summary table as plain text, for the terminal.
 pub fn summary_table(points: &[PointSummary]) -> String {
     let mut out = format!(
-        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
         "point",
         "offered",
         "committed",
         "e2e p50",
         "e2e p95",
         "e2e p99",
+        "acc p99",
         "queue p50",
         "consensus",
         "blocks/s",
@@ -155,13 +161,14 @@ pub fn summary_table(points: &[PointSummary]) -> String {
         let rejected: usize = p.rejected.values().sum::<usize>() + p.unreachable;
         let _ = writeln!(
             out,
-            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8}",
             p.label,
             p.offered_tps,
             p.committed_tps,
             p.e2e_latency_ms.p50,
             p.e2e_latency_ms.p95,
             p.e2e_latency_ms.p99,
+            p.accepted_latency_ms.p99,
             p.queue_latency_ms.p50,
             p.consensus_latency_ms.mean,
             p.blocks_per_sec,
@@ -241,12 +248,12 @@ pub fn points_table(points: &[PointSummary], table: Table) -> String {
 /// Repeated points: mean ± half-width of the 95% interval, and the range.
 pub fn aggregates_table(aggregates: &[super::stats::Aggregate]) -> String {
     let mut h = String::from(
-        "<h2>Repeated runs: mean &plusmn; 95% confidence interval</h2><div class=\"wide\"><table><tr><th>point</th><th>runs</th><th>complete</th><th>committed tx/s</th><th>range</th><th>e2e p50 (ms)</th><th>e2e p99 (ms)</th><th>validators' CPU (s)</th><th>load generator share</th></tr>",
+        "<h2>Repeated runs: mean &plusmn; 95% confidence interval</h2><div class=\"wide\"><table><tr><th>point</th><th>runs</th><th>complete</th><th>committed tx/s</th><th>range</th><th>e2e p50 (ms)</th><th>e2e p99 (ms)</th><th>accepted to commit p99 (ms)</th><th>validators' CPU (s)</th><th>load generator share</th></tr>",
     );
     for a in aggregates {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}&ndash;{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}&ndash;{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td></tr>",
             escape(&a.label),
             a.committed_tps.runs,
             a.complete_runs,
@@ -255,6 +262,7 @@ pub fn aggregates_table(aggregates: &[super::stats::Aggregate]) -> String {
             a.committed_tps.max,
             escape(&a.e2e_p50_ms.show(0)),
             escape(&a.e2e_p99_ms.show(0)),
+            escape(&a.accepted_p99_ms.show(0)),
             escape(&a.validators_cpu_secs.show(1)),
             100.0 * a.load_generator_share.mean
         );
@@ -395,6 +403,7 @@ mod tests {
             },
             consensus_latency_ms: Stats::default(),
             queue_latency_ms: Stats::default(),
+            accepted_latency_ms: Stats::default(),
             faults: vec![AppliedFault {
                 at_secs: 2.0,
                 what: "kill node3".into(),

@@ -97,6 +97,11 @@ pub struct PointSummary {
     pub e2e_latency_ms: Stats,
     /// Proposal (the proposer's block timestamp) to commit, per block in the window.
     pub consensus_latency_ms: Stats,
+    /// The accepting answer to commit on the observing validator, for transactions sent in the
+    /// window: the wait a node answers for once it said yes. e2e adds what the client waited
+    /// before that (backing off after refusals, under overload).
+    #[serde(default)]
+    pub accepted_latency_ms: Stats,
     /// The first stage of e2e: client send to the proposal that carried the transaction
     /// (submission, gossip, waiting in the mempool), for transactions sent in the window.
     pub queue_latency_ms: Stats,
@@ -232,6 +237,7 @@ pub fn analyse(
     let mut refused_sender: std::collections::HashSet<u32> = Default::default();
     let mut e2e = Vec::new();
     let mut queue = Vec::new();
+    let mut after_accept = Vec::new();
     for (i, ack) in sent.acks.iter().enumerate() {
         match ack {
             Ack::NotSent => continue,
@@ -262,6 +268,7 @@ pub fn analyse(
         {
             e2e.push(c.saturating_sub(sent.sent_ms[i]) as f64);
             queue.push(proposed_ms[i].saturating_sub(sent.sent_ms[i]) as f64);
+            after_accept.push(c.saturating_sub(sent.accepted_ms[i]) as f64);
         }
     }
     let committed = commit_ms.iter().flatten().count();
@@ -308,6 +315,7 @@ pub fn analyse(
             e2e_latency_ms: Stats::of(e2e),
             consensus_latency_ms: Stats::of(consensus),
             queue_latency_ms: Stats::of(queue),
+            accepted_latency_ms: Stats::of(after_accept),
             faults,
             window_from_secs: since_load(window.start_ms),
             window_to_secs: since_load(window.end_ms),
@@ -490,7 +498,7 @@ mod tests {
                 Ack::Accepted,
             ],
             node: vec![0, 1, 0, 1],
-            accepted_ms: vec![1_000, 1_000, 0, 2_000],
+            accepted_ms: vec![1_000, 1_200, 0, 2_000],
             retries: 0,
         };
         let commits = vec![CommitInfo {
@@ -517,6 +525,11 @@ mod tests {
         assert_eq!(s.rejected["mempool_full"], 1);
         assert!(!s.complete, "tx 3 was accepted and never committed");
         assert_eq!(s.e2e_latency_ms.p50, 300.0);
+        assert_eq!(
+            (s.accepted_latency_ms.mean, s.accepted_latency_ms.max),
+            (200.0, 300.0),
+            "tx 1 was accepted 200 ms after it was sent (a retry), 100 ms before its commit"
+        );
         assert_eq!(s.consensus_latency_ms.mean, 200.0);
         assert_eq!(
             s.queue_latency_ms.p50, 100.0,

@@ -68,6 +68,8 @@ pub struct Aggregate {
     pub committed_tps: Interval,
     pub e2e_p50_ms: Interval,
     pub e2e_p99_ms: Interval,
+    #[serde(default)]
+    pub accepted_p99_ms: Interval,
     pub validators_cpu_secs: Interval,
     pub load_generator_share: Interval,
 }
@@ -97,6 +99,7 @@ pub fn aggregate(points: &[PointSummary]) -> Vec<Aggregate> {
                 committed_tps: of(&|p| p.committed_tps),
                 e2e_p50_ms: of(&|p| p.e2e_latency_ms.p50),
                 e2e_p99_ms: of(&|p| p.e2e_latency_ms.p99),
+                accepted_p99_ms: of(&|p| p.accepted_latency_ms.p99),
                 validators_cpu_secs: of(&|p| p.resources.validators_cpu_secs()),
                 load_generator_share: of(&|p| p.resources.load_generator_share()),
             }
@@ -107,17 +110,24 @@ pub fn aggregate(points: &[PointSummary]) -> Vec<Aggregate> {
 /// The aggregates as plain text, for the terminal.
 pub fn aggregate_table(aggregates: &[Aggregate]) -> String {
     let mut out = format!(
-        "{:<16} {:>5} {:>20} {:>18} {:>18} {:>9}\n",
-        "point (mean ± 95%)", "runs", "committed tx/s", "e2e p50 ms", "e2e p99 ms", "complete"
+        "{:<16} {:>5} {:>20} {:>18} {:>18} {:>18} {:>9}\n",
+        "point (mean ± 95%)",
+        "runs",
+        "committed tx/s",
+        "e2e p50 ms",
+        "e2e p99 ms",
+        "acc p99 ms",
+        "complete"
     );
     for a in aggregates {
         out.push_str(&format!(
-            "{:<16} {:>5} {:>20} {:>18} {:>18} {:>9}\n",
+            "{:<16} {:>5} {:>20} {:>18} {:>18} {:>18} {:>9}\n",
             a.label,
             a.committed_tps.runs,
             a.committed_tps.show(0),
             a.e2e_p50_ms.show(0),
             a.e2e_p99_ms.show(0),
+            a.accepted_p99_ms.show(0),
             format!("{}/{}", a.complete_runs, a.committed_tps.runs)
         ));
     }
