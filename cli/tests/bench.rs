@@ -187,7 +187,7 @@ fn smoke_run_commits_everything_it_acknowledged() {
     let mut lines = samples.lines();
     assert_eq!(
         lines.next(),
-        Some("tx,node,sent_ms,ack,commit_ms,commit_height,latency_ms")
+        Some("tx,node,sent_ms,ack,accepted_ms,commit_ms,commit_height,latency_ms")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len() as u64, sent);
@@ -201,8 +201,13 @@ fn smoke_run_commits_everything_it_acknowledged() {
     for r in &rows {
         let fields: Vec<&str> = r.split(',').collect();
         assert_eq!(fields[3], "accepted", "{r}");
-        assert!(heights.contains(fields[5]), "{r}: a height of blocks.csv");
-        assert!(fields[6].parse::<u64>().is_ok(), "{r}");
+        let accepted: u64 = fields[4].parse().unwrap();
+        assert!(
+            accepted >= fields[2].parse::<u64>().unwrap(),
+            "{r}: answered after the send"
+        );
+        assert!(heights.contains(fields[6]), "{r}: a height of blocks.csv");
+        assert!(fields[7].parse::<u64>().is_ok(), "{r}");
     }
 }
 

@@ -64,7 +64,7 @@ pub const CONFIG_DOCS: &[(&str, &str)] = &[
     ),
     (
         "mempool_max_drain_ms",
-        "Admit only what the chain commits within this long at its rate over the last seconds (never less than `max_block_txs`); beyond, 503 `mempool_full` with Retry-After. 0 (the default) = count and byte bounds only: with senders whose nonces must arrive in order, early refusals cascade into nonce gaps (see issue notes), so this stays opt-in.",
+        "Admit only what the chain commits within this long at its rate over the last seconds (never less than `max_block_txs`); beyond, 503 `mempool_full` with Retry-After, so overload becomes early refusals instead of a queue. 0 = count and byte bounds only.",
     ),
     (
         "mempool_gap_ttl_blocks",
@@ -172,7 +172,7 @@ impl Default for NodeConfig {
             max_block_bytes: 4 * 1024 * 1024,
             mempool_max_txs: 100_000,
             mempool_max_bytes: 64 * 1024 * 1024,
-            mempool_max_drain_ms: 0,
+            mempool_max_drain_ms: 1_500,
             mempool_gap_ttl_blocks: 100,
             mempool_max_per_sender: 10_000,
             empty_block_wait_ms: 500,

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Admission {
     /// Room left in the mempool, published by the node task after every event.
     room: AtomicUsize,
+    /// The part of it new client submissions may take (see [`Origin`]).
+    client_room: AtomicUsize,
     /// Transactions reserved and not yet handed to the node task.
     verifying: AtomicUsize,
     /// Most transactions waiting for (or in) verification at once.
@@ -31,13 +33,16 @@ impl Admission {
     pub fn new(max_verifying: usize) -> Self {
         Self {
             room: AtomicUsize::new(0),
+            client_room: AtomicUsize::new(0),
             verifying: AtomicUsize::new(0),
             max_verifying,
         }
     }
 
-    pub fn publish_room(&self, room: usize) {
+    pub fn publish_room(&self, room: usize, client_room: usize) {
         self.room.store(room, Ordering::Relaxed);
+        self.client_room
+            .store(client_room.min(room), Ordering::Relaxed);
     }
 
     /// Reserve room for up to `n` transactions about to be verified: the first
@@ -45,8 +50,12 @@ impl Admission {
     /// would refuse the tail of a batch); none if there is no room at all. The room comes
     /// back when the reservation is dropped, however its request ends (a client that hangs up
     /// must not leak it).
-    pub fn try_reserve(self: &Arc<Self>, n: usize) -> Option<Reservation> {
-        let room = self.room.load(Ordering::Relaxed).min(self.max_verifying);
+    pub fn try_reserve(self: &Arc<Self>, n: usize, origin: Origin) -> Option<Reservation> {
+        let room = match origin {
+            Origin::Client => &self.client_room,
+            Origin::Peer => &self.room,
+        };
+        let room = room.load(Ordering::Relaxed).min(self.max_verifying);
         let before = self
             .verifying
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -70,6 +79,16 @@ impl Admission {
     pub fn verifying(&self) -> usize {
         self.verifying.load(Ordering::Relaxed)
     }
+}
+
+/// Where transactions come from. A peer's batch was already accepted (and verified) by the
+/// validator that gossips it, which may propose it: refused here, it would wait in that one
+/// mempool for that validator's turn (seconds, under overload). A client refused here just
+/// comes back. So clients get only part of the room and peers the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Peer,
 }
 
 /// Room held for transactions on their way to the node task.
@@ -103,19 +122,22 @@ mod tests {
     #[test]
     fn reservations_take_what_fits_and_come_back_when_dropped() {
         let a = Arc::new(Admission::default());
-        assert!(a.try_reserve(1).is_none(), "no room published yet");
-        a.publish_room(10);
-        let six = a.try_reserve(6).unwrap();
-        let rest = a.try_reserve(5).unwrap();
+        assert!(
+            a.try_reserve(1, Origin::Peer).is_none(),
+            "no room published yet"
+        );
+        a.publish_room(10, 10);
+        let six = a.try_reserve(6, Origin::Client).unwrap();
+        let rest = a.try_reserve(5, Origin::Peer).unwrap();
         assert_eq!(
             (six.len(), rest.len()),
             (6, 4),
             "the tail that does not fit is refused"
         );
-        assert!(a.try_reserve(1).is_none(), "full");
+        assert!(a.try_reserve(1, Origin::Peer).is_none(), "full");
         drop(six);
         assert_eq!(a.verifying(), 4);
-        let again = a.try_reserve(6).unwrap();
+        let again = a.try_reserve(6, Origin::Client).unwrap();
         assert_eq!(again.len(), 6);
         drop((rest, again));
         assert_eq!(a.verifying(), 0);
@@ -124,12 +146,22 @@ mod tests {
     #[test]
     fn what_waits_for_verification_is_bounded_whatever_the_room() {
         let a = Arc::new(Admission::new(100));
-        a.publish_room(10_000);
-        let first = a.try_reserve(60).unwrap();
-        let second = a.try_reserve(60).unwrap();
+        a.publish_room(10_000, 10_000);
+        let first = a.try_reserve(60, Origin::Peer).unwrap();
+        let second = a.try_reserve(60, Origin::Peer).unwrap();
         assert_eq!(second.len(), 40, "only 100 may wait for verification");
-        assert!(a.try_reserve(1).is_none());
+        assert!(a.try_reserve(1, Origin::Peer).is_none());
         drop(first);
-        assert_eq!(a.try_reserve(80).unwrap().len(), 60);
+        assert_eq!(a.try_reserve(80, Origin::Peer).unwrap().len(), 60);
+    }
+
+    #[test]
+    fn clients_get_only_their_part_of_the_room_and_peers_all_of_it() {
+        let a = Arc::new(Admission::default());
+        a.publish_room(100, 30);
+        let client = a.try_reserve(50, Origin::Client).unwrap();
+        assert_eq!(client.len(), 30);
+        assert!(a.try_reserve(1, Origin::Client).is_none());
+        assert_eq!(a.try_reserve(100, Origin::Peer).unwrap().len(), 70);
     }
 }

@@ -177,13 +177,15 @@ impl Application {
         signing_log::load(&self.store)
     }
 
-    /// How many more transactions the mempool takes now (0 when full).
-    pub fn mempool_room(&self) -> usize {
+    /// How many more transactions the mempool takes now (0 when full), and how many of them
+    /// from clients: new submissions stop at half of it, so what peers already accepted and
+    /// gossip still finds room (see `admission::Origin`).
+    pub fn mempool_room(&self) -> (usize, usize) {
         if self.mempool.is_full(0) {
-            0
-        } else {
-            self.mempool.max_txs().saturating_sub(self.mempool.len())
+            return (0, 0);
         }
+        let (max, len) = (self.mempool.max_txs(), self.mempool.len());
+        (max.saturating_sub(len), max.div_ceil(2).saturating_sub(len))
     }
 
     /// Transactions the mempool admits now (see `mempool_max_drain_ms`), and the seconds its

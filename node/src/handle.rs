@@ -122,7 +122,9 @@ impl NodeHandle {
         // Overload is refused at the door: a request that cannot be admitted costs the node
         // task nothing, so refusals cannot slow the draining they wait for.
         let n = raws.len();
-        let reservation = self.admission.try_reserve(n);
+        let reservation = self
+            .admission
+            .try_reserve(n, crate::admission::Origin::Client);
         let fits = reservation.as_ref().map_or(0, |r| r.len());
         if fits == 0 {
             return Err(NodeError::Full(self.refuse_full(n)()));

@@ -208,7 +208,8 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
     };
     let metrics = node.metrics.clone();
     let admission = node.admission.clone();
-    admission.publish_room(node.app.mempool_room());
+    let (room, client_room) = node.app.mempool_room();
+    admission.publish_room(room, client_room);
     let verifier = node.app.verifier();
     tokio::spawn(run(
         node,
@@ -273,7 +274,8 @@ impl Node {
         m.round.set(i64::from(c.round()));
         m.peers.set(self.peers as i64);
         m.mempool_txs.set(self.app.mempool_len() as i64);
-        self.admission.publish_room(self.app.mempool_room());
+        let (room, client_room) = self.app.mempool_room();
+        self.admission.publish_room(room, client_room);
         let (admits, drain) = self.app.admission();
         m.mempool_admits.set(admits as i64);
         m.mempool_drain_seconds.set(drain.unwrap_or(0.0));

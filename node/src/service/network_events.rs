@@ -75,7 +75,9 @@ impl Node {
                 // No room: nothing would be kept, so nothing is verified (no misbehaviour
                 // either); what is being verified counts against the room.
                 let n = batch.txs.len();
-                let reservation = self.admission.try_reserve(n);
+                let reservation = self
+                    .admission
+                    .try_reserve(n, crate::admission::Origin::Peer);
                 let fits = reservation.as_ref().map_or(0, |r| r.len());
                 // What does not fit would not be kept, so it is not verified (and is no
                 // misbehaviour); what is being verified counts against the room.

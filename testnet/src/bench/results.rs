@@ -348,7 +348,8 @@ pub fn write_point(
     commits: &[CommitInfo],
 ) -> Result<(), TestnetError> {
     std::fs::create_dir_all(dir).map_err(|e| TestnetError::io(dir, e))?;
-    let mut samples = String::from("tx,node,sent_ms,ack,commit_ms,commit_height,latency_ms\n");
+    let mut samples =
+        String::from("tx,node,sent_ms,ack,accepted_ms,commit_ms,commit_height,latency_ms\n");
     for (i, ack) in sent.acks.iter().enumerate() {
         let ack = match ack {
             Ack::NotSent => continue,
@@ -366,8 +367,12 @@ pub fn write_point(
         };
         let _ = writeln!(
             samples,
-            "{i},{},{},{ack},{commit},{height},{latency}",
-            sent.node[i], sent.sent_ms[i]
+            "{i},{},{},{ack},{},{commit},{height},{latency}",
+            sent.node[i],
+            sent.sent_ms[i],
+            Some(sent.accepted_ms[i])
+                .filter(|ms| *ms > 0)
+                .map_or(String::new(), |ms| ms.to_string())
         );
     }
     write(&dir.join("samples.csv"), &samples)?;
