@@ -35,7 +35,7 @@ pub struct BenchArgs {
     /// Sending accounts [default: 1000].
     #[arg(long)]
     senders: Option<usize>,
-    /// Validators' least time between blocks [default: 100].
+    /// Validators' least time between blocks [default: 25].
     #[arg(long)]
     block_interval_ms: Option<u64>,
     /// Validators' most transactions per block [default: 10000].
@@ -44,7 +44,7 @@ pub struct BenchArgs {
     /// Validators' mempool bound [default: the node's, 100000].
     #[arg(long)]
     mempool_max_txs: Option<usize>,
-    /// Validators' admission bound by drain time, ms; 0 = off [default: the node's, 1000].
+    /// Validators' admission bound by drain time, ms; 0 = off [default: the node's, 1500].
     #[arg(long)]
     mempool_max_drain_ms: Option<u64>,
     /// Run each point this many times; the summary gives the mean and a 95% interval

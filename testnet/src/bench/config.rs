@@ -73,7 +73,7 @@ impl Default for BenchConfig {
             burst_ms: 50,
             latency_cap_ms: 1500,
             drain_secs: 15,
-            block_interval_ms: 100,
+            block_interval_ms: 25,
             max_block_txs: 10_000,
             mempool_max_txs: 0,
             mempool_max_drain_ms: None,
