@@ -83,8 +83,22 @@ pub fn decode_limited<T: Decode<()>, const LIMIT: usize>(bytes: &[u8]) -> Result
     Ok(value)
 }
 
+/// The element count a sequence's encoding starts with (a fixed-width u64), read without
+/// decoding the rest: a node refusing a whole batch can count it without allocating. None if
+/// the bytes are too short to hold it.
+pub fn peek_len(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn peek_len_reads_a_sequence_count_without_decoding() {
+        let v = vec![vec![1u8; 3], vec![2u8; 5], vec![]];
+        assert_eq!(super::peek_len(&super::encode(&v)), Some(3));
+        assert_eq!(super::peek_len(&[1, 2, 3]), None);
+    }
+
     #[test]
     fn encoded_len_counts_what_encode_writes() {
         let value = (7u64, vec![1u8, 2, 3], String::from("lantau"));

@@ -45,6 +45,12 @@ impl TxBatch {
     pub fn encode(&self) -> Vec<u8> {
         encoding::encode(self)
     }
+
+    /// How many transactions an encoded batch says it holds, without decoding it (an upper
+    /// bound only until it decodes: the bytes may lie).
+    pub fn peek_len(bytes: &[u8]) -> Option<u64> {
+        encoding::peek_len(bytes)
+    }
 }
 
 /// A transfer with its sender's signature over `domain::TX || encode(transfer)`.

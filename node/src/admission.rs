@@ -51,11 +51,7 @@ impl Admission {
     /// back when the reservation is dropped, however its request ends (a client that hangs up
     /// must not leak it).
     pub fn try_reserve(self: &Arc<Self>, n: usize, origin: Origin) -> Option<Reservation> {
-        let room = match origin {
-            Origin::Client => &self.client_room,
-            Origin::Peer => &self.room,
-        };
-        let room = room.load(Ordering::Relaxed).min(self.max_verifying);
+        let room = self.limit(origin);
         let before = self
             .verifying
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -66,6 +62,20 @@ impl Admission {
             admission: self.clone(),
             n: n.min(room - before),
         })
+    }
+
+    /// Whether a reservation from `origin` would get anything now.
+    pub fn has_room(&self, origin: Origin) -> bool {
+        self.verifying.load(Ordering::Relaxed) < self.limit(origin)
+    }
+
+    /// How many transactions may be reserved in all, counting those verifying, for `origin`.
+    fn limit(&self, origin: Origin) -> usize {
+        let room = match origin {
+            Origin::Client => &self.client_room,
+            Origin::Peer => &self.room,
+        };
+        room.load(Ordering::Relaxed).min(self.max_verifying)
     }
 
     fn release(&self, n: usize) {
@@ -159,9 +169,11 @@ mod tests {
     fn clients_get_only_their_part_of_the_room_and_peers_all_of_it() {
         let a = Arc::new(Admission::default());
         a.publish_room(100, 30);
+        assert!(a.has_room(Origin::Client));
         let client = a.try_reserve(50, Origin::Client).unwrap();
         assert_eq!(client.len(), 30);
         assert!(a.try_reserve(1, Origin::Client).is_none());
+        assert!(!a.has_room(Origin::Client) && a.has_room(Origin::Peer));
         assert_eq!(a.try_reserve(100, Origin::Peer).unwrap().len(), 70);
     }
 }

@@ -153,6 +153,13 @@ impl NodeHandle {
         Ok(answer)
     }
 
+    /// The refusal a client submission of `count` transactions gets when there is no room
+    /// for any of it, decided before anything is decoded (and counted); None if there is room.
+    pub fn refuse_if_no_room(&self, count: usize) -> Option<SubmitError> {
+        (!self.admission.has_room(crate::admission::Origin::Client))
+            .then(|| self.refuse_full(count)())
+    }
+
     /// Count `count` refusals for want of room; the closure makes each one's error.
     fn refuse_full(&self, count: usize) -> impl Fn() -> SubmitError + use<> {
         let txs = self.reads.status().mempool + self.admission.verifying();
