@@ -287,6 +287,9 @@ impl Metrics {
     }
 
     pub fn txs_refused(&self, code: &str, n: usize) {
+        if n == 0 {
+            return;
+        }
         self.txs_refused
             .get_or_create(&Code { code: code.into() })
             .inc_by(n as u64);

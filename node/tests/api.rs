@@ -86,6 +86,22 @@ async fn call(
     )
 }
 
+/// `GET /metrics`, which must answer 200, as text.
+async fn metrics_text(app: &axum::Router) -> String {
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
 fn code(v: &serde_json::Value) -> String {
     serde_json::from_value::<ApiError>(v.clone())
         .map(|e| e.code.to_string())
@@ -352,19 +368,7 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     let (s, v) = call(&app, "GET", "/readiness?min_peers=x", "").await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_query".into()));
 
-    let res = app
-        .clone()
-        .oneshot(
-            Request::builder()
-                .uri("/metrics")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let text =
-        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let text = metrics_text(&app).await;
     let value = |name: &str| -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
@@ -670,26 +674,7 @@ async fn a_full_mempool_says_when_to_retry() {
     let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(error["code"], "mempool_full", "{error}");
     // Refused at the door, and still counted, once per transaction.
-    let metrics = app
-        .clone()
-        .oneshot(
-            Request::builder()
-                .uri("/metrics")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let text = String::from_utf8(
-        metrics
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = metrics_text(&app).await;
     assert!(
         text.contains("lantau_txs_refused_total{code=\"mempool_full\"} 4"),
         "{text}"

@@ -72,18 +72,15 @@ impl Node {
                     self.report(id, source, Verdict::Reject).await;
                     return;
                 };
-                // No room: nothing would be kept, so nothing is verified (no misbehaviour
-                // either); what is being verified counts against the room.
+                // What does not fit would not be kept, so it is not verified (and is no
+                // misbehaviour); what is being verified counts against the room.
                 let n = batch.txs.len();
                 let reservation = self
                     .admission
                     .try_reserve(n, crate::admission::Origin::Peer);
                 let fits = reservation.as_ref().map_or(0, |r| r.len());
-                // What does not fit would not be kept, so it is not verified (and is no
-                // misbehaviour); what is being verified counts against the room.
-                for _ in fits..n {
-                    self.metrics.tx_refused(ErrorCode::MempoolFull.as_str());
-                }
+                self.metrics
+                    .txs_refused(ErrorCode::MempoolFull.as_str(), n - fits);
                 // Bytes this node did not check are not relayed: no room is no verdict.
                 let (Some(reservation), mut batch) = (reservation, batch) else {
                     self.report(id, source, Verdict::Ignore).await;
