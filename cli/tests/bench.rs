@@ -294,13 +294,18 @@ fn a_validator_paused_for_seconds_is_heard_again_after_it_resumes() {
 /// A mempool far too small for the load: nodes refuse with `mempool_full`, the generator
 /// resubmits as a client would, and every transfer still commits, in nonce order, with no
 /// sender stranded behind its first refusal.
+///
+/// The overload is forced, not hoped for: blocks of at most 20 transfers, at most one every
+/// 100 ms, drain at most 200 tx/s however fast the machine, and 400 tx/s are offered into
+/// mempools of 100, so every validator's mempool fills within the first second.
 #[test]
 fn refusals_under_overload_are_retried_and_nothing_is_lost() {
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("overload.toml");
     std::fs::write(
         &scenario,
-        "rates = [1000]\nduration_secs = 3\nwarmup_secs = 1\nmempool_max_txs = 100\n",
+        "rates = [400]\nduration_secs = 2\nwarmup_secs = 1\nmempool_max_txs = 100\n\
+         max_block_txs = 20\nblock_interval_ms = 100\ndrain_secs = 60\n",
     )
     .unwrap();
     let out = tmp.path().join("overload");
