@@ -44,7 +44,9 @@ fn bench_commit(c: &mut Criterion) {
                     (dir, store, state, block)
                 },
                 |(dir, store, mut state, mut block)| {
-                    let exec = state.execute(CHAIN_ID, &block.txs);
+                    let exec = state
+                        .execute(&ledger::ChainRules::open(CHAIN_ID), &block.txs)
+                        .unwrap();
                     block.header.state_root = exec.state_root;
                     // The certificate's signatures are not checked by storage; its size is
                     // what matters here (3 of 4 validators).

@@ -11,7 +11,9 @@ use std::time::Instant;
 use benches::{CHAIN_ID, genesis, senders, transfers};
 use ledger::merkle::merkle_root;
 use ledger::storage::Store;
-use ledger::{Block, BlockHeader, Hash, Keypair, SignedTx};
+use ledger::{Block, BlockHeader, ChainRules, Hash, Keypair, SignedTx};
+
+const TXS_PER_HEIGHT: usize = 50;
 
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -36,11 +38,12 @@ fn wal_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// `txs` holds `TXS_PER_HEIGHT` transfers for every height, in order.
 fn build_history(dir: &Path, heights: u64, txs: &[SignedTx]) {
     let keys = senders(100);
     let (store, mut state) = Store::open(dir, &genesis(&keys)).unwrap();
-    let hashes: Vec<Hash> = txs.iter().map(SignedTx::hash).collect();
-    for _ in 0..heights {
+    for txs in txs.chunks(TXS_PER_HEIGHT).take(heights as usize) {
+        let hashes: Vec<Hash> = txs.iter().map(SignedTx::hash).collect();
         let tip = store.tip().unwrap();
         let height = tip.height + 1;
         for step in 0u8..3 {
@@ -48,9 +51,7 @@ fn build_history(dir: &Path, heights: u64, txs: &[SignedTx]) {
                 .append_signing_record(height, &[0, 0, 0, 0, step], &[step; 400])
                 .unwrap();
         }
-        // The same transfers each time: after the first block they execute to bad-nonce
-        // receipts, which costs the same to store.
-        let exec = state.execute(CHAIN_ID, txs);
+        let exec = state.execute(&ChainRules::open(CHAIN_ID), txs).unwrap();
         let block = Block {
             header: BlockHeader {
                 chain_id: CHAIN_ID.into(),
@@ -95,7 +96,9 @@ fn main() {
         .map(|v| v.split(',').filter_map(|h| h.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1_000, 10_000]);
     let keys = senders(100);
-    let txs = transfers(&keys, 50, 0);
+    // Every block holds new transfers: a committed one never executes again.
+    let most = heights.iter().copied().max().unwrap_or(0) as usize;
+    let txs = transfers(&keys, TXS_PER_HEIGHT * most, 0);
     let exe = std::env::current_exe().unwrap();
     for n in heights {
         let dir = tempfile::tempdir().unwrap();

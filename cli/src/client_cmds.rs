@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use interface::http::TxInfo;
-use ledger::{Address, Hash, Receipt, Transfer};
+use ledger::{Address, Hash, Transfer};
 use serde::Serialize;
 use testnet::client::{Client, SubmitOutcome};
 
@@ -75,7 +75,7 @@ pub enum TxCommand {
         /// Use this nonce instead of the account's next one.
         #[arg(long)]
         nonce: Option<u64>,
-        /// Wait for the commit and print the height and receipt.
+        /// Wait for the commit and print its height (committed means executed).
         #[arg(long)]
         wait: bool,
         /// How long --wait waits, in seconds.
@@ -95,7 +95,7 @@ pub enum QueryCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
-    /// A transaction by hash: pending, or committed with its receipt.
+    /// A transaction by hash: pending, or committed (and so executed) at a height.
     Tx {
         /// The transaction hash printed by `lantau tx transfer` (64 hex characters).
         hash: String,
@@ -137,24 +137,6 @@ fn parse_address(text: &str) -> Result<Address> {
     text.parse().map_err(|e| {
         anyhow::anyhow!("malformed address {text:?}: {e} (an address is 64 hex characters)")
     })
-}
-
-pub fn describe(receipt: &Receipt) -> String {
-    match receipt {
-        Receipt::Ok => "ok".into(),
-        Receipt::BadNonce { expected, got } => {
-            format!("not executed: nonce {got}, the account expected {expected}")
-        }
-        Receipt::InsufficientFunds { balance, amount } => format!(
-            "nonce used, nothing moved: insufficient funds ({} held, {} sent)",
-            thousands(*balance),
-            thousands(*amount)
-        ),
-        Receipt::RecipientOverflow => {
-            "nonce used, nothing moved: the recipient's balance would overflow".into()
-        }
-        Receipt::WrongChain => "not executed: wrong chain".into(),
-    }
 }
 
 pub fn run_tx(cmd: TxCommand) -> Result<()> {
@@ -224,9 +206,6 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
                     TxInfo::Pending { hash } => bail!(
                         "{hash} is still pending after {wait_secs} s; check later with `lantau query tx {hash}`"
                     ),
-                    TxInfo::Committed { receipt, .. } if !receipt.is_ok() => {
-                        bail!("the transfer was committed but did not execute: {}", describe(&receipt))
-                    }
                     TxInfo::Committed { .. } => Ok(()),
                 }
             }
@@ -241,10 +220,9 @@ fn print_tx(info: &TxInfo) {
             hash,
             height,
             index,
-            receipt,
         } => {
-            outln!("{hash}  committed at height {height} (index {index})");
-            outln!("receipt: {}", describe(receipt));
+            // Only transfers that execute are ever committed: inclusion is the receipt.
+            outln!("{hash}  committed and executed at height {height} (index {index})");
         }
     }
 }

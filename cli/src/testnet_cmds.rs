@@ -35,7 +35,8 @@ pub struct InitArgs {
     /// Number of validators (4 tolerates one faulty; 7 tolerates two). Default: 4.
     #[arg(long)]
     validators: Option<usize>,
-    /// Name of the new chain. Default: lantau-testnet.
+    /// Name of the new chain. Default: lantau-testnet-<8 random hex digits>, new for every
+    /// testnet, so a transfer signed for one cannot be replayed on another.
     #[arg(long)]
     chain_id: Option<String>,
     /// One host (IP or DNS name) per validator, comma-separated, to run the same validator
@@ -185,7 +186,6 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
 }
 
 const DEFAULT_VALIDATORS: usize = 4;
-const DEFAULT_CHAIN_ID: &str = "lantau-testnet";
 
 fn init_options(args: &InitArgs) -> InitOptions {
     let validators = args.validators.unwrap_or(DEFAULT_VALIDATORS);
@@ -196,7 +196,7 @@ fn init_options(args: &InitArgs) -> InitOptions {
         chain_id: args
             .chain_id
             .clone()
-            .unwrap_or_else(|| DEFAULT_CHAIN_ID.into()),
+            .unwrap_or_else(testnet::init::fresh_chain_id),
         hosts: args.hosts.clone(),
         funded: args.accounts.clone(),
         config,

@@ -27,7 +27,10 @@ pub trait Host {
     /// Make `record` durable (a crash after this returns must not lose it).
     fn persist(&mut self, record: &SignRecord) -> Result<(), Self::Error>;
     /// Judge a proposed block for `height`: structure, signatures, execution on our tip.
-    fn validate(&mut self, height: u64, block: &Block) -> bool;
+    /// `Err` when the host cannot judge at all (it cannot read its own tip): the driver
+    /// halts, since voting nil on every proposal forever is a validator that cannot commit
+    /// pretending to take part.
+    fn validate(&mut self, height: u64, block: &Block) -> Result<bool, Self::Error>;
     /// Commit a decided block durably; consensus has already moved to the next height.
     fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), Self::Error>;
 }
@@ -122,7 +125,13 @@ impl Driver {
                     out.push(Output::BuildBlock { height, round })
                 }
                 Effect::ValidateBlock { height, block } => {
-                    let valid = host.validate(height, &block);
+                    let valid = match host.validate(height, &block) {
+                        Ok(valid) => valid,
+                        Err(e) => {
+                            self.halt(format!("cannot judge the proposal for {height}: {e}"));
+                            break;
+                        }
+                    };
                     let verdict = Input::BlockVerdict {
                         block_hash: block.hash(),
                         valid,

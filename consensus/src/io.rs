@@ -160,7 +160,7 @@ pub enum Input {
     },
 }
 
-/// Two conflicting signed votes from one validator.
+/// Two conflicting signed votes (or proposals) from one validator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
     DoubleVote {
@@ -171,6 +171,35 @@ pub enum Evidence {
         first: Box<SignedProposal>,
         second: Box<SignedProposal>,
     },
+}
+
+/// One line for logs: who, where, and the two values by hash (never the blocks themselves,
+/// which may be megabytes each).
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = |v: &Option<Hash>| v.map_or("nil".to_string(), |h| h.to_string());
+        match self {
+            Evidence::DoubleVote { first, second } => write!(
+                f,
+                "validator {} signed two {:?}s at height {} round {}: {} and {}",
+                first.vote.validator,
+                first.vote.kind,
+                first.vote.height,
+                first.vote.round,
+                value(&first.vote.block),
+                value(&second.vote.block)
+            ),
+            Evidence::DoubleProposal { first, second } => write!(
+                f,
+                "proposer {} signed two proposals at height {} round {}: blocks {} and {}",
+                first.proposal.proposer,
+                first.proposal.height,
+                first.proposal.round,
+                first.proposal.block.hash(),
+                second.proposal.block.hash()
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -222,6 +251,8 @@ pub enum InputError {
     FarFuture { current: u64, got: u64 },
     #[error("message for round {got} is too far ahead of round {current}")]
     FarFutureRound { current: u32, got: u32 },
+    #[error("proposal for round {got} is too far behind round {current} to be kept")]
+    FarPastRound { current: u32, got: u32 },
     #[error(
         "validator {validator} already has messages in {limit} rounds above round {current}; round {got} is not kept"
     )]
@@ -246,6 +277,7 @@ impl InputError {
             InputError::StaleHeight { .. } => "stale_height",
             InputError::FarFuture { .. } => "far_future_height",
             InputError::FarFutureRound { .. } => "far_future_round",
+            InputError::FarPastRound { .. } => "far_past_round",
             InputError::FutureRoundsFull { .. } => "future_rounds_full",
             InputError::BadCertificate(_) => "bad_certificate",
         }

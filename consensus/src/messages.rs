@@ -42,8 +42,7 @@ impl SignedProposal {
     pub fn verify(&self, chain_id: &str) -> Result<(), SignatureError> {
         let p = &self.proposal;
         let bytes = proposal_sign_bytes(chain_id, p, &p.block.hash());
-        p.proposer
-            .verify_strict(domain::PROPOSAL, &bytes, &self.signature)
+        p.proposer.verify(domain::PROPOSAL, &bytes, &self.signature)
     }
 }
 
@@ -93,5 +92,15 @@ impl Message {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, ledger::encoding::DecodeError> {
         ledger::encoding::decode(bytes)
+    }
+
+    /// The height an encoded message claims, read without decoding it (both variants start
+    /// with their height): a stale proposal is dropped before its block is decoded and
+    /// bound to its header. Unchecked, so only ever a reason to do less.
+    pub fn peek_height(bytes: &[u8]) -> Option<u64> {
+        match ledger::encoding::peek_tag_and_u64(bytes)? {
+            (0 | 1, height) => Some(height),
+            _ => None,
+        }
     }
 }

@@ -39,6 +39,11 @@ pub const MAX_FUTURE_ROUNDS_PER_VALIDATOR: usize = 4;
 /// make us store votes for millions of rounds; honest validators are never this far apart
 /// (f+1 of them ahead make us skip to their round).
 pub const MAX_ROUNDS_AHEAD: u32 = 1_000;
+/// Rounds behind ours whose proposals (and blocks) are kept. A proposer leads one round in n,
+/// so without this bound a long stall piles up one full block per round it led. Older
+/// proposals are dropped unless they hold our lock, our valid value or a decided value; a
+/// decision in a round this old is learnt by block sync instead.
+pub const MAX_PAST_ROUNDS: u32 = 4;
 
 /// Whether the simulator asked for this deliberately broken rule; always false outside the
 /// `sim` feature, so the node's code path has no mutation in it.
@@ -67,6 +72,9 @@ pub struct Consensus {
 
     votes: VoteKeeper,
     proposals: BTreeMap<u32, SignedProposal>,
+    /// Rounds whose proposer already gave evidence of a second proposal: one piece of
+    /// evidence per (height, round, proposer) is enough, and each costs a copy of a block.
+    proposal_evidence: HashSet<u32>,
     blocks: HashMap<Hash, Block>,
     verdicts: HashMap<Hash, bool>,
     validating: HashSet<Hash>,
@@ -119,6 +127,7 @@ impl Consensus {
             locked,
             valid: None,
             proposals: BTreeMap::new(),
+            proposal_evidence: HashSet::new(),
             blocks: HashMap::new(),
             verdicts: HashMap::new(),
             validating: HashSet::new(),
@@ -252,6 +261,15 @@ impl Consensus {
                 got: msg.round(),
             });
         }
+        if h == self.height
+            && matches!(msg, Message::Proposal(_))
+            && msg.round() < self.oldest_kept_round()
+        {
+            return Err(InputError::FarPastRound {
+                current: self.round,
+                got: msg.round(),
+            });
+        }
         if h == self.height && msg.round() > self.round {
             let rounds = self.votes.future_rounds_of(&signer, self.round);
             if rounds.len() >= MAX_FUTURE_ROUNDS_PER_VALIDATOR && !rounds.contains(&msg.round()) {
@@ -356,7 +374,10 @@ impl Consensus {
                 let round = p.proposal.round;
                 self.votes.heard(round, p.proposal.proposer);
                 match self.proposals.get(&round) {
-                    Some(first) if first.proposal.block.hash() != p.proposal.block.hash() => {
+                    Some(first)
+                        if first.proposal.block.hash() != p.proposal.block.hash()
+                            && self.proposal_evidence.insert(round) =>
+                    {
                         fx.push(Effect::Evidence(Evidence::DoubleProposal {
                             first: Box::new(first.clone()),
                             second: p,
@@ -448,8 +469,38 @@ impl Consensus {
         base.saturating_add(delta.saturating_mul(self.round as u64))
     }
 
+    fn oldest_kept_round(&self) -> u32 {
+        self.round.saturating_sub(MAX_PAST_ROUNDS)
+    }
+
+    /// Forget proposals (ours too) of rounds older than `MAX_PAST_ROUNDS` behind ours, and
+    /// the blocks no kept proposal, lock, valid value or decided round needs.
+    fn prune_past_rounds(&mut self) {
+        let oldest = self.oldest_kept_round();
+        let pinned: HashSet<Hash> = self
+            .locked
+            .iter()
+            .chain(&self.valid)
+            .map(|(_, h)| *h)
+            .chain(self.votes.decided_rounds().into_iter().map(|(_, h)| h))
+            .collect();
+        self.proposals
+            .retain(|&round, p| round >= oldest || pinned.contains(&p.proposal.block.hash()));
+        self.own_messages
+            .retain(|m| !matches!(m, Message::Proposal(p) if p.proposal.round < oldest));
+        let live: HashSet<Hash> = self
+            .proposals
+            .values()
+            .map(|p| p.proposal.block.hash())
+            .chain(pinned)
+            .collect();
+        self.blocks.retain(|h, _| live.contains(h));
+        self.verdicts.retain(|h, _| live.contains(h));
+    }
+
     fn start_round(&mut self, round: u32, fx: &mut Vec<Effect>) {
         self.round = round;
+        self.prune_past_rounds();
         self.step = Step::Propose;
         self.prevote_timeout_set = false;
         self.precommit_timeout_set = false;
@@ -723,6 +774,7 @@ impl Consensus {
         self.valid = None;
         self.votes = VoteKeeper::new(self.validators.clone(), self.quorum);
         self.proposals.clear();
+        self.proposal_evidence.clear();
         self.blocks.clear();
         self.verdicts.clear();
         self.validating.clear();

@@ -27,6 +27,7 @@ struct Recorder {
     committed: Vec<Hash>,
     fail_persist: bool,
     fail_commit: bool,
+    fail_validate: bool,
 }
 
 impl Host for Recorder {
@@ -40,8 +41,11 @@ impl Host for Recorder {
         Ok(())
     }
 
-    fn validate(&mut self, _height: u64, _block: &Block) -> bool {
-        true
+    fn validate(&mut self, _height: u64, _block: &Block) -> Result<bool, &'static str> {
+        if self.fail_validate {
+            return Err("tip unreadable");
+        }
+        Ok(true)
     }
 
     fn commit(&mut self, block: Block, _: CommitCertificate) -> Result<(), &'static str> {
@@ -232,4 +236,23 @@ fn a_failed_commit_halts_before_the_next_height_begins() {
         }
     }
     assert!(host.persisted.iter().all(|r| r.height == 1));
+}
+
+/// A host that cannot judge a proposal (its own tip unreadable) must stop the validator: one
+/// that voted nil on every proposal forever would look alive while it can never commit.
+#[test]
+fn a_proposal_that_cannot_be_judged_halts_without_a_vote() {
+    let (s, mut driver) = setup();
+    let mut host = Recorder {
+        fail_validate: true,
+        ..Recorder::default()
+    };
+    let out = driver.handle(s.proposal(), &mut host).expect("accepted");
+    assert!(broadcasts(&out).is_empty(), "it voted: {out:?}");
+    assert!(host.persisted.is_empty(), "it signed a vote");
+    let reason = driver.halted().expect("halted");
+    assert!(
+        reason.contains("cannot judge") && reason.contains("tip unreadable"),
+        "{reason}"
+    );
 }

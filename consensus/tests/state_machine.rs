@@ -571,6 +571,79 @@ fn a_byzantine_proposer_cannot_make_us_hold_a_block_for_every_future_round() {
     );
 }
 
+/// Through a long stall (200 rounds, none deciding), a proposer sends a full block in every
+/// round it leads; only the last `MAX_PAST_ROUNDS` rounds' blocks stay held, and a late
+/// proposal for an older round is refused rather than stored.
+#[test]
+fn a_long_stall_holds_only_the_recent_rounds_proposals() {
+    let ks = keys();
+    let me = follower(&ks);
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    let liar = (0..4).find(|&i| i != me).unwrap();
+    let skippers: Vec<usize> = (0..4).filter(|&i| i != me && i != liar).collect();
+    let mut led = vec![];
+    let mut most_held = 0;
+    for round in 0..200 {
+        assert_eq!(c.round(), round);
+        if proposer_of(&ks, 1, round) == liar {
+            feed(
+                &mut c,
+                proposal(&ks, round, None, &full_block(round, &ks[liar], 20)),
+            );
+            led.push(round);
+        }
+        most_held = most_held.max(c.held_blocks());
+        for &i in &skippers {
+            feed(&mut c, vote(&ks[i], round + 1, VoteKind::Prevote, None));
+        }
+    }
+    assert!(led.len() >= 40, "the liar led {} rounds", led.len());
+    let bound = consensus::state_machine::MAX_PAST_ROUNDS as usize + 1;
+    assert!(most_held <= bound, "held {most_held} blocks at once");
+    let old = led[0];
+    assert_eq!(
+        c.handle(proposal(&ks, old, None, &full_block(old, &ks[liar], 20)))
+            .err(),
+        Some(InputError::FarPastRound {
+            current: 200,
+            got: old
+        })
+    );
+    assert!(c.held_blocks() <= bound);
+}
+
+/// A proposer that sends many different proposals for one round gives one piece of evidence
+/// (each would hold a copy of a block), and its log line names blocks by hash.
+#[test]
+fn many_proposals_for_one_round_give_one_piece_of_evidence() {
+    let ks = keys();
+    let me = follower(&ks);
+    let mut c = node(&ks, me, vec![]);
+    c.start();
+    let mut evidence = vec![];
+    for salt in 0..20 {
+        let fx = feed(
+            &mut c,
+            proposal(
+                &ks,
+                0,
+                None,
+                &block(1, 0, &ks[proposer_of(&ks, 1, 0)], salt),
+            ),
+        );
+        evidence.extend(fx.into_iter().filter_map(|e| match e {
+            Effect::Evidence(e) => Some(e),
+            _ => None,
+        }));
+    }
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    let line = evidence[0].to_string();
+    assert!(line.contains("two proposals at height 1 round 0"), "{line}");
+    assert!(line.len() < 400, "{line}");
+    assert!(c.held_blocks() <= 1, "extra proposals are not kept");
+}
+
 #[test]
 fn next_height_proposals_are_buffered_at_most_twice_per_validator() {
     let ks = keys();
@@ -742,4 +815,22 @@ fn a_relayed_proposal_with_a_swapped_body_never_reaches_consensus_and_the_genuin
         votes_sent(&fx),
         vec![(0, VoteKind::Prevote, Some(genuine.hash()))]
     );
+}
+
+/// A node drops stale messages by the height their bytes claim, before decoding a block.
+#[test]
+fn an_encoded_message_s_height_is_read_without_decoding_it() {
+    let ks = keys();
+    let b = full_block(0, &ks[proposer_of(&ks, 1, 0)], 50);
+    let Input::Proposal(p) = proposal(&ks, 0, None, &b) else {
+        unreachable!()
+    };
+    let Input::Vote(v) = vote(&ks[0], 3, VoteKind::Precommit, Some(b.hash())) else {
+        unreachable!()
+    };
+    for msg in [Message::Proposal(Box::new(p)), Message::Vote(v)] {
+        assert_eq!(Message::peek_height(&msg.encode()), Some(msg.height()));
+    }
+    assert_eq!(Message::peek_height(&[0; 11]), None, "too short");
+    assert_eq!(Message::peek_height(&[7; 64]), None, "no such variant");
 }

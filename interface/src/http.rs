@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use ledger::{Block, CommitCertificate, Hash, PublicKey, Receipt, TxRecord};
+use ledger::{Block, CommitCertificate, Hash, PublicKey, TxRecord};
 use serde::{Deserialize, Serialize};
 
 /// Most entries one `/v1/commits` answer carries.
@@ -30,6 +30,8 @@ pub enum ErrorCode {
     BadQuery,
     BadSignature,
     BodyTooLarge,
+    /// The request bodies in flight already fill the node's byte budget.
+    Busy,
     InsufficientFunds,
     MalformedTx,
     MempoolFull,
@@ -68,6 +70,7 @@ impl ErrorCode {
         ErrorCode::BadQuery,
         ErrorCode::BadSignature,
         ErrorCode::BodyTooLarge,
+        ErrorCode::Busy,
         ErrorCode::InsufficientFunds,
         ErrorCode::MalformedTx,
         ErrorCode::MempoolFull,
@@ -102,6 +105,7 @@ impl ErrorCode {
             ErrorCode::BadQuery => "bad_query",
             ErrorCode::BadSignature => "bad_signature",
             ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::Busy => "busy",
             ErrorCode::InsufficientFunds => "insufficient_funds",
             ErrorCode::MalformedTx => "malformed_tx",
             ErrorCode::MempoolFull => "mempool_full",
@@ -129,7 +133,7 @@ impl ErrorCode {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::MempoolFull | ErrorCode::SenderLimit | ErrorCode::NonceGap
+            ErrorCode::MempoolFull | ErrorCode::SenderLimit | ErrorCode::NonceGap | ErrorCode::Busy
         )
     }
 }
@@ -193,19 +197,13 @@ pub struct BatchRejection {
     pub message: String,
 }
 
-/// `GET /v1/txs/{hash}`, and `POST /v1/txs?wait_ms=N`.
+/// `GET /v1/txs/{hash}`, and `POST /v1/txs?wait_ms=N`. Committed means executed: a block
+/// holding a transfer that does not execute is invalid, so there is no failed receipt.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum TxInfo {
-    Pending {
-        hash: Hash,
-    },
-    Committed {
-        hash: Hash,
-        height: u64,
-        index: u32,
-        receipt: Receipt,
-    },
+    Pending { hash: Hash },
+    Committed { hash: Hash, height: u64, index: u32 },
 }
 
 impl TxInfo {
@@ -214,7 +212,6 @@ impl TxInfo {
             hash,
             height: record.height,
             index: record.index,
-            receipt: record.receipt,
         }
     }
 }

@@ -149,28 +149,30 @@ impl PublicKey {
         Ok(vk)
     }
 
-    /// The single-signature validity rule: `verify_strict` over `domain || message`.
-    pub fn verify_strict(
+    /// The signature validity rule (see `ed25519`: ZIP-215's cofactored equation, small-order
+    /// keys refused) over `domain || message`; the same verdict as in any batch.
+    pub fn verify(
         &self,
         domain: &[u8],
         message: &[u8],
         sig: &Signature,
     ) -> Result<(), SignatureError> {
         let vk = self.to_verifying_key()?;
-        verify_strict_with(&vk, domain, message, sig)
+        verify_with(&vk, domain, message, sig)
     }
 }
 
-pub(crate) fn verify_strict_with(
+pub(crate) fn verify_with(
     vk: &VerifyingKey,
     domain: &[u8],
     message: &[u8],
     sig: &Signature,
 ) -> Result<(), SignatureError> {
-    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    let msg = [domain, message].concat();
-    vk.verify_strict(&msg, &sig)
-        .map_err(|_| SignatureError::BadSignature)
+    if crate::ed25519::prepare(vk, domain, message, sig)?.holds() {
+        Ok(())
+    } else {
+        Err(SignatureError::BadSignature)
+    }
 }
 
 /// A signing key. The node keeps its one copy in the signer task; everything else sees only
@@ -224,13 +226,13 @@ mod tests {
     fn sign_verify_and_domain_separation() {
         let k = Keypair::from_seed("alice");
         let sig = k.sign(domain::TX, b"hello");
-        assert_eq!(k.public().verify_strict(domain::TX, b"hello", &sig), Ok(()));
+        assert_eq!(k.public().verify(domain::TX, b"hello", &sig), Ok(()));
         assert_eq!(
-            k.public().verify_strict(domain::VOTE, b"hello", &sig),
+            k.public().verify(domain::VOTE, b"hello", &sig),
             Err(SignatureError::BadSignature)
         );
         assert_eq!(
-            k.public().verify_strict(domain::TX, b"hellO", &sig),
+            k.public().verify(domain::TX, b"hellO", &sig),
             Err(SignatureError::BadSignature)
         );
     }

@@ -90,6 +90,15 @@ pub fn peek_len(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
 }
 
+/// The variant tag of an enum and the first field of that variant when it is a `u64` (a
+/// fixed-width u32, then a fixed-width u64), read without decoding the rest: a consensus
+/// message's height, to drop a stale 16 MiB proposal before decoding it.
+pub fn peek_tag_and_u64(bytes: &[u8]) -> Option<(u32, u64)> {
+    let tag = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    let first = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
+    Some((tag, first))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

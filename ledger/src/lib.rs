@@ -5,6 +5,7 @@
 
 pub mod block;
 pub mod crypto;
+pub mod ed25519;
 pub mod encoding;
 pub mod genesis;
 pub mod merkle;
@@ -22,7 +23,9 @@ pub use crypto::{Address, Hash, Keypair, PublicKey, Signature, SignatureError};
 pub use genesis::{
     Genesis, GenesisAccount, GenesisValidator, P2pEndpoint, PermissionError, Permissions,
 };
-pub use state::{Account, Execution, Receipt, State, TxRecord};
+pub use state::{
+    Account, BlockExecError, ChainRules, ExecError, Execution, State, TransferError, TxRecord,
+};
 pub use tx::{SignedTx, Transfer, TxBatch, TxError};
 pub use validators::{Validator, ValidatorSet};
 pub use vote::{CommitCertificate, CommitSig, SignedVote, Vote, VoteKind};

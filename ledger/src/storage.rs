@@ -8,7 +8,8 @@ use std::path::Path;
 
 use bincode::{Decode, Encode};
 use rocksdb::{
-    ColumnFamilyDescriptor, DB, DBRecoveryMode, IteratorMode, Options, WriteBatch, WriteOptions,
+    BlockBasedOptions, ColumnFamilyDescriptor, DB, DBRecoveryMode, IteratorMode, Options,
+    WriteBatch, WriteOptions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +40,8 @@ const COLUMN_FAMILIES: [&str; 7] = [
 const KEY_SCHEMA: &[u8] = b"schema";
 const KEY_GENESIS: &[u8] = b"genesis";
 const KEY_TIP: &[u8] = b"tip";
-const SCHEMA_VERSION: u32 = 1;
+/// 2: transaction records carry no receipt (every transfer in a committed block executed).
+const SCHEMA_VERSION: u32 = 2;
 
 /// The last committed block. At height 0 (nothing committed) `block_hash` is the genesis hash,
 /// which block 1 names as its parent: every chain is rooted in its genesis.
@@ -86,6 +88,15 @@ pub enum StorageError {
     Corrupt { what: String, error: DecodeError },
     #[error("block {got} does not extend the tip: {reason}")]
     OutOfOrder { got: u64, reason: String },
+    #[error(
+        "block {height} holds transaction {id}, which is already committed{}; a committed record is never overwritten. A certified block that repeats a transaction means the chain's safety assumptions broke: keep this database for inspection",
+        .at.map(|h| format!(" at height {h}")).unwrap_or_else(|| " earlier in the same block".into())
+    )]
+    DuplicateTx {
+        height: u64,
+        id: Hash,
+        at: Option<u64>,
+    },
     #[error("database I/O: {0}")]
     Io(#[from] rocksdb::Error),
 }
@@ -131,9 +142,17 @@ impl Store {
         // dropped.
         opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
-        let cfs = COLUMN_FAMILIES
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let cfs = COLUMN_FAMILIES.iter().map(|name| {
+            let mut cf = Options::default();
+            if *name == CF_TXS {
+                // Every commit looks up each of its ids (none may be indexed yet): a filter
+                // answers those misses without reading table blocks.
+                let mut table = BlockBasedOptions::default();
+                table.set_bloom_filter(10.0, false);
+                cf.set_block_based_table_factory(&table);
+            }
+            ColumnFamilyDescriptor::new(*name, cf)
+        });
         let db = DB::open_cf_descriptors(&opts, path, cfs)
             .map_err(|source| open_error(existed, &shown, source))?;
         let store = Store {
@@ -271,12 +290,11 @@ impl Store {
         };
         // The caller's ids come from the same block; a mismatch here is a bug upstream, and
         // storing it would index transactions the block does not hold.
-        if ids.len() != block.txs.len() || execution.receipts.len() != block.txs.len() {
+        if ids.len() != block.txs.len() {
             return Err(out_of_order(format!(
-                "{} transactions but {} ids and {} receipts",
+                "{} transactions but {} ids",
                 block.txs.len(),
-                ids.len(),
-                execution.receipts.len()
+                ids.len()
             )));
         }
         if Block::compute_tx_root(ids) != block.header.tx_root {
@@ -301,17 +319,17 @@ impl Store {
         if certificate.block_hash != hash || certificate.height != height {
             return Err(out_of_order("certificate is for another block".into()));
         }
+        self.check_txs_are_new(height, ids)?;
         let mut batch = WriteBatch::default();
         let key = height_key(height);
         batch.put_cf(self.cf(CF_BLOCKS), key, encoding::encode(block));
         batch.put_cf(self.cf(CF_CERTS), key, encoding::encode(certificate));
         batch.put_cf(self.cf(CF_BLOCK_INDEX), hash.0, key);
         let txs = self.cf(CF_TXS);
-        for (index, (id, receipt)) in ids.iter().zip(&execution.receipts).enumerate() {
+        for (index, id) in ids.iter().enumerate() {
             let record = TxRecord {
                 height,
                 index: index as u32,
-                receipt: receipt.clone(),
             };
             batch.put_cf(txs, id.0, encoding::encode(&record));
         }
@@ -423,6 +441,34 @@ impl Store {
         }
     }
 
+    /// Execution already refuses a replay (its nonce is used); this keeps the index from
+    /// ever overwriting a record even if that rule broke.
+    fn check_txs_are_new(&self, height: u64, ids: &[Hash]) -> Result<(), StorageError> {
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(StorageError::DuplicateTx {
+                height,
+                id: *id,
+                at: None,
+            });
+        }
+        let txs = self.cf(CF_TXS);
+        let found = self
+            .db
+            .batched_multi_get_cf(txs, ids.iter().map(|id| &id.0[..]), false);
+        for (id, found) in ids.iter().zip(found) {
+            if let Some(bytes) = found? {
+                let record: TxRecord = decode(&bytes, || format!("transaction record {id}"))?;
+                return Err(StorageError::DuplicateTx {
+                    height,
+                    id: *id,
+                    at: Some(record.height),
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StorageError> {
         self.get(CF_TXS, &hash.0, || format!("transaction record {hash}"))
     }
@@ -509,13 +555,15 @@ mod tests {
     use crate::block::tests::block;
     use crate::crypto::Keypair;
     use crate::genesis::tests::genesis;
-    use crate::state::Receipt;
+    use crate::state::ChainRules;
     use crate::tx::tests::transfer;
     use crate::vote::tests::{certificate, keys};
 
     fn commit_next(store: &Store, state: &mut State, txs: Vec<crate::tx::SignedTx>) -> Block {
         let tip = store.tip().unwrap();
-        let exec = state.execute("test-chain", &txs);
+        let exec = state
+            .execute(&ChainRules::open("test-chain"), &txs)
+            .unwrap();
         let mut b = block(tip.height + 1, tip.block_hash, txs);
         b.header.state_root = exec.state_root;
         let cert = certificate(&keys(4), &[0, 1, 2], b.header.height, b.hash());
@@ -541,13 +589,13 @@ mod tests {
         let b2 = commit_next(
             &store,
             &mut state,
-            vec![transfer(&alice, bob.public(), 500, 1)],
+            vec![transfer(&alice, bob.public(), 50, 1)],
         );
         drop(store);
 
         let (store, reopened) = Store::open(dir.path(), &g).unwrap();
         assert_eq!(reopened, state);
-        assert_eq!(reopened.account(&bob.public()).balance, 30);
+        assert_eq!(reopened.account(&bob.public()).balance, 80);
         let tip = store.tip().unwrap();
         assert_eq!((tip.height, tip.block_hash), (2, b2.hash()));
         assert_eq!(store.block(1).unwrap().unwrap(), b1);
@@ -558,11 +606,7 @@ mod tests {
             rec,
             TxRecord {
                 height: 2,
-                index: 0,
-                receipt: Receipt::InsufficientFunds {
-                    balance: 70,
-                    amount: 500
-                }
+                index: 0
             }
         );
         assert!(store.block(3).unwrap().is_none());
@@ -573,7 +617,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(4, &[("alice", 100)]);
         let (store, state) = Store::open(dir.path(), &g).unwrap();
-        let exec = state.execute("test-chain", &[]);
+        let exec = state.execute(&ChainRules::open("test-chain"), &[]).unwrap();
         let mut b = block(2, g.hash(), vec![]);
         b.header.state_root = exec.state_root;
         let cert = certificate(&keys(4), &[0, 1, 2], 2, b.hash());
@@ -590,13 +634,15 @@ mod tests {
     }
 
     #[test]
-    fn ids_or_receipts_that_do_not_match_the_block_are_an_error_not_a_panic() {
+    fn ids_that_do_not_match_the_block_are_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(4, &[("alice", 100)]);
         let alice = Keypair::from_seed("alice");
         let (store, state) = Store::open(dir.path(), &g).unwrap();
-        let txs = vec![transfer(&alice, alice.public(), 1, 0)];
-        let exec = state.execute("test-chain", &txs);
+        let txs = vec![transfer(&alice, Keypair::from_seed("bob").public(), 1, 0)];
+        let exec = state
+            .execute(&ChainRules::open("test-chain"), &txs)
+            .unwrap();
         let mut b = block(1, g.hash(), txs);
         b.header.state_root = exec.state_root;
         let cert = certificate(&keys(4), &[0, 1, 2], 1, b.hash());
@@ -609,6 +655,48 @@ mod tests {
         }
         assert_eq!(store.tip().unwrap().height, 0);
         assert!(store.tx(&other).unwrap().is_none(), "nothing indexed");
+    }
+
+    /// Execution refuses a replay by its nonce; storage refuses it again by its id, so a
+    /// committed record is never overwritten even if a certified block repeats one.
+    #[test]
+    fn a_committed_transaction_is_never_indexed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[("alice", 100), ("bob", 0)]);
+        let (alice, bob) = (Keypair::from_seed("alice"), Keypair::from_seed("bob"));
+        let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+        let x = transfer(&alice, bob.public(), 30, 0);
+        commit_next(&store, &mut state, vec![x.clone()]);
+        let empty = state.execute(&ChainRules::open("test-chain"), &[]).unwrap();
+        let tip = store.tip().unwrap();
+        let y = transfer(&alice, bob.public(), 1, 1);
+        for (txs, at) in [
+            (vec![x.clone()], Some(1)),
+            (vec![y.clone(), y.clone()], None),
+        ] {
+            let mut b = block(2, tip.block_hash, txs.clone());
+            b.header.state_root = empty.state_root;
+            let cert = certificate(&keys(4), &[0, 1, 2], 2, b.hash());
+            match store.commit(&b, &cert, &empty) {
+                Err(StorageError::DuplicateTx {
+                    height: 2,
+                    id,
+                    at: a,
+                }) => {
+                    assert_eq!((id, a), (txs[0].hash(), at));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(store.tip().unwrap(), tip);
+        assert_eq!(
+            store.tx(&x.hash()).unwrap(),
+            Some(TxRecord {
+                height: 1,
+                index: 0
+            })
+        );
+        assert_eq!(store.tx(&y.hash()).unwrap(), None);
     }
 
     #[test]
@@ -702,8 +790,9 @@ mod tests {
     }
 
     /// Commit `heights` blocks, each with the validator's three signing records, the way a
-    /// long-running validator does. The blocks reuse the same transfers (bad nonces after the
-    /// first, so they execute to receipts): what matters is the bytes written.
+    /// long-running validator does. Storage does not execute: each block carries the same
+    /// transfers with the memo made unique (new ids, unsigned) and an empty block's
+    /// execution, since what matters is the bytes written.
     fn run_heights(store: &Store, state: &mut State, heights: u64, txs: &[crate::tx::SignedTx]) {
         let signers = keys(4);
         for _ in 0..heights {
@@ -714,8 +803,17 @@ mod tests {
                     .append_signing_record(h, &[0, 0, 0, 0, step], &[step; 300])
                     .unwrap();
             }
-            let exec = state.execute("test-chain", txs);
-            let mut b = block(h, tip.block_hash, txs.to_vec());
+            let exec = state.execute(&ChainRules::open("test-chain"), &[]).unwrap();
+            let txs: Vec<_> = txs
+                .iter()
+                .map(|t| {
+                    let mut t = t.clone();
+                    let head = t.transfer.memo.len().min(8);
+                    t.transfer.memo.splice(..head, h.to_le_bytes());
+                    t
+                })
+                .collect();
+            let mut b = block(h, tip.block_hash, txs);
             b.header.state_root = exec.state_root;
             let cert = certificate(&signers, &[0, 1, 2], h, b.hash());
             store.commit(&b, &cert, &exec).unwrap();

@@ -141,11 +141,12 @@ impl SignedTx {
         Ok(())
     }
 
-    /// Strict single verification: the reference validity rule (see ARCHITECTURE.md).
-    pub fn verify_strict(&self) -> Result<(), SignatureError> {
+    /// Single verification under the validity rule (`ed25519`; ARCHITECTURE.md): the same
+    /// verdict as in any batch.
+    pub fn verify(&self) -> Result<(), SignatureError> {
         self.transfer
             .from
-            .verify_strict(domain::TX, &self.signed_message(), &self.signature)
+            .verify(domain::TX, &self.signed_message(), &self.signature)
     }
 }
 
@@ -184,10 +185,10 @@ pub(crate) mod tests {
         let alice = Keypair::from_seed("alice");
         let bob = Keypair::from_seed("bob").public();
         let tx = transfer(&alice, bob, 10, 0);
-        tx.verify_strict().unwrap();
+        tx.verify().unwrap();
         let mut forged = tx.clone();
         forged.transfer.amount = 11;
-        assert!(forged.verify_strict().is_err());
+        assert!(forged.verify().is_err());
         assert_ne!(forged.hash(), tx.hash());
     }
 

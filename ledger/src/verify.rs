@@ -1,12 +1,10 @@
 //! Signature verification: the hot path of every node.
 //!
-//! The validity rule (also in ARCHITECTURE.md): a signature is valid when its key parses, is
-//! not of small order, and the signature passes either dalek's `verify_batch` as part of a
-//! batch or, when that batch fails, `verify_strict` on its own. Weak keys are rejected before
-//! batching. For honestly made signatures both paths agree; for adversarial ones (torsion
-//! components in R) batch and strict verification can disagree, so signature validity may
-//! decide admission and votes, never execution: a committed block executes without
-//! re-checking signatures, which keeps execution deterministic.
+//! The validity rule (also in ARCHITECTURE.md) is `ed25519`'s: ZIP-215's cofactored
+//! equation, with small-order keys refused. A batch and a single check accept exactly the
+//! same signatures, so a signature's verdict never depends on the batch it arrives in, nor
+//! on the node that checks it. A committed block still executes without re-checking
+//! signatures: it is certified.
 //!
 //! [`TxVerifier`] is the admission pipeline (decode, hash, cache lookup, batch verify across a
 //! dedicated rayon pool, never on an async runtime). Its cache remembers every transaction it
@@ -20,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
 
-use crate::crypto::{Hash, PublicKey, Signature, SignatureError, domain, verify_strict_with};
+use crate::crypto::{Hash, PublicKey, Signature, SignatureError, domain};
+use crate::ed25519;
 use crate::tx::{SignedTx, TxError};
 
 /// One signature to check: `signature` by `key` over `domain || message`.
@@ -41,51 +40,31 @@ fn verify_batch_with_keys(
     items: &[SigItem<'_>],
     keys: &[Result<VerifyingKey, SignatureError>],
 ) -> Vec<Result<(), SignatureError>> {
-    let mut results: Vec<Result<(), SignatureError>> = keys
-        .iter()
-        .map(|k| k.as_ref().map(|_| ()).map_err(Clone::clone))
-        .collect();
-    let good: Vec<usize> = (0..items.len()).filter(|&i| results[i].is_ok()).collect();
-    if good.is_empty() {
+    let mut results: Vec<Result<(), SignatureError>> = Vec::with_capacity(items.len());
+    let mut prepared = Vec::with_capacity(items.len());
+    let mut at = Vec::with_capacity(items.len());
+    for (i, (item, key)) in items.iter().zip(keys).enumerate() {
+        let decoded = key
+            .clone()
+            .and_then(|vk| ed25519::prepare(&vk, item.domain, item.message, item.signature));
+        match decoded {
+            Ok(p) => {
+                prepared.push(p);
+                at.push(i);
+                results.push(Ok(()));
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    if ed25519::all_hold(&prepared) {
         return results;
     }
-    // Every `domain || message` in one buffer: one allocation per batch, not one per item.
-    let total: usize = good
-        .iter()
-        .map(|&i| items[i].domain.len() + items[i].message.len())
-        .sum();
-    let mut buffer = Vec::with_capacity(total);
-    let mut ends = Vec::with_capacity(good.len());
-    for &i in &good {
-        buffer.extend_from_slice(items[i].domain);
-        buffer.extend_from_slice(items[i].message);
-        ends.push(buffer.len());
-    }
-    let message_refs: Vec<&[u8]> = ends
-        .iter()
-        .scan(0, |start, &end| {
-            Some(&buffer[std::mem::replace(start, end)..end])
-        })
-        .collect();
-    let signatures: Vec<ed25519_dalek::Signature> = good
-        .iter()
-        .map(|&i| ed25519_dalek::Signature::from_bytes(&items[i].signature.0))
-        .collect();
-    let vks: Vec<VerifyingKey> = good
-        .iter()
-        .map(|&i| *keys[i].as_ref().expect("filtered to parsed keys"))
-        .collect();
-    if ed25519_dalek::verify_batch(&message_refs, &signatures, &vks).is_ok() {
-        return results;
-    }
-    // Some signature in the batch is bad: find which, one by one, with the strict rule.
-    for (j, &i) in good.iter().enumerate() {
-        results[i] = verify_strict_with(
-            &vks[j],
-            items[i].domain,
-            items[i].message,
-            items[i].signature,
-        );
+    // Some signature in the batch is bad: find which, one by one. The single and the batch
+    // equation accept the same signatures, so this changes no verdict, only finds it.
+    for (p, &i) in prepared.iter().zip(&at) {
+        if !p.holds() {
+            results[i] = Err(SignatureError::BadSignature);
+        }
     }
     results
 }
@@ -448,6 +427,64 @@ mod tests {
         let results = verify_batch(&items);
         for (i, r) in results.iter().enumerate() {
             assert_eq!(r.is_err(), i == 3 || i == 17, "tx {i}: {r:?}");
+        }
+    }
+
+    /// A client crafts a transfer whose signature's R is rB + T, T of order 8. Under dalek's
+    /// non-cofactored batch it passed only in batches whose coefficient for it was a multiple
+    /// of 8 (so one node accepted what its peers refused); now its verdict is one, alone and
+    /// in each of 64 different batches, cached keys or not.
+    #[test]
+    fn a_torsioned_signature_has_one_verdict_alone_and_in_any_batch() {
+        let mallory = Keypair::from_seed("mallory");
+        let crafted_transfer = Transfer {
+            chain_id: "test-chain".into(),
+            from: mallory.public(),
+            to: Keypair::from_seed("bob").public(),
+            amount: 5,
+            nonce: 0,
+            memo: vec![],
+        };
+        let message = crate::encoding::encode(&crafted_transfer);
+        let signature = crate::ed25519::tests::torsioned_signature(&mallory, &message, 1);
+        let crafted = SignedTx {
+            transfer: crafted_transfer,
+            signature,
+        };
+        let alone = crafted.verify();
+        assert_eq!(alone, Ok(()), "ZIP-215 accepts a torsion component in R");
+        let verifier = TxVerifier::new("test-chain", 1, 1 << 16);
+        for batch in 0..64u64 {
+            let others: Vec<SignedTx> = (0..batch % 7 + 1)
+                .map(|i| {
+                    let k = Keypair::from_seed(&format!("honest-{batch}-{i}"));
+                    transfer(&k, mallory.public(), 1 + batch, i)
+                })
+                .collect();
+            let mut raw: Vec<Vec<u8>> = others.iter().map(SignedTx::encode).collect();
+            raw.insert((batch as usize) % raw.len(), crafted.encode());
+            // A fresh verifier each time, or the first verdict would be a cache hit.
+            let fresh = TxVerifier::new("test-chain", 1, 1 << 16);
+            for v in [&fresh, &verifier] {
+                let verdicts = v.admit(&raw);
+                let at = (batch as usize) % others.len();
+                assert_eq!(
+                    verdicts[at].as_ref().map(|_| ()).map_err(|e| e.to_string()),
+                    Ok(()),
+                    "batch {batch}: {verdicts:?}"
+                );
+                assert!(verdicts.iter().all(Result::is_ok), "batch {batch}");
+            }
+        }
+        // A torsioned R with a wrong s fails alone and in every batch alike.
+        let mut broken = crafted.clone();
+        broken.signature.0[40] ^= 1;
+        assert!(broken.verify().is_err());
+        for batch in 0..16u64 {
+            let k = Keypair::from_seed(&format!("other-{batch}"));
+            let raw = vec![transfer(&k, k.public(), 1, batch).encode(), broken.encode()];
+            let verdicts = TxVerifier::new("test-chain", 1, 16).admit(&raw);
+            assert!(verdicts[0].is_ok() && verdicts[1].is_err(), "{verdicts:?}");
         }
     }
 

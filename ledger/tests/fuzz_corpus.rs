@@ -102,7 +102,7 @@ fn check(target: &str, data: &[u8]) {
         "decode_tx" => {
             if let Ok(tx) = SignedTx::decode(data) {
                 assert_eq!(tx.encode(), data);
-                let _ = tx.verify_strict();
+                let _ = tx.verify();
             }
         }
         "decode_block" => {

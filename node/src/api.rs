@@ -4,18 +4,20 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | POST | `/v1/txs` `{"tx": "<hex of the encoded SignedTx>"}` | `{"hash"}`; 400 malformed, 422 refused, 413 too large, 503 mempool full |
-//! | POST | `/v1/txs?wait_ms=N` | as above, but waits up to N ms (at most 60 s) for the commit: `{"hash", "status", "height", "receipt"}` |
+//! | POST | `/v1/txs?wait_ms=N` | as above, but waits up to N ms (at most 60 s) for the commit: `{"hash", "status", "height", "index"}` (committed means executed) |
 //! | POST | `/v1/txs/batch` (body: an encoded `TxBatch`) | [`BatchSubmitted`] |
 //! | GET | `/v1/commits?from=H` | [`CommitInfo`]s of recent blocks, with this node's commit times |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce"}` |
 //! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
-//! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index", "receipt"}`; 404 |
+//! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index"}`; 404 |
 //! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
 //! | GET | `/v1/status` | [`NodeStatus`] |
 //! | GET | `/v1/peers` | `[{"peer_id", "score"}]` |
 //! | GET | `/health` | `{"ok": true}` |
 //! | GET | `/readiness?min_peers=N` | [`Readiness`]; 503 when halted, syncing or short of peers |
 //! | GET | `/metrics` | Prometheus text format |
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
@@ -71,7 +73,63 @@ fn node_error(e: NodeError) -> Response {
 /// Largest `POST /v1/txs/batch` body.
 pub const MAX_BATCH_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// Bytes of request bodies held at once, across every connection: 512 connections with 8 MiB
+/// batches each, and their decoded copies, would otherwise be gigabytes.
+pub const MAX_INFLIGHT_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Clone)]
+struct BodyBudget {
+    bytes: Arc<tokio::sync::Semaphore>,
+    max_body_bytes: usize,
+    node: NodeHandle,
+}
+
+/// A request with a body takes its size from the budget (its `Content-Length`, or the
+/// largest body its route accepts when it gives none) until its answer is made, which covers
+/// the decoded copy and the verification too; with no room it is refused at once.
+async fn body_budget(
+    State(budget): State<BodyBudget>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
+    }
+    let route_max = if request.uri().path() == "/v1/txs/batch" {
+        MAX_BATCH_BODY_BYTES
+    } else {
+        budget.max_body_bytes
+    };
+    let claimed = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(route_max)
+        .min(route_max)
+        .clamp(1, MAX_INFLIGHT_BODY_BYTES);
+    let Ok(_held) = budget.bytes.clone().try_acquire_many_owned(claimed as u32) else {
+        budget.node.metrics().tx_refused(ErrorCode::Busy.as_str());
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Busy,
+            format!(
+                "this node already holds {MAX_INFLIGHT_BODY_BYTES} bytes of request bodies; retry shortly"
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, "1".parse().expect("valid"));
+        return response;
+    };
+    next.run(request).await
+}
+
 pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
+    let budget = BodyBudget {
+        bytes: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_BODY_BYTES)),
+        max_body_bytes,
+        node: node.clone(),
+    };
     Router::new()
         .route("/v1/txs", post(submit))
         .route(
@@ -94,6 +152,7 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         .fallback(no_such_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(budget, body_budget))
         .with_state(node)
 }
 

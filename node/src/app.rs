@@ -11,8 +11,9 @@ use ledger::merkle::merkle_root;
 use ledger::storage::{StorageError, Store, Tip};
 use ledger::verify::{Admitted, TxVerifier};
 use ledger::{
-    Account, Address, Block, BlockHeader, CommitCertificate, Execution, Genesis, Hash, PublicKey,
-    SignedTx, State, TxError,
+    Account, Address, Block, BlockError, BlockExecError, BlockHeader, ChainRules,
+    CommitCertificate, Execution, Genesis, Hash, PublicKey, SignedTx, State, TransferError,
+    TxError,
 };
 
 use crate::mempool::{CommitRate, Mempool, MempoolLimits};
@@ -105,10 +106,60 @@ pub enum SubmitError {
     Halted(String),
 }
 
+impl From<TransferError> for SubmitError {
+    /// Admission refuses what execution would: the same rules, under the API's names.
+    fn from(e: TransferError) -> Self {
+        match e {
+            TransferError::WrongChain { expected, got } => {
+                SubmitError::Invalid(TxError::WrongChain { expected, got })
+            }
+            TransferError::ZeroAmount => SubmitError::ZeroAmount,
+            TransferError::SelfTransfer => SubmitError::SelfTransfer,
+            TransferError::NotPermitted(p) => SubmitError::NotPermitted(p),
+            TransferError::UnknownSender => SubmitError::UnknownSender,
+        }
+    }
+}
+
+/// Why a proposed block is invalid (counted by reason, never voted for).
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidBlock {
+    #[error("structure: {0}")]
+    Structure(#[from] BlockError),
+    #[error("a transaction's signature does not verify")]
+    Signature,
+    #[error(transparent)]
+    Execution(#[from] BlockExecError),
+    #[error("its state root {claimed} is not the {computed} its execution gives")]
+    StateRoot { claimed: Hash, computed: Hash },
+}
+
+impl InvalidBlock {
+    /// Label for the refusal counter.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InvalidBlock::Structure(_) => "invalid_block_structure",
+            InvalidBlock::Signature => "invalid_block_signature",
+            InvalidBlock::Execution(_) => "invalid_block_execution",
+            InvalidBlock::StateRoot { .. } => "invalid_block_state_root",
+        }
+    }
+}
+
+/// What stops a validator (fail-stop): it cannot keep a promise about its own state.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(
+        "decided block {height} cannot execute ({error}): a certificate for an invalid block means more than a third of the voting power is faulty, so this validator stops rather than guess"
+    )]
+    DecidedBlockInexecutable { height: u64, error: BlockExecError },
+}
+
 pub struct Application {
-    chain_id: String,
-    /// Genesis account permissions, if the chain has them.
-    permissions: Option<ledger::Permissions>,
+    /// The chain id and account permissions every transfer must satisfy.
+    rules: ChainRules,
     config: AppConfig,
     /// Shared with the read side (API, sync serving), which never waits for this task.
     store: Arc<Store>,
@@ -126,8 +177,7 @@ impl Application {
     pub fn open(dir: &Path, genesis: &Genesis, config: AppConfig) -> Result<Self, StorageError> {
         let (store, state) = Store::open(dir, genesis)?;
         Ok(Self {
-            chain_id: genesis.chain_id.clone(),
-            permissions: genesis.permissions.clone(),
+            rules: ChainRules::of(genesis),
             verifier: Arc::new(TxVerifier::new(
                 genesis.chain_id.clone(),
                 config.verify_threads,
@@ -204,7 +254,7 @@ impl Application {
     }
 
     pub fn chain_id(&self) -> &str {
-        &self.chain_id
+        &self.rules.chain_id
     }
 
     /// Admit raw transactions (decode, verify once, check against the state).
@@ -246,26 +296,15 @@ impl Application {
             .map(|admitted| {
                 let a = admitted?;
                 let t = &a.tx.transfer;
-                // Writing to the chain costs the sender something: no free records.
-                if t.amount == 0 {
-                    return Err(SubmitError::ZeroAmount);
-                }
-                if t.from == t.to {
-                    return Err(SubmitError::SelfTransfer);
-                }
-                if let Some(p) = &self.permissions {
-                    p.check(&t.from, &t.to, |a| self.state.accounts().contains_key(a))?;
-                }
-                if !self.state.accounts().contains_key(&t.from) {
-                    return Err(SubmitError::UnknownSender);
-                }
+                self.state.check_transfer(&self.rules, t)?;
                 let sender = self.state.account(&t.from);
                 self.mempool.admit(a, &sender, height)
             })
             .collect()
     }
 
-    /// Build the block this validator proposes at `height`.
+    /// Build the block this validator proposes at `height`: what the mempool selects, less
+    /// any transfer an earlier one in the block made unable to execute.
     pub fn build_block(
         &mut self,
         height: u64,
@@ -274,15 +313,19 @@ impl Application {
         timestamp_ms: u64,
     ) -> Result<Block, StorageError> {
         let tip = self.store.tip()?;
-        let (hashes, txs) = self.mempool.select(
+        let (mut hashes, mut txs) = self.mempool.select(
             self.config.max_block_txs,
             self.config.max_block_bytes,
             &self.state,
         );
-        let execution = self.state.execute(&self.chain_id, &txs);
+        let (execution, kept) = self.state.execute_runnable(&self.rules, &txs);
+        if kept.len() != txs.len() {
+            hashes = kept.iter().map(|&i| hashes[i]).collect();
+            txs = kept.iter().map(|&i| txs[i].clone()).collect();
+        }
         let block = Block {
             header: BlockHeader {
-                chain_id: self.chain_id.clone(),
+                chain_id: self.rules.chain_id.clone(),
                 height,
                 round,
                 prev_hash: tip.block_hash,
@@ -297,43 +340,33 @@ impl Application {
         Ok(block)
     }
 
-    /// Judge a proposed block: structure, signatures (verified-once cache) and execution.
-    pub fn validate(&mut self, block: &Block) -> bool {
-        let Ok(tip) = self.store.tip() else {
-            return false;
-        };
-        let Ok(ids) = block.check_structure(
-            &self.chain_id,
+    /// Judge a proposed block: structure, signatures (verified-once cache) and execution,
+    /// where every transfer must execute. `Err` only when this validator cannot judge at
+    /// all (its tip is unreadable), which must stop it rather than make it vote nil forever.
+    pub fn validate(&mut self, block: &Block) -> Result<Result<(), InvalidBlock>, StorageError> {
+        let tip = self.store.tip()?;
+        Ok(self.judge(block, &tip))
+    }
+
+    fn judge(&mut self, block: &Block, tip: &Tip) -> Result<(), InvalidBlock> {
+        let ids = block.check_structure(
+            &self.rules.chain_id,
             tip.height + 1,
             &tip.block_hash,
             ledger::block::MAX_BLOCK_TXS,
-        ) else {
-            return false;
-        };
-        // A block with a transfer the chain's permissions forbid is invalid, whoever built it.
-        if let Some(p) = &self.permissions {
-            let exists = |a: &ledger::Address| self.state.accounts().contains_key(a);
-            if block
-                .txs
-                .iter()
-                .any(|tx| p.check(&tx.transfer.from, &tx.transfer.to, exists).is_err())
-            {
-                return false;
-            }
-        }
-        if self
-            .verifier
+        )?;
+        self.verifier
             .verify_block_txs_by_id(&block.txs, &ids)
-            .is_err()
-        {
-            return false;
+            .map_err(|_| InvalidBlock::Signature)?;
+        let execution = self.state.execute(&self.rules, &block.txs)?;
+        if execution.state_root != block.header.state_root {
+            return Err(InvalidBlock::StateRoot {
+                claimed: block.header.state_root,
+                computed: execution.state_root,
+            });
         }
-        let execution = self.state.execute(&self.chain_id, &block.txs);
-        let valid = execution.state_root == block.header.state_root;
-        if valid {
-            self.executions.insert(block.hash(), (execution, ids));
-        }
-        valid
+        self.executions.insert(block.hash(), (execution, ids));
+        Ok(())
     }
 
     /// Commit a decided block. Execution never re-checks signatures: the block is certified.
@@ -342,12 +375,17 @@ impl Application {
         &mut self,
         block: &Block,
         certificate: &CommitCertificate,
-    ) -> Result<(Tip, Vec<Hash>), StorageError> {
+    ) -> Result<(Tip, Vec<Hash>), AppError> {
         let hash = block.hash();
         let (execution, hashes) = match self.executions.remove(&hash) {
             Some(known) => known,
             None => (
-                self.state.execute(&self.chain_id, &block.txs),
+                self.state
+                    .execute(&self.rules, &block.txs)
+                    .map_err(|error| AppError::DecidedBlockInexecutable {
+                        height: block.header.height,
+                        error,
+                    })?,
                 block.txs.iter().map(SignedTx::hash).collect(),
             ),
         };

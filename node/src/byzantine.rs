@@ -247,8 +247,14 @@ mod tests {
                 .contains("equivocate")
         );
         assert!(is_test_chain("lantau-testnet"));
+        assert!(is_test_chain("lantau-testnet-3f9a2c"));
         assert!(is_test_chain("bench-4v"));
+        assert!(is_test_chain("app_test"));
         assert!(!is_test_chain("fintech-hub-mainnet"));
+        // Marks inside other words do not count.
+        assert!(!is_test_chain("latest-payments"));
+        assert!(!is_test_chain("attestation"));
+        assert!(!is_test_chain("benchmark-bank"));
     }
 
     #[test]
@@ -282,7 +288,7 @@ mod tests {
         tamper_body(&mut block, &liar, "test-chain");
         assert_eq!(block.hash(), hash, "same header");
         assert_eq!(block.txs[0].transfer.from, victim.public());
-        assert!(block.txs[0].verify_strict().is_err());
+        assert!(block.txs[0].verify().is_err());
         assert!(ledger::encoding::decode::<Block>(&ledger::encoding::encode(&block)).is_err());
     }
 }

@@ -177,12 +177,24 @@ impl NodeHandle {
         Ok(self.reads.status())
     }
 
+    /// A read of the store (RocksDB, block decoding) on the blocking pool: never on the
+    /// runtime's workers, which serve every request and the node's own tasks.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Reads) -> Result<T, ledger::storage::StorageError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let reads = self.reads.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&reads))
+            .await
+            .map_err(|_| NodeError::Stopped)??)
+    }
+
     pub async fn account(&self, address: Address) -> Result<Account, NodeError> {
-        Ok(self.reads.account(&address)?)
+        self.read(move |r| r.account(&address)).await
     }
 
     pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {
-        if let Some(record) = self.reads.tx(&hash)? {
+        if let Some(record) = self.read(move |r| r.tx(&hash)).await? {
             return Ok(TxStatus::Committed(record));
         }
         let pending = self.ask(|reply| Request::IsPending { hash, reply }).await?;
@@ -190,8 +202,8 @@ impl NodeHandle {
             TxStatus::Pending
         } else {
             // Committed between the two looks?
-            self.reads
-                .tx(&hash)?
+            self.read(move |r| r.tx(&hash))
+                .await?
                 .map_or(TxStatus::Unknown, TxStatus::Committed)
         })
     }
@@ -211,7 +223,7 @@ impl NodeHandle {
         &self,
         height: Option<u64>,
     ) -> Result<Option<(Block, CommitCertificate)>, NodeError> {
-        Ok(self.reads.block(height)?)
+        self.read(move |r| r.block(height)).await
     }
 
     pub async fn validators(&self) -> Result<Vec<Validator>, NodeError> {

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 use crate::now_ms;
 
 use consensus::{Config, Consensus, Driver, Host, Input, Message, Output, Timeout, Timeouts};
-use ledger::storage::StorageError;
 use ledger::{Block, CommitCertificate, Genesis, Hash, Keypair};
 
-use crate::app::{AppConfig, Application, SubmitError};
+use crate::app::{AppConfig, AppError, Application, SubmitError};
 
 #[derive(Debug, Clone)]
 pub struct LocalNetConfig {
@@ -67,7 +66,7 @@ pub struct Committed<'a> {
 /// another's restarts with validators a height apart, and those behind could never decide a
 /// height the others left (a networked node syncs blocks from its peers; here they are all
 /// in this process, so the blocks and their certificates are copied).
-fn catch_up(apps: &mut [Application]) -> Result<(), StorageError> {
+fn catch_up(apps: &mut [Application]) -> Result<(), AppError> {
     let tips = apps
         .iter()
         .map(|a| a.tip().map(|t| t.height))
@@ -105,7 +104,7 @@ impl LocalNet {
         genesis: &Genesis,
         keys: Vec<Keypair>,
         config: LocalNetConfig,
-    ) -> Result<Self, StorageError> {
+    ) -> Result<Self, AppError> {
         let validators = genesis.validator_set().expect("genesis was validated");
         let mut apps = keys
             .iter()
@@ -309,17 +308,17 @@ struct LocalHost<'a> {
 }
 
 impl Host for LocalHost<'_> {
-    type Error = StorageError;
+    type Error = AppError;
 
-    fn persist(&mut self, record: &consensus::SignRecord) -> Result<(), StorageError> {
-        self.app.persist_signing(record)
+    fn persist(&mut self, record: &consensus::SignRecord) -> Result<(), AppError> {
+        Ok(self.app.persist_signing(record)?)
     }
 
-    fn validate(&mut self, _height: u64, block: &Block) -> bool {
-        self.app.validate(block)
+    fn validate(&mut self, _height: u64, block: &Block) -> Result<bool, AppError> {
+        Ok(self.app.validate(block)?.is_ok())
     }
 
-    fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), StorageError> {
+    fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), AppError> {
         self.app.commit(&block, &certificate)?;
         *self.last_commit = Instant::now();
         (self.on_commit)(Committed {

@@ -17,13 +17,19 @@ mod process;
 /// Why consensus refused a message: the `reason` label of
 /// `lantau_consensus_messages_refused_total` (`consensus::InputError::reason`, and
 /// `undecodable` for bytes that are no message). `stale_height` is normal: votes for a height
-/// that arrive after this validator decided it.
-pub const REFUSAL_REASONS: [&str; 10] = [
+/// that arrive after this validator decided it. `invalid_block_*`: a proposal whose block
+/// this validator judged invalid (`app::InvalidBlock::reason`), and voted nil on.
+pub const REFUSAL_REASONS: [&str; 15] = [
     "bad_certificate",
     "bad_signature",
     "far_future_height",
     "far_future_round",
+    "far_past_round",
     "future_rounds_full",
+    "invalid_block_execution",
+    "invalid_block_signature",
+    "invalid_block_state_root",
+    "invalid_block_structure",
     "malformed",
     "stale_height",
     "undecodable",

@@ -4,7 +4,7 @@
 //!
 //! It runs as one tokio task: [`spawn`] returns a command sender and an event receiver.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::time::Duration;
 
@@ -85,9 +85,13 @@ pub enum Command {
         peer: PeerId,
         request: SyncRequest,
     },
+    /// `permit` is held until the reply is written (or fails): what waits in libp2p's
+    /// buffers for a slow reader counts against the serving bound.
     RespondBlocks {
+        request_id: request_response::InboundRequestId,
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
+        permit: tokio::sync::OwnedSemaphorePermit,
     },
 }
 
@@ -103,6 +107,7 @@ pub enum Event {
         source: PeerId,
     },
     BlocksRequested {
+        request_id: request_response::InboundRequestId,
         request: SyncRequest,
         channel: ResponseChannel<SyncResponse>,
     },
@@ -129,6 +134,9 @@ struct Behaviour {
     ping: ping::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
 }
+
+/// Incoming connections still in their handshake at once (see the connection limits).
+pub const MAX_PENDING_INCOMING: u32 = 32;
 
 pub struct NetworkConfig {
     pub key: libp2p::identity::Keypair,
@@ -235,10 +243,16 @@ pub fn spawn(
             for peer in &allowed {
                 allow.allow_peer(*peer);
             }
+            // Every TCP connection costs a descriptor and a Noise handshake before the
+            // allow-list can judge its peer, so connections still being upgraded are bounded
+            // too: a flood of raw dials is refused at accept instead of exhausting the
+            // descriptors RocksDB needs (running out of them fail-stops the node).
             let limits = connection_limits::Behaviour::new(
                 connection_limits::ConnectionLimits::default()
                     .with_max_established_per_peer(Some(2))
-                    .with_max_established(Some(allowed.len() as u32 * 2 + 2)),
+                    .with_max_established(Some(allowed.len() as u32 * 2 + 2))
+                    .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                    .with_max_pending_outgoing(Some(allowed.len() as u32 * 2 + 2)),
             );
             Ok(Behaviour {
                 allow,
@@ -285,6 +299,11 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut redial = tokio::time::interval(Duration::from_secs(2));
         let mut connected: HashSet<PeerId> = HashSet::new();
+        // Sync replies handed to libp2p and not yet written, with their serving permits.
+        let mut writing: HashMap<
+            request_response::InboundRequestId,
+            tokio::sync::OwnedSemaphorePermit,
+        > = HashMap::new();
         loop {
             tokio::select! {
                 _ = redial.tick() => {
@@ -337,8 +356,10 @@ pub fn spawn(
                         Command::RequestBlocks { peer, request } => {
                             swarm.behaviour_mut().sync.send_request(&peer, request);
                         }
-                        Command::RespondBlocks { channel, response } => {
-                            let _ = swarm.behaviour_mut().sync.send_response(channel, response);
+                        Command::RespondBlocks { request_id, channel, response, permit } => {
+                            if swarm.behaviour_mut().sync.send_response(channel, response).is_ok() {
+                                writing.insert(request_id, permit);
+                            }
                         }
                     }
                 }
@@ -379,9 +400,16 @@ pub fn spawn(
                             }
                         }
                         SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {
-                            request_response::Message::Request { request, channel, .. } => Some(Event::BlocksRequested { request, channel }),
+                            request_response::Message::Request { request_id, request, channel } => Some(Event::BlocksRequested { request_id, request, channel }),
                             request_response::Message::Response { response, .. } => Some(Event::Blocks { from: peer, response }),
                         },
+                        SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                            request_response::Event::ResponseSent { request_id, .. }
+                            | request_response::Event::InboundFailure { request_id, .. },
+                        )) => {
+                            writing.remove(&request_id);
+                            None
+                        }
                         SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, error, .. })) => {
                             let lied = matches!(&error, request_response::OutboundFailure::Io(e) if e.kind() == io::ErrorKind::InvalidData);
                             Some(Event::SyncFailed { from: peer, lied })

@@ -249,6 +249,213 @@ async fn a_node_outside_the_genesis_set_cannot_connect() {
     }
 }
 
+/// A validator that signs one vote at height 10^12 and never answers a sync request: a
+/// fresh validator catching up believes a height only as far as peers with more than a
+/// third of the power claim it, so it never asks the liar (each ask would cost a 5 s
+/// timeout), catches up from the honest peers, and is not left "syncing" once up to date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_liar_claiming_a_huge_height_neither_slows_catch_up_nor_keeps_a_node_syncing() {
+    let alice = Keypair::from_seed("alice");
+    let mut net = start_only(4, 3, &alice);
+    wait_for("a history to catch up on", async || {
+        net.min_height().await >= 30
+    })
+    .await;
+    // Validator 2 loses its store; 0 and 1 alone (half the power) wait at their tip.
+    net.handles[2] = None;
+    net.dirs[2] = tempfile::tempdir().unwrap();
+    // Validator 3 runs a rogue stack: its genuine key signs a far-future vote, republished
+    // every 100 ms, and it holds every sync request unanswered.
+    let (rogue, mut rogue_events) = network::spawn(NetworkConfig {
+        key: p2p_key(3),
+        listen: net.peers[3].1.clone(),
+        peers: net.peers.clone(),
+    })
+    .unwrap();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = asked.clone();
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Some(event) = rogue_events.recv().await {
+            if let network::Event::BlocksRequested { channel, .. } = event {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                held.push(channel);
+            }
+        }
+    });
+    let liar_key = Keypair::from_secret(net.keys[3].secret_bytes());
+    tokio::spawn(async move {
+        for round in 0u32.. {
+            let vote = ledger::Vote {
+                height: 1_000_000_000_000,
+                round,
+                kind: ledger::VoteKind::Prevote,
+                block: None,
+                validator: liar_key.public(),
+            }
+            .sign("net-test", &liar_key);
+            let data = consensus::Message::Vote(vote).encode();
+            let topic = network::CONSENSUS_TOPIC;
+            if rogue
+                .send(network::Command::Publish { topic, data })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let target = net.node(0).status().await.unwrap().height;
+    net.handles[2] = Some(service::start(net.setup(2)).unwrap());
+    wait_for("validator 2 to catch up past the others' tip", async || {
+        net.node(2).status().await.unwrap().height > target
+    })
+    .await;
+    let now = net.min_height().await;
+    wait_for("progress with validator 2 back", async || {
+        net.min_height().await >= now + 3
+    })
+    .await;
+    wait_for("validator 2 up to date and not syncing", async || {
+        !net.node(2).status().await.unwrap().syncing
+    })
+    .await;
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "the liar was asked for blocks"
+    );
+}
+
+/// Thousands of raw TCP connections to a validator's p2p port that never speak (each would
+/// hold a descriptor through a Noise handshake before the allow-list could judge it): the
+/// node refuses what is over its pending bound at accept, so its descriptors stay bounded
+/// (RocksDB needs them: running out fail-stops a node) and the chain keeps committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_raw_connections_leaves_descriptors_bounded_and_commits_going() {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let flood = 5_000.min(limit.saturating_sub(1_000) as usize / 2);
+    assert!(
+        flood >= 400,
+        "RLIMIT_NOFILE {limit} is too low for this test"
+    );
+    let alice = Keypair::from_seed("alice");
+    let net = start(4, &alice);
+    wait_for("blocks to be committed", async || {
+        net.min_height().await >= 2
+    })
+    .await;
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = fds();
+    let port = net.peers[0]
+        .1
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let held = tokio::task::spawn_blocking(move || {
+        (0..flood)
+            .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert!(
+        held.len() >= flood / 2,
+        "only {} connections opened",
+        held.len()
+    );
+    let height = net.min_height().await;
+    wait_for("commits during the flood", async || {
+        net.min_height().await >= height + 3
+    })
+    .await;
+    let node_side = fds().saturating_sub(before + held.len());
+    let bound = 2 * network::MAX_PENDING_INCOMING as usize + 64;
+    assert!(
+        node_side <= bound,
+        "{node_side} descriptors beyond the flood's own {} (bound {bound})",
+        held.len()
+    );
+    drop(held);
+}
+
+/// A client submits transfers whose signatures carry a torsion component in R, which under
+/// dalek's non-cofactored batch passed at one validator and failed at its peers (who then
+/// scored the relaying validator down, three rejections graylisting it). Under the
+/// cofactored rule every validator gives them one verdict: they are gossiped, committed
+/// everywhere, and no honest peer's score of the relay drops below zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn torsioned_signatures_cannot_turn_honest_validators_against_each_other() {
+    let alice = Keypair::from_seed("alice");
+    let net = start(4, &alice);
+    wait_for("blocks to be committed", async || {
+        net.min_height().await >= 2
+    })
+    .await;
+    let to = Keypair::from_seed("torsion-recipient").public();
+    let mut sent = 0;
+    for nonce in 0..21 {
+        for s in 0..BULK_SENDERS {
+            let sender = bulk_sender(s);
+            let transfer = Transfer {
+                chain_id: "net-test".into(),
+                from: sender.public(),
+                to,
+                amount: 1,
+                nonce,
+                memo: vec![],
+            };
+            let message = ledger::encoding::encode(&transfer);
+            let signature = ledger::ed25519::sign_with_torsion(
+                &sender,
+                ledger::crypto::domain::TX,
+                &message,
+                1 + 2 * (s % 4),
+            );
+            let tx = ledger::SignedTx {
+                transfer,
+                signature,
+            };
+            net.node(0)
+                .submit(tx.encode())
+                .await
+                .unwrap()
+                .expect("node0 admits it");
+            sent += 1;
+        }
+        // One batch per round of nonces, so each reaches the peers in a batch of its own.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    wait_for("every torsioned transfer on every validator", async || {
+        for h in net.running() {
+            if h.balance(to).await.unwrap() != sent {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    let relay = net.peers[0].0;
+    for (i, h) in net.running().enumerate().skip(1) {
+        assert_eq!(
+            h.metrics().gossip_rejected.get(),
+            0,
+            "validator {i} rejected gossip"
+        );
+        let peers = h.peers().await.unwrap();
+        let score = peers.iter().find(|p| p.peer_id == relay).map(|p| p.score);
+        assert!(
+            score.is_some_and(|s| s >= 0.0),
+            "validator {i} scores node0 {score:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_validator_peer_gossiping_forgeries_is_rejected_and_penalised() {
     let alice = Keypair::from_seed("alice");

@@ -27,11 +27,19 @@ pub struct InitOptions {
     pub config: NodeConfig,
 }
 
+/// A chain id no other default testnet shares. Signatures bind the chain id, so a transfer
+/// signed for one testnet cannot be replayed on another made the same way.
+pub fn fresh_chain_id() -> String {
+    // A new signing key is 32 random bytes; its public key is a handy random hex string.
+    let nonce = ledger::Keypair::generate().public().to_hex();
+    format!("lantau-testnet-{}", &nonce[..8])
+}
+
 impl Default for InitOptions {
     fn default() -> Self {
         Self {
             validators: 4,
-            chain_id: "lantau-testnet".into(),
+            chain_id: fresh_chain_id(),
             hosts: vec![],
             funded: vec![],
             config: local_defaults(4),
@@ -195,6 +203,42 @@ mod tests {
             init(dir.path(), &InitOptions::default()),
             Err(TestnetError::Exists(_))
         ));
+    }
+
+    /// Every default testnet funds the same demo keys, so a transfer signed for one would
+    /// replay on every other if they shared a chain id (signatures bind it). Each gets its own.
+    #[test]
+    fn a_transfer_signed_for_one_default_testnet_does_not_replay_on_another() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        init(a.path(), &InitOptions::default()).unwrap();
+        init(b.path(), &InitOptions::default()).unwrap();
+        let ga = home::read_genesis(&a.path().join("node0")).unwrap();
+        let gb = home::read_genesis(&b.path().join("node0")).unwrap();
+        assert_ne!(ga.chain_id, gb.chain_id);
+        assert!(
+            ga.chain_id.starts_with("lantau-testnet-"),
+            "{}",
+            ga.chain_id
+        );
+        let alice = demo_key("alice");
+        let paid = ledger::Transfer {
+            chain_id: ga.chain_id.clone(),
+            from: alice.public(),
+            to: demo_key("bob").public(),
+            amount: 1,
+            nonce: 0,
+            memo: vec![],
+        };
+        let on = |g: &ledger::Genesis| {
+            ledger::State::from_genesis(g).check_transfer(&ledger::ChainRules::of(g), &paid)
+        };
+        assert_eq!(on(&ga), Ok(()));
+        assert!(
+            matches!(on(&gb), Err(ledger::TransferError::WrongChain { .. })),
+            "{:?}",
+            on(&gb)
+        );
+        assert!(interface::byzantine::is_test_chain(&ga.chain_id));
     }
 
     #[test]

@@ -565,12 +565,20 @@ impl Sim {
 
     fn decided(&mut self, i: usize, block: Block, certificate: CommitCertificate) {
         let height = block.header.height;
-        let execution = self.nodes[i].disk.state.execute(CHAIN_ID, &block.txs);
+        let execution = self.nodes[i]
+            .disk
+            .state
+            .execute(&ledger::ChainRules::open(CHAIN_ID), &block.txs);
         if self.honest(i) {
             self.check_decision(i, &block, &certificate);
             self.nodes[i].commit_times.push(self.now);
             self.first_decided_at.entry(height).or_insert(self.now);
         }
+        // A decided block that cannot execute is a validity violation (checked above for the
+        // honest); the node can go no further.
+        let Ok(execution) = execution else {
+            return;
+        };
         // Committing is synchronous and durable in the simulation.
         let honest = self.honest(i);
         let disk = &mut self.nodes[i].disk;
@@ -750,11 +758,11 @@ impl Host for SimHost<'_> {
         Ok(())
     }
 
-    fn validate(&mut self, height: u64, block: &Block) -> bool {
+    fn validate(&mut self, height: u64, block: &Block) -> Result<bool, Crashed> {
         let sim = &mut *self.sim;
         let tip = sim.tip_hash(self.node);
         let state = &sim.nodes[self.node].disk.state;
-        app::judge(state, &tip, height, block, &mut sim.verified)
+        Ok(app::judge(state, &tip, height, block, &mut sim.verified))
     }
 
     fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), Crashed> {

@@ -41,6 +41,125 @@ fn transfer(from: &Keypair, nonce: u64, chain: &str) -> Vec<u8> {
     .encode()
 }
 
+fn valid(app: &mut Application, block: &Block) -> bool {
+    app.validate(block).expect("the tip reads").is_ok()
+}
+
+fn send(from: &Keypair, to: &Keypair, amount: u64, nonce: u64) -> SignedTx {
+    Transfer {
+        chain_id: "app-test".into(),
+        from: from.public(),
+        to: to.public(),
+        amount,
+        nonce,
+        memo: vec![],
+    }
+    .sign(from)
+}
+
+/// A block as a Byzantine proposer builds it: any transfers, a consistent tx root, and the
+/// state root of whatever part of it would run (the old rule let the rest through as failed
+/// receipts).
+fn forged_block(app: &Application, txs: Vec<SignedTx>) -> Block {
+    let tip = app.tip().unwrap();
+    let (execution, _) = app.state.execute_runnable(&app.rules, &txs);
+    Block {
+        header: BlockHeader {
+            chain_id: "app-test".into(),
+            height: tip.height + 1,
+            round: 0,
+            prev_hash: tip.block_hash,
+            proposer: Keypair::from_seed("v").public(),
+            timestamp_ms: 0,
+            tx_root: Block::compute_tx_root(&txs.iter().map(SignedTx::hash).collect::<Vec<_>>()),
+            state_root: execution.state_root,
+        },
+        txs,
+    }
+}
+
+/// What a lying proposer could do when a block could hold transfers that do not execute:
+/// re-include a committed payment X (overwriting its record with a failed one, so a wallet
+/// pays again), include a victim's pending transfer out of order (evicting it unexecuted),
+/// and create accounts for free with a never-funded key. Each such block is now invalid,
+/// and a certified one fail-stops the commit with nothing written.
+#[test]
+fn a_block_holding_any_transfer_that_does_not_execute_is_invalid() {
+    let (_dir, mut app, alice) = setup(100);
+    let (bob, mallory) = (Keypair::from_seed("bob"), Keypair::from_seed("mallory"));
+    let x = send(&alice, &bob, 10, 0);
+    assert!(app.submit(&[x.encode()])[0].is_ok());
+    let first = commit_next(&mut app, &alice);
+    assert_eq!(first.txs, vec![x.clone()]);
+    let victim = [send(&alice, &bob, 1, 1), send(&alice, &bob, 1, 2)];
+    let pending: Vec<_> = victim.iter().map(SignedTx::encode).collect();
+    assert!(app.submit(&pending).iter().all(Result::is_ok));
+    let free_account = send(&mallory, &bob, 1, 5);
+    for txs in [
+        vec![x.clone()],
+        vec![free_account.clone()],
+        vec![victim[1].clone()],
+        vec![x.clone(), free_account.clone(), victim[1].clone()],
+    ] {
+        let block = forged_block(&app, txs);
+        let verdict = app.validate(&block).unwrap();
+        assert!(
+            matches!(
+                verdict,
+                Err(InvalidBlock::Execution(BlockExecError { index: 0, .. }))
+            ),
+            "{verdict:?}"
+        );
+        // Even decided by a faulty supermajority, it is not applied.
+        let certificate = CommitCertificate {
+            height: 2,
+            round: 0,
+            block_hash: block.hash(),
+            signatures: vec![],
+        };
+        let refused = app.commit(&block, &certificate).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                AppError::DecidedBlockInexecutable { height: 2, .. }
+            ),
+            "{refused}"
+        );
+    }
+    assert_eq!(app.tip().unwrap().height, 1);
+    assert_eq!(
+        app.store().tx(&x.hash()).unwrap(),
+        Some(ledger::TxRecord {
+            height: 1,
+            index: 0
+        })
+    );
+    assert_eq!(app.store().account(&mallory.public()).unwrap(), None);
+    assert!(victim.iter().all(|t| app.is_pending(&t.hash())));
+    // The honest proposer's next block executes both, in order.
+    let next = commit_next(&mut app, &alice);
+    assert_eq!(next.txs, victim.to_vec());
+}
+
+/// A proposer leaves out what an earlier transfer in its own block made unpayable, instead
+/// of proposing a block every honest validator refuses.
+#[test]
+fn a_proposer_drops_what_its_block_made_unpayable() {
+    let (_dir, mut app, alice) = setup(100);
+    let bob = Keypair::from_seed("bob");
+    let txs = [send(&alice, &bob, 60, 0), send(&alice, &bob, 60, 1)];
+    let raw: Vec<_> = txs.iter().map(SignedTx::encode).collect();
+    assert!(
+        app.submit(&raw).iter().all(Result::is_ok),
+        "each fits the balance alone"
+    );
+    let block = app.build_block(1, 0, alice.public(), 0).unwrap();
+    assert_eq!(block.txs, vec![txs[0].clone()]);
+    assert!(valid(&mut app, &block));
+    commit_next(&mut app, &alice);
+    assert_eq!(app.mempool_len(), 0, "the unpayable one left the mempool");
+}
+
 #[test]
 fn submissions_get_explicit_errors() {
     let (_dir, mut app, alice) = setup(2);
@@ -238,16 +357,16 @@ fn blocks_with_a_wrong_state_root_or_bad_signature_are_invalid() {
     let (_dir, mut app, alice) = setup(10);
     app.submit(&[transfer(&alice, 0, "app-test")]);
     let block = app.build_block(1, 0, alice.public(), 0).unwrap();
-    assert!(app.validate(&block));
+    assert!(valid(&mut app, &block));
 
     let mut wrong_root = block.clone();
     wrong_root.header.state_root = Hash::ZERO;
-    assert!(!app.validate(&wrong_root));
+    assert!(!valid(&mut app, &wrong_root));
 
     let mut forged = block.clone();
     forged.txs[0].signature.0[0] ^= 1;
     forged.header.tx_root = Block::compute_tx_root(&forged.tx_hashes());
-    assert!(!app.validate(&forged));
+    assert!(!valid(&mut app, &forged));
 }
 
 /// On a chain with account permissions, an unlisted sender and a transfer that would open an
@@ -327,8 +446,22 @@ fn account_permissions_are_enforced_at_admission_and_in_blocks() {
     assert!(open.submit(&[send(&bob, alice.public(), 0).encode()])[0].is_ok());
     let block = open.build_block(1, 0, bob.public(), 0).unwrap();
     assert_eq!(block.txs.len(), 1);
-    assert!(open.validate(&block));
-    assert!(!app.validate(&block));
+    assert!(valid(&mut open, &block));
+    // The same transfer in a block on the permissioned chain's own tip is refused for it.
+    let forbidden = forged_block(&app, block.txs.clone());
+    let verdict = app.validate(&forbidden).unwrap();
+    assert!(
+        matches!(
+            &verdict,
+            Err(InvalidBlock::Execution(BlockExecError {
+                index: 0,
+                error: ledger::ExecError::Transfer(TransferError::NotPermitted(
+                    ledger::PermissionError::Sender(_)
+                ))
+            }))
+        ),
+        "{verdict:?}"
+    );
 }
 
 /// Past what the chain drains in `mempool_max_drain_ms`, the mempool refuses as if full,

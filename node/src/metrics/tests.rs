@@ -46,6 +46,7 @@ fn refused_consensus_messages_are_counted_by_reason() {
         },
         InputError::FarFuture { current: 1, got: 9 },
         InputError::FarFutureRound { current: 1, got: 9 },
+        InputError::FarPastRound { current: 9, got: 1 },
         InputError::FutureRoundsFull {
             validator: key,
             current: 0,
@@ -54,6 +55,16 @@ fn refused_consensus_messages_are_counted_by_reason() {
         },
     ] {
         assert!(REFUSAL_REASONS.contains(&e.reason()), "{e}");
+    }
+    for invalid in [
+        crate::app::InvalidBlock::Signature,
+        crate::app::InvalidBlock::StateRoot {
+            claimed: ledger::Hash::ZERO,
+            computed: ledger::Hash::ZERO,
+        },
+        crate::app::InvalidBlock::Structure(ledger::BlockError::TooManyTxs(2, 1)),
+    ] {
+        assert!(REFUSAL_REASONS.contains(&invalid.reason()), "{invalid}");
     }
 }
 

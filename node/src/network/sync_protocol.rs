@@ -26,7 +26,7 @@ pub const SYNC_REPLY_BUDGET_BYTES: usize = 8 * 1024 * 1024;
 /// A peer that has not answered a sync request by then is given up on, and another asked.
 pub(super) const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub struct SyncRequest {
     pub from_height: u64,
     pub to_height: u64,

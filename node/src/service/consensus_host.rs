@@ -6,12 +6,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use consensus::{Host, Input, InputError, Message, Output, SignRecord};
-use ledger::storage::StorageError;
 use ledger::{Block, CommitCertificate};
 use tokio::time::Instant;
 
 use super::Node;
-use crate::app::Application;
+use crate::app::{AppError, Application};
 use crate::byzantine::Route;
 use crate::commit_log::CommitInfo;
 use crate::metrics::Metrics;
@@ -28,17 +27,33 @@ struct NodeHost<'a> {
 }
 
 impl Host for NodeHost<'_> {
-    type Error = StorageError;
+    type Error = AppError;
 
-    fn persist(&mut self, record: &SignRecord) -> Result<(), StorageError> {
-        tokio::task::block_in_place(|| self.app.persist_signing(record))
+    fn persist(&mut self, record: &SignRecord) -> Result<(), AppError> {
+        Ok(tokio::task::block_in_place(|| {
+            self.app.persist_signing(record)
+        })?)
     }
 
-    fn validate(&mut self, _height: u64, block: &Block) -> bool {
-        tokio::task::block_in_place(|| self.app.validate(block))
+    fn validate(&mut self, height: u64, block: &Block) -> Result<bool, AppError> {
+        match tokio::task::block_in_place(|| self.app.validate(block))? {
+            Ok(()) => Ok(true),
+            Err(invalid) => {
+                self.metrics.consensus_refused(invalid.reason());
+                tracing::warn!(
+                    height,
+                    round = block.header.round,
+                    proposer = %block.header.proposer,
+                    block = %block.hash(),
+                    reason = %invalid,
+                    "proposed block is invalid: voting nil"
+                );
+                Ok(false)
+            }
+        }
     }
 
-    fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), StorageError> {
+    fn commit(&mut self, block: Block, certificate: CommitCertificate) -> Result<(), AppError> {
         let started = std::time::Instant::now();
         let (tip, hashes) = tokio::task::block_in_place(|| self.app.commit(&block, &certificate))?;
         *self.committed_height = tip.height;
@@ -137,7 +152,7 @@ impl Node {
                         let _ = builds.send((height, round)).await;
                     });
                 }
-                Output::Evidence(e) => tracing::warn!(?e, "equivocation"),
+                Output::Evidence(e) => tracing::warn!(evidence = %e, "equivocation"),
             }
         }
     }

@@ -9,7 +9,7 @@
 mod consensus_host;
 mod network_events;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +76,13 @@ struct Node {
     sync_servers: Arc<tokio::sync::Semaphore>,
     /// Each validator's libp2p peer id, for messages addressed to one validator.
     validator_peers: HashMap<ledger::PublicKey, PeerId>,
+    /// Far-ahead consensus messages already verified, by content: a peer re-publishing one
+    /// under new gossip sequence numbers costs a hash, not a signature check.
+    far_ahead_verified: HashSet<ledger::Hash>,
 }
+
+/// Entries of `Node::far_ahead_verified` before it starts over.
+const FAR_AHEAD_VERIFIED: usize = 4096;
 
 /// A gossiped transaction batch, decoded and verified off the node task, waiting for the
 /// state checks and for its verdict to be reported to gossipsub.
@@ -86,6 +92,8 @@ pub(crate) struct VerifiedGossip {
     verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
     /// Whether every transaction of the message was verified (none cut for want of room).
     complete: bool,
+    /// The bytes were no batch at all (a correct validator never sends that).
+    malformed: bool,
     reservation: crate::admission::Reservation,
 }
 
@@ -146,13 +154,22 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         )
     });
     // Genesis lists validators and their p2p endpoints in the same order.
-    let validator_peers = setup
+    let validator_peers: HashMap<ledger::PublicKey, PeerId> = setup
         .genesis
         .validators
         .iter()
         .map(|v| v.public_key)
         .zip(setup.network.peers.iter().map(|(p, _)| *p))
         .collect();
+    // Sync believes a height only as far as peers with more than a third of the power claim.
+    let peer_power: HashMap<PeerId, u64> = setup
+        .genesis
+        .validators
+        .iter()
+        .zip(setup.network.peers.iter())
+        .map(|(v, (p, _))| (*p, v.power))
+        .collect();
+    let total_power = setup.genesis.validators.iter().map(|v| v.power).sum();
     let me = setup.validator_key.public();
     let consensus = Consensus::new(
         config,
@@ -194,7 +211,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         waiting_build: None,
         built: Default::default(),
         peers: 0,
-        sync: SyncPeers::default(),
+        sync: SyncPeers::new(peer_power, total_power),
         committed_height,
         round_clock: (0, 0, Instant::now()),
         admission: Arc::default(),
@@ -205,6 +222,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         sync_servers: Arc::new(tokio::sync::Semaphore::new(crate::sync::SYNC_SERVERS)),
         byzantine,
         validator_peers,
+        far_ahead_verified: HashSet::new(),
     };
     let metrics = node.metrics.clone();
     let admission = node.admission.clone();

@@ -13,6 +13,7 @@ use interface::http::ErrorCode;
 use super::{Node, VerifiedGossip};
 use crate::app::SubmitError;
 use crate::network::{self, Command, Event, SyncResponse, Verdict};
+use crate::sync::Outcome;
 
 impl Node {
     async fn report(&mut self, id: MessageId, source: PeerId, verdict: Verdict) {
@@ -37,6 +38,7 @@ impl Node {
             source,
             verified,
             complete,
+            malformed,
             reservation,
         } = batch;
         let results = self.admit(verified);
@@ -45,9 +47,10 @@ impl Node {
         // Forwarded unless it proves the sender wrong (duplicates and stale nonces are races
         // between submissions, not misbehaviour), and only if every transaction in it was
         // checked: a tail cut for want of room is neither relayed nor held against the peer.
-        let verdict = if results
-            .iter()
-            .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
+        let verdict = if malformed
+            || results
+                .iter()
+                .any(|r| matches!(r, Err(SubmitError::Invalid(_))))
         {
             Verdict::Reject
         } else if complete {
@@ -68,13 +71,17 @@ impl Node {
                 ..
             } => {
                 self.metrics.message(false, "tx_batch");
-                let Ok(batch) = TxBatch::decode(&data) else {
+                // The count a batch claims, bounded by its bytes, is what it reserves: no
+                // room is decided before a byte is decoded, and decoding happens off this task.
+                let Some(claimed) = TxBatch::peek_len(&data) else {
                     self.report(id, source, Verdict::Reject).await;
                     return;
                 };
+                let n = usize::try_from(claimed)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
                 // What does not fit would not be kept, so it is not verified (and is no
                 // misbehaviour); what is being verified counts against the room.
-                let n = batch.txs.len();
                 let reservation = self
                     .admission
                     .try_reserve(n, crate::admission::Origin::Peer);
@@ -82,21 +89,27 @@ impl Node {
                 self.metrics
                     .txs_refused(ErrorCode::MempoolFull.as_str(), n - fits);
                 // Bytes this node did not check are not relayed: no room is no verdict.
-                let (Some(reservation), mut batch) = (reservation, batch) else {
+                let Some(reservation) = reservation else {
                     self.report(id, source, Verdict::Ignore).await;
                     return;
                 };
-                let complete = fits == n;
-                batch.txs.truncate(fits);
                 // Verified off this task (consensus runs here); the verdict waits for it.
                 let (verifier, back) = (self.app.verifier(), self.verified_gossip.clone());
                 tokio::task::spawn_blocking(move || {
-                    let verified = verifier.admit(&batch.txs);
+                    let (verified, complete, malformed) = match TxBatch::decode(&data) {
+                        Ok(mut batch) => {
+                            let complete = fits >= batch.txs.len();
+                            batch.txs.truncate(fits);
+                            (verifier.admit(&batch.txs), complete, false)
+                        }
+                        Err(_) => (vec![], false, true),
+                    };
                     let _ = back.blocking_send(VerifiedGossip {
                         id,
                         source,
                         verified,
                         complete,
+                        malformed,
                         reservation,
                     });
                 });
@@ -108,6 +121,14 @@ impl Node {
                 source,
                 ..
             } => {
+                // A stale proposal may carry 16 MiB: drop it by the height its bytes claim,
+                // before its block is decoded and bound to its header.
+                let current = self.driver.consensus().height();
+                if Message::peek_height(&data).is_some_and(|h| h < current) {
+                    self.metrics.consensus_refused("stale_height");
+                    self.report(id, source, Verdict::Ignore).await;
+                    return;
+                }
                 let Ok(msg) = Message::decode(&data) else {
                     self.metrics.consensus_refused("undecodable");
                     tracing::debug!(%from, "undecodable consensus message");
@@ -120,14 +141,27 @@ impl Node {
                 }
                 self.metrics.message(false, msg.kind());
                 let height = msg.height();
-                let current = self.driver.consensus().height();
                 // A message more than a height ahead is not taken in, but its signature is
                 // checked before it is believed: an unchecked one would let anyone point our
-                // sync at a liar.
+                // sync at a liar. Each distinct one is checked once.
                 let far_ahead = height > current + 1;
                 let relay = self.byzantine.as_ref().and_then(|liar| liar.relay(&msg));
                 let result = if far_ahead {
-                    tokio::task::block_in_place(|| self.driver.consensus().verify_foreign(&msg))
+                    let digest = ledger::crypto::sha256(&[&data]);
+                    if self.far_ahead_verified.contains(&digest) {
+                        Ok(())
+                    } else {
+                        let checked = tokio::task::block_in_place(|| {
+                            self.driver.consensus().verify_foreign(&msg)
+                        });
+                        if checked.is_ok() {
+                            if self.far_ahead_verified.len() >= super::FAR_AHEAD_VERIFIED {
+                                self.far_ahead_verified.clear();
+                            }
+                            self.far_ahead_verified.insert(digest);
+                        }
+                        checked
+                    }
                 } else {
                     let input = match msg {
                         Message::Proposal(p) => Input::Proposal(*p),
@@ -151,16 +185,22 @@ impl Node {
                 }
                 self.report(id, source, verdict).await;
             }
-            Event::BlocksRequested { request, channel } => {
+            Event::BlocksRequested {
+                request_id,
+                request,
+                channel,
+            } => {
                 self.metrics.message(false, "sync_request");
                 // Read off this task, so serving a peer never holds up consensus, and at most
-                // `SYNC_SERVERS` replies at a time, so requests cannot pile up replies in
-                // memory (the rest wait; libp2p bounds how many may wait).
+                // `SYNC_SERVERS` replies at a time, each about `SYNC_REPLY_BUDGET_BYTES`, from
+                // the read until libp2p has written it: a peer that reads slowly holds its
+                // permit, not more memory (the rest wait; libp2p bounds how many may wait,
+                // and its request timeout ends a reader that stalls).
                 let (store, net) = (self.app.store().clone(), self.net.clone());
                 let (liar, servers) = (self.sync_liar.clone(), self.sync_servers.clone());
                 let metrics = self.metrics.clone();
                 tokio::spawn(async move {
-                    let Ok(_permit) = servers.acquire_owned().await else {
+                    let Ok(permit) = servers.acquire_owned().await else {
                         return;
                     };
                     let read = tokio::task::spawn_blocking(move || {
@@ -173,25 +213,41 @@ impl Node {
                     if let Ok(blocks) = read.await {
                         metrics.message(true, "sync_reply");
                         let response = SyncResponse { blocks };
-                        let _ = net.send(Command::RespondBlocks { channel, response }).await;
+                        let respond = Command::RespondBlocks {
+                            request_id,
+                            channel,
+                            response,
+                            permit,
+                        };
+                        let _ = net.send(respond).await;
                     }
                 });
             }
             Event::Blocks { response, from } => {
                 self.metrics.message(false, "sync_reply");
                 let before = self.driver.consensus().height();
-                let lied = self.apply_synced(response).await;
-                if lied {
+                let outcome = match self.sync.asked(&from) {
+                    // Blocks outside the range asked for are a lie, whatever they hold.
+                    Some(asked)
+                        if !response.blocks.iter().all(|(b, _)| {
+                            (asked.from_height..=asked.to_height).contains(&b.header.height)
+                        }) =>
+                    {
+                        Outcome::Lied
+                    }
+                    _ if self.apply_synced(response).await => Outcome::Lied,
+                    _ if self.driver.consensus().height() > before => Outcome::Served,
+                    _ => Outcome::Empty,
+                };
+                if outcome == Outcome::Lied {
                     self.metrics.sync_rejected.inc();
                     tracing::warn!(peer = %from, "a sync reply did not verify; asking another peer");
                 }
-                self.sync.finished(from, lied);
+                self.sync.finished(from, outcome);
                 // Keep fetching batches while a peer is known to be ahead, rather than waiting
                 // for its next consensus message to remind us; after a reply that brought
-                // nothing, wait for that reminder instead of asking in a loop.
-                if lied || self.driver.consensus().height() > before {
-                    self.request_sync().await;
-                }
+                // nothing, that peer is backed off and another may be asked.
+                self.request_sync().await;
             }
             Event::SyncFailed { from, lied } => {
                 self.metrics.message(false, "sync_reply");
@@ -199,7 +255,8 @@ impl Node {
                     self.metrics.sync_rejected.inc();
                     tracing::warn!(peer = %from, "a sync reply was malformed or its blocks did not match their headers");
                 }
-                self.sync.finished(from, lied);
+                let outcome = if lied { Outcome::Lied } else { Outcome::Failed };
+                self.sync.finished(from, outcome);
                 self.request_sync().await;
             }
             Event::Connected(_) => self.peers += 1,
@@ -243,8 +300,8 @@ impl Node {
             }
         }
         // An empty or short reply is not a lie (the peer may have answered before committing
-        // what its consensus message showed it decided); the next request rotates to another
-        // peer.
+        // what its consensus message showed it decided): an empty one backs the peer off
+        // and withdraws its claim (see `sync::Outcome`).
         false
     }
 
