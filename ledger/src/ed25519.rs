@@ -160,7 +160,7 @@ pub(crate) mod tests {
             for t in 0..8 {
                 cases.push((torsioned_signature(&key, &message, t), true));
             }
-            let mut tampered = cases[1].0.clone();
+            let mut tampered = cases[1].0;
             tampered.0[40] ^= 1;
             cases.push((tampered, false));
             let vk = ed25519_consensus::VerificationKey::try_from(pk.0).unwrap();

@@ -4,7 +4,11 @@
 //! so each block gets a real commit certificate), gives a copy of it to validators 0-2, starts
 //! them with an empty validator 3, and times validator 3 from start to the tip.
 //!
-//!   cargo run --release -p node --example catch_up -- [blocks] [txs_per_block]
+//! With `--liar`, validator 2 is a liar instead: its key signs a vote at height 10^12, which
+//! it republishes every 100 ms, and it holds every sync request unanswered (validators 0 and
+//! 1 hold the chain; with the fresh one they are a quorum again once it has caught up).
+//!
+//!   cargo run --release -p node --example catch_up -- [blocks] [txs_per_block] [--liar]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -102,7 +106,8 @@ fn build_chain(
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let mut args = std::env::args().skip(1);
+    let liar = std::env::args().any(|a| a == "--liar");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--liar");
     let blocks: u64 = args.next().map_or(10_000, |a| a.parse().expect("blocks"));
     let txs_per_block: u64 = args.next().map_or(0, |a| a.parse().expect("txs per block"));
     let keys: Vec<Keypair> = (0..4)
@@ -145,7 +150,11 @@ async fn main() {
             ..AppConfig::default()
         },
     };
-    let _ahead: Vec<_> = (0..3).map(|i| service::start(setup(i)).unwrap()).collect();
+    let honest = if liar { 2 } else { 3 };
+    let _ahead: Vec<_> = (0..honest).map(|i| service::start(setup(i)).unwrap()).collect();
+    if liar {
+        start_liar(&keys[2], p2p_key(2), peers[2].1.clone(), peers.clone());
+    }
     let started = Instant::now();
     let fresh = service::start(setup(3)).unwrap();
     let mut last_report = Instant::now();
@@ -165,8 +174,48 @@ async fn main() {
     }
     let took = started.elapsed().as_secs_f64();
     println!(
-        "catch-up: {blocks} blocks of {txs_per_block} txs synced by a fresh validator in {took:.2}s ({:.0} blocks/s, {:.0} tx/s)",
+        "catch-up{}: {blocks} blocks of {txs_per_block} txs synced by a fresh validator in {took:.2}s ({:.0} blocks/s, {:.0} tx/s)",
+        if liar { " (with a liar)" } else { "" },
         blocks as f64 / took,
         (blocks * txs_per_block) as f64 / took,
     );
+}
+
+/// Validator 2 as a liar: a genuine signature at a height no one reached, republished under
+/// new gossip sequence numbers, and sync requests held until they time out.
+fn start_liar(key: &Keypair, p2p: libp2p::identity::Keypair, listen: Multiaddr, peers: Vec<(PeerId, Multiaddr)>) {
+    let (net, mut events) = node::network::spawn(NetworkConfig {
+        key: p2p,
+        listen,
+        peers,
+    })
+    .unwrap();
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Some(event) = events.recv().await {
+            if let node::network::Event::BlocksRequested { channel, .. } = event {
+                held.push(channel);
+            }
+        }
+    });
+    let key = Keypair::from_secret(key.secret_bytes());
+    tokio::spawn(async move {
+        for round in 0u32.. {
+            let vote = Vote {
+                height: 1_000_000_000_000,
+                round,
+                kind: VoteKind::Prevote,
+                block: None,
+                validator: key.public(),
+            }
+            .sign(CHAIN, &key);
+            let data = consensus::Message::Vote(vote).encode();
+            let topic = node::network::CONSENSUS_TOPIC;
+            let publish = node::network::Command::Publish { topic, data };
+            if net.send(publish).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
 }
