@@ -151,7 +151,9 @@ async fn main() {
         },
     };
     let honest = if liar { 2 } else { 3 };
-    let _ahead: Vec<_> = (0..honest).map(|i| service::start(setup(i)).unwrap()).collect();
+    let _ahead: Vec<_> = (0..honest)
+        .map(|i| service::start(setup(i)).unwrap())
+        .collect();
     if liar {
         start_liar(&keys[2], p2p_key(2), peers[2].1.clone(), peers.clone());
     }
@@ -183,7 +185,12 @@ async fn main() {
 
 /// Validator 2 as a liar: a genuine signature at a height no one reached, republished under
 /// new gossip sequence numbers, and sync requests held until they time out.
-fn start_liar(key: &Keypair, p2p: libp2p::identity::Keypair, listen: Multiaddr, peers: Vec<(PeerId, Multiaddr)>) {
+fn start_liar(
+    key: &Keypair,
+    p2p: libp2p::identity::Keypair,
+    listen: Multiaddr,
+    peers: Vec<(PeerId, Multiaddr)>,
+) {
     let (net, mut events) = node::network::spawn(NetworkConfig {
         key: p2p,
         listen,

@@ -701,7 +701,10 @@ async fn request_bodies_in_flight_are_bounded_in_bytes() {
         let req = Request::builder()
             .method("POST")
             .uri("/v1/txs/batch")
-            .header("content-length", node::api::MAX_BATCH_BODY_BYTES.to_string())
+            .header(
+                "content-length",
+                node::api::MAX_BATCH_BODY_BYTES.to_string(),
+            )
             .body(Body::from_stream(rx))
             .unwrap();
         slow.push(tokio::spawn(app.clone().oneshot(req)));
@@ -719,11 +722,18 @@ async fn request_bodies_in_flight_are_bounded_in_bytes() {
     assert_eq!(code(&v), "busy", "{v}");
     // The budget is full: a small body is refused too; a read needs none.
     let (s, v) = call(&app, "POST", "/v1/txs", "{\"tx\": \"00\"}").await;
-    assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "busy".into()), "{v}");
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy".into()),
+        "{v}"
+    );
     let (s, _) = call(&app, "GET", "/v1/status", "").await;
     assert_eq!(s, StatusCode::OK, "reads need no body budget");
     assert!(metrics_text(&app).await.contains("code=\"busy\""));
-    assert!(slow.iter().all(|u| !u.is_finished()), "the others still upload");
+    assert!(
+        slow.iter().all(|u| !u.is_finished()),
+        "the others still upload"
+    );
     drop(senders);
     for upload in slow {
         let _ = upload.await;
