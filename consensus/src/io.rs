@@ -254,6 +254,10 @@ pub enum InputError {
     #[error("proposal for round {got} is too far behind round {current} to be kept")]
     FarPastRound { current: u32, got: u32 },
     #[error(
+        "proposer {proposer} already sent two different proposals for round {round}; this one is refused"
+    )]
+    ExtraProposal { proposer: PublicKey, round: u32 },
+    #[error(
         "validator {validator} already has messages in {limit} rounds above round {current}; round {got} is not kept"
     )]
     FutureRoundsFull {
@@ -278,6 +282,7 @@ impl InputError {
             InputError::FarFuture { .. } => "far_future_height",
             InputError::FarFutureRound { .. } => "far_future_round",
             InputError::FarPastRound { .. } => "far_past_round",
+            InputError::ExtraProposal { .. } => "extra_proposal",
             InputError::FutureRoundsFull { .. } => "future_rounds_full",
             InputError::BadCertificate(_) => "bad_certificate",
         }
@@ -293,6 +298,7 @@ impl InputError {
                 | InputError::WrongProposer { .. }
                 | InputError::BlockHeightMismatch { .. }
                 | InputError::BadCertificate(_)
+                | InputError::ExtraProposal { .. }
         )
     }
 }

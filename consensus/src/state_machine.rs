@@ -282,6 +282,22 @@ impl Consensus {
             }
         }
         self.verify_message(&msg)?;
+        // A third (or later) block for one round from its proposer: the evidence is already
+        // out, and a correct validator never sends even a second, so it is refused as
+        // misbehaviour (its relay is penalised) rather than forwarded again.
+        if let Message::Proposal(p) = &msg
+            && h == self.height
+            && self.proposal_evidence.contains(&p.proposal.round)
+            && self
+                .proposals
+                .get(&p.proposal.round)
+                .is_some_and(|first| first.proposal.block.hash() != p.proposal.block.hash())
+        {
+            return Err(InputError::ExtraProposal {
+                proposer: signer,
+                round: p.proposal.round,
+            });
+        }
         if h == self.height + 1 {
             let from_signer = self.buffered.iter().filter(|m| m.signer() == signer);
             let (count, proposals) = from_signer.fold((0, 0), |(n, p), m| {

@@ -614,7 +614,8 @@ fn a_long_stall_holds_only_the_recent_rounds_proposals() {
 }
 
 /// A proposer that sends many different proposals for one round gives one piece of evidence
-/// (each would hold a copy of a block), and its log line names blocks by hash.
+/// (each would hold a copy of a block), its log line names blocks by hash, and every one past
+/// the second is refused as misbehaviour (its relay penalised).
 #[test]
 fn many_proposals_for_one_round_give_one_piece_of_evidence() {
     let ks = keys();
@@ -622,21 +623,27 @@ fn many_proposals_for_one_round_give_one_piece_of_evidence() {
     let mut c = node(&ks, me, vec![]);
     c.start();
     let mut evidence = vec![];
-    for salt in 0..20 {
-        let fx = feed(
-            &mut c,
-            proposal(
-                &ks,
-                0,
-                None,
-                &block(1, 0, &ks[proposer_of(&ks, 1, 0)], salt),
-            ),
-        );
+    let proposer = &ks[proposer_of(&ks, 1, 0)];
+    for salt in 0..2 {
+        let fx = feed(&mut c, proposal(&ks, 0, None, &block(1, 0, proposer, salt)));
         evidence.extend(fx.into_iter().filter_map(|e| match e {
             Effect::Evidence(e) => Some(e),
             _ => None,
         }));
     }
+    // Past the second, each is refused as misbehaviour: no more evidence, nothing kept.
+    for salt in 2..20 {
+        let refused = c.handle(proposal(&ks, 0, None, &block(1, 0, proposer, salt)));
+        assert!(
+            matches!(&refused, Err(e @ InputError::ExtraProposal { round: 0, .. }) if e.is_misbehaviour()),
+            "{refused:?}"
+        );
+    }
+    // The first block again is a duplicate, not an extra one.
+    assert!(
+        c.handle(proposal(&ks, 0, None, &block(1, 0, proposer, 0)))
+            .is_ok()
+    );
     assert_eq!(evidence.len(), 1, "{evidence:?}");
     let line = evidence[0].to_string();
     assert!(line.contains("two proposals at height 1 round 0"), "{line}");

@@ -19,9 +19,10 @@ mod process;
 /// `undecodable` for bytes that are no message). `stale_height` is normal: votes for a height
 /// that arrive after this validator decided it. `invalid_block_*`: a proposal whose block
 /// this validator judged invalid (`app::InvalidBlock::reason`), and voted nil on.
-pub const REFUSAL_REASONS: [&str; 15] = [
+pub const REFUSAL_REASONS: [&str; 16] = [
     "bad_certificate",
     "bad_signature",
+    "extra_proposal",
     "far_future_height",
     "far_future_round",
     "far_past_round",

@@ -47,6 +47,10 @@ fn refused_consensus_messages_are_counted_by_reason() {
         InputError::FarFuture { current: 1, got: 9 },
         InputError::FarFutureRound { current: 1, got: 9 },
         InputError::FarPastRound { current: 9, got: 1 },
+        InputError::ExtraProposal {
+            proposer: key,
+            round: 0,
+        },
         InputError::FutureRoundsFull {
             validator: key,
             current: 0,
