@@ -137,6 +137,8 @@ struct Behaviour {
 
 /// Incoming connections still in their handshake at once (see the connection limits).
 pub const MAX_PENDING_INCOMING: u32 = 32;
+/// Sync requests from one peer served at once (see the network task).
+const SERVED_PER_PEER: usize = 2;
 
 pub struct NetworkConfig {
     pub key: libp2p::identity::Keypair,
@@ -304,6 +306,11 @@ pub fn spawn(
             request_response::InboundRequestId,
             tokio::sync::OwnedSemaphorePermit,
         > = HashMap::new();
+        // Sync requests being served per peer. An honest requester has one in flight (two
+        // for a moment, when its next request overtakes our write's completion), so a peer
+        // that stalls its reads holds at most `SERVED_PER_PEER` serving permits, not all.
+        let mut serving: HashMap<PeerId, HashSet<request_response::InboundRequestId>> =
+            HashMap::new();
         loop {
             tokio::select! {
                 _ = redial.tick() => {
@@ -400,14 +407,31 @@ pub fn spawn(
                             }
                         }
                         SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {
-                            request_response::Message::Request { request_id, request, channel } => Some(Event::BlocksRequested { request_id, request, channel }),
+                            request_response::Message::Request { request_id, request, channel } => {
+                                let mine = serving.entry(peer).or_default();
+                                if mine.len() >= SERVED_PER_PEER {
+                                    // Dropping the channel refuses it (libp2p closes the stream).
+                                    tracing::debug!(%peer, "too many concurrent sync requests; one refused");
+                                    drop(channel);
+                                    None
+                                } else {
+                                    mine.insert(request_id);
+                                    Some(Event::BlocksRequested { request_id, request, channel })
+                                }
+                            }
                             request_response::Message::Response { response, .. } => Some(Event::Blocks { from: peer, response }),
                         },
                         SwarmEvent::Behaviour(BehaviourEvent::Sync(
-                            request_response::Event::ResponseSent { request_id, .. }
-                            | request_response::Event::InboundFailure { request_id, .. },
+                            request_response::Event::ResponseSent { peer, request_id, .. }
+                            | request_response::Event::InboundFailure { peer, request_id, .. },
                         )) => {
                             writing.remove(&request_id);
+                            if let Some(mine) = serving.get_mut(&peer) {
+                                mine.remove(&request_id);
+                                if mine.is_empty() {
+                                    serving.remove(&peer);
+                                }
+                            }
                             None
                         }
                         SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, error, .. })) => {
