@@ -83,3 +83,70 @@ async fn a_p2p_port_in_use_says_so() {
     let text = err.to_string();
     assert!(text.contains("in use"), "{text}");
 }
+
+/// A peer that asks for blocks many times at once is served at most `SERVED_PER_PEER` at a
+/// time, the rest refused at once: here the serving side never answers (a reply stuck
+/// behind a reader that stalls holds its request the same way), and of 10 concurrent
+/// requests exactly 2 reach it, while the asker hears 8 refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_is_served_at_most_two_sync_requests_at_once() {
+    let keys: Vec<_> = (0..2)
+        .map(|i| crate::home::p2p_identity([40 + i; 32]))
+        .collect();
+    let peers: Vec<(PeerId, Multiaddr)> = keys
+        .iter()
+        .map(|k| {
+            let port = crate::ports::free_local_port();
+            let addr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+            (k.public().to_peer_id(), addr)
+        })
+        .collect();
+    let config = |i: usize| NetworkConfig {
+        key: keys[i].clone(),
+        listen: peers[i].1.clone(),
+        peers: peers.clone(),
+    };
+    let (_server, mut served) = spawn(config(0)).unwrap();
+    let (asker, mut answers) = spawn(config(1)).unwrap();
+    let server_id = peers[0].0;
+    // Wait for the connection, then ask ten times at once.
+    loop {
+        match answers.recv().await.unwrap() {
+            Event::Connected(p) if p == server_id => break,
+            _ => {}
+        }
+    }
+    for from_height in 0..10 {
+        let request = SyncRequest {
+            from_height,
+            to_height: from_height,
+        };
+        asker
+            .send(Command::RequestBlocks {
+                peer: server_id,
+                request,
+            })
+            .await
+            .unwrap();
+    }
+    let mut refused = 0;
+    while refused < 8 {
+        let event = tokio::time::timeout(Duration::from_secs(4), answers.recv())
+            .await
+            .expect("refusals come at once, well within the request timeout")
+            .unwrap();
+        if let Event::SyncFailed { from, lied } = event {
+            assert_eq!((from, lied), (server_id, false));
+            refused += 1;
+        }
+    }
+    let mut held = vec![];
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(500), served.recv()).await
+    {
+        if let Event::BlocksRequested { channel, .. } = event {
+            held.push(channel);
+        }
+    }
+    assert_eq!(held.len(), SERVED_PER_PEER);
+}
