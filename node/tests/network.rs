@@ -336,10 +336,11 @@ async fn a_liar_claiming_a_huge_height_neither_slows_catch_up_nor_keeps_a_node_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_raw_connections_leaves_descriptors_bounded_and_commits_going() {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    // Both ends of every connection are in this process; 200 is still far above the bound.
     let flood = 5_000.min(limit.saturating_sub(1_000) as usize / 2);
     assert!(
-        flood >= 400,
-        "RLIMIT_NOFILE {limit} is too low for this test"
+        flood >= 200,
+        "RLIMIT_NOFILE {limit} (hard) is too low for this test"
     );
     let alice = Keypair::from_seed("alice");
     let net = start(4, &alice);
