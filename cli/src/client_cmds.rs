@@ -176,7 +176,9 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
             from: key.public(),
             to,
             amount,
-            nonce: nonce.unwrap_or(account.nonce),
+            // Counting this node's pending transfers: two sent in a row without --wait
+            // must not both carry the committed nonce.
+            nonce: nonce.unwrap_or(account.next_nonce),
             memo: memo.into_bytes(),
         }
         .sign(&key);
@@ -239,6 +241,13 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                 outln!("address  {address}");
                 outln!("balance  {}", thousands(account.balance));
                 outln!("nonce    {}", account.nonce);
+                if account.next_nonce != account.nonce {
+                    outln!(
+                        "pending  {} (the next transfer takes nonce {})",
+                        account.next_nonce - account.nonce,
+                        account.next_nonce
+                    );
+                }
             }
         }
         QueryCommand::Tx { hash, node } => {

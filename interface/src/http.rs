@@ -216,6 +216,17 @@ impl TxInfo {
     }
 }
 
+/// `GET /v1/accounts/{address}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountView {
+    pub balance: u64,
+    /// The committed nonce: what the next transfer must carry to execute next.
+    pub nonce: u64,
+    /// The nonce a new transfer should carry at this node: past the committed one and the
+    /// transfers it holds pending in sequence.
+    pub next_nonce: u64,
+}
+
 /// `GET /v1/status`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NodeStatus {

@@ -7,7 +7,7 @@
 //! | POST | `/v1/txs?wait_ms=N` | as above, but waits up to N ms (at most 60 s) for the commit: `{"hash", "status", "height", "index"}` (committed means executed) |
 //! | POST | `/v1/txs/batch` (body: an encoded `TxBatch`) | [`BatchSubmitted`] |
 //! | GET | `/v1/commits?from=H` | [`CommitInfo`]s of recent blocks, with this node's commit times |
-//! | GET | `/v1/accounts/{address}` | `{"balance", "nonce"}` |
+//! | GET | `/v1/accounts/{address}` | `{"balance", "nonce", "next_nonce"}` (committed, and counting this node's pending transfers) |
 //! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
 //! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index"}`; 404 |
 //! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
@@ -387,7 +387,7 @@ async fn account(
             );
         }
     };
-    match node.account(address).await {
+    match node.account_view(address).await {
         Ok(a) => Json(a).into_response(),
         Err(e) => node_error(e),
     }

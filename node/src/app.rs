@@ -205,6 +205,12 @@ impl Application {
         (self.verifier.cache().hits(), self.verifier.cache().misses())
     }
 
+    /// The nonce `address`'s next transfer should carry, counting what this mempool holds.
+    pub fn next_nonce(&self, address: &Address) -> u64 {
+        self.mempool
+            .next_nonce(address, self.state.account(address).nonce)
+    }
+
     pub fn is_pending(&self, hash: &Hash) -> bool {
         self.mempool.contains(hash)
     }

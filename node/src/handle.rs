@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use interface::http::AccountView;
 use ledger::storage::TxRecord;
 use ledger::{Account, Address, Block, CommitCertificate, Hash, Validator};
 use libp2p::PeerId;
@@ -28,10 +29,16 @@ pub(crate) enum Request {
         verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
         reply: oneshot::Sender<Vec<Result<Hash, SubmitError>>>,
     },
-    /// Whether a transaction waits in the mempool (the one read that needs the node task).
+    /// Whether a transaction waits in the mempool (one of the two reads that need the node
+    /// task).
     IsPending {
         hash: Hash,
         reply: oneshot::Sender<bool>,
+    },
+    /// The nonce an account's next transfer should carry, counting its pending ones.
+    NextNonce {
+        address: Address,
+        reply: oneshot::Sender<u64>,
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
@@ -191,6 +198,20 @@ impl NodeHandle {
 
     pub async fn account(&self, address: Address) -> Result<Account, NodeError> {
         self.read(move |r| r.account(&address)).await
+    }
+
+    /// The committed account and the nonce its next transfer should carry here (two
+    /// transfers sent in a row, without waiting, must not both take the committed nonce).
+    pub async fn account_view(&self, address: Address) -> Result<AccountView, NodeError> {
+        let account = self.account(address).await?;
+        let pending = self
+            .ask(|reply| Request::NextNonce { address, reply })
+            .await?;
+        Ok(AccountView {
+            balance: account.balance,
+            nonce: account.nonce,
+            next_nonce: pending.max(account.nonce),
+        })
     }
 
     pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {

@@ -28,16 +28,32 @@ fn start(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
 }
 
 fn start_with(dir: &std::path::Path, alice: &Keypair, app: AppConfig) -> node::service::NodeHandle {
+    start_among(dir, alice, app, 1)
+}
+
+/// The node as one of `validators` equal validators, the others never started: with more
+/// than one, it never commits, so what it admits stays pending.
+fn start_among(
+    dir: &std::path::Path,
+    alice: &Keypair,
+    app: AppConfig,
+    validators: usize,
+) -> node::service::NodeHandle {
     let validator = Keypair::from_seed("api-validator");
+    let others = (1..validators).map(|i| Keypair::from_seed(&format!("api-absent-{i}")));
     let genesis = Genesis {
         chain_id: "api-test".into(),
         genesis_time_ms: 0,
-        validators: vec![GenesisValidator {
-            name: "v".into(),
-            public_key: validator.public(),
-            power: 1,
-            p2p: None,
-        }],
+        validators: std::iter::once(validator.public())
+            .chain(others.map(|k| k.public()))
+            .enumerate()
+            .map(|(i, public_key)| GenesisValidator {
+                name: format!("v{i}"),
+                public_key,
+                power: 1,
+                p2p: None,
+            })
+            .collect(),
         accounts: vec![GenesisAccount {
             address: alice.public(),
             balance: 100,
@@ -47,7 +63,18 @@ fn start_with(dir: &std::path::Path, alice: &Keypair, app: AppConfig) -> node::s
     let key = node::home::p2p_identity([7u8; 32]);
     let port = node::ports::free_local_port();
     let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
-    let peers = vec![(key.public().to_peer_id(), addr.clone())];
+    // The absent validators' endpoints: closed loopback ports.
+    let mut peers = vec![(key.public().to_peer_id(), addr.clone())];
+    peers.extend((1..validators).map(|i| {
+        let absent = node::home::p2p_identity([7 + i as u8; 32])
+            .public()
+            .to_peer_id();
+        let port = node::ports::free_local_port();
+        (
+            absent,
+            format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
+        )
+    }));
     service::start(NodeSetup {
         byzantine: None,
         dir: dir.to_path_buf(),
@@ -740,4 +767,49 @@ async fn request_bodies_in_flight_are_bounded_in_bytes() {
     }
     let (s, v) = call(&app, "POST", "/v1/txs", "{\"tx\": \"00\"}").await;
     assert_ne!(code(&v), "busy", "the budget came back: {s} {v}");
+}
+
+/// Two transfers sent in a row without waiting: the account's `next_nonce` counts the one
+/// still pending, so the second carries the nonce after it (with the committed nonce it was
+/// refused `nonce_pending`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_s_next_nonce_counts_its_pending_transfers() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let app = router(
+        start_among(
+            dir.path(),
+            &alice,
+            AppConfig {
+                verify_threads: 1,
+                ..AppConfig::default()
+            },
+            2,
+        ),
+        LIMIT,
+    );
+    let path = format!("/v1/accounts/{}", alice.public());
+    let send = |nonce| {
+        Transfer {
+            chain_id: "api-test".into(),
+            from: alice.public(),
+            to: Keypair::from_seed("bob").public(),
+            amount: 1,
+            nonce,
+            memo: vec![],
+        }
+        .sign(&alice)
+    };
+    for sent in 0..3u64 {
+        let (s, v) = call(&app, "GET", &path, "").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            (v["nonce"].as_u64(), v["next_nonce"].as_u64()),
+            (Some(0), Some(sent)),
+            "{v}"
+        );
+        let next = v["next_nonce"].as_u64().unwrap();
+        let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&send(next))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
 }

@@ -9,10 +9,10 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use interface::http::{
-    ApiError, BatchSubmitted, BlockView, CommitInfo, NodeStatus, PeerView, SubmitRequest,
-    Submitted, TxInfo,
+    AccountView, ApiError, BatchSubmitted, BlockView, CommitInfo, NodeStatus, PeerView,
+    SubmitRequest, Submitted, TxInfo,
 };
-use ledger::{Account, Address, Hash, SignedTx, TxBatch, Validator};
+use ledger::{Address, Hash, SignedTx, TxBatch, Validator};
 use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
@@ -232,7 +232,7 @@ impl Client {
         self.get("/v1/status").await
     }
 
-    pub async fn account(&self, address: &Address) -> Result<Account, ClientError> {
+    pub async fn account(&self, address: &Address) -> Result<AccountView, ClientError> {
         self.get(&format!("/v1/accounts/{address}")).await
     }
 

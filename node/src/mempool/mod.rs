@@ -67,6 +67,12 @@ impl Mempool {
         self.pending.contains(hash)
     }
 
+    /// The nonce a new transfer from `sender` should carry: past its committed `nonce` and
+    /// the transfers held here that follow it without a gap.
+    pub fn next_nonce(&self, sender: &Address, committed: u64) -> u64 {
+        self.senders.next_missing(sender, committed)
+    }
+
     /// Whether `extra` more bytes (and one more transaction) would overflow it.
     pub fn is_full(&self, extra: usize) -> bool {
         self.entries.len() >= self.max_txs() || self.bytes + extra > self.limits.max_bytes

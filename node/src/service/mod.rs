@@ -398,6 +398,9 @@ impl Node {
             Request::IsPending { hash, reply } => {
                 let _ = reply.send(self.app.is_pending(&hash));
             }
+            Request::NextNonce { address, reply } => {
+                let _ = reply.send(self.app.next_nonce(&address));
+            }
             Request::SetBlocked { peer, blocked } => {
                 let _ = self.net.send(Command::SetBlocked { peer, blocked }).await;
             }
