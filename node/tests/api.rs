@@ -135,6 +135,19 @@ fn code(v: &serde_json::Value) -> String {
         .unwrap_or_default()
 }
 
+/// 1 unit from `from` to bob on the test chain.
+fn pays_bob(from: &Keypair, nonce: u64) -> ledger::SignedTx {
+    Transfer {
+        chain_id: "api-test".into(),
+        from: from.public(),
+        to: Keypair::from_seed("bob").public(),
+        amount: 1,
+        nonce,
+        memo: vec![],
+    }
+    .sign(from)
+}
+
 fn tx_json(tx: &ledger::SignedTx) -> String {
     format!("{{\"tx\": \"{}\"}}", hex::encode(tx.encode()))
 }
@@ -432,17 +445,7 @@ async fn batches_are_admitted_per_transaction_and_commits_are_listed() {
     let alice = Keypair::from_seed("alice");
     let node = start(dir.path(), &alice);
     let app = router(node, LIMIT);
-    let transfer = |nonce| {
-        Transfer {
-            chain_id: "api-test".into(),
-            from: alice.public(),
-            to: Keypair::from_seed("bob").public(),
-            amount: 1,
-            nonce,
-            memo: vec![],
-        }
-        .sign(&alice)
-    };
+    let transfer = |nonce| pays_bob(&alice, nonce);
     let mut forged = transfer(1);
     forged.transfer.amount = 2;
     let good = [transfer(0), transfer(2)];
@@ -789,17 +792,7 @@ async fn an_account_s_next_nonce_counts_its_pending_transfers() {
         LIMIT,
     );
     let path = format!("/v1/accounts/{}", alice.public());
-    let send = |nonce| {
-        Transfer {
-            chain_id: "api-test".into(),
-            from: alice.public(),
-            to: Keypair::from_seed("bob").public(),
-            amount: 1,
-            nonce,
-            memo: vec![],
-        }
-        .sign(&alice)
-    };
+    let send = |nonce| pays_bob(&alice, nonce);
     for sent in 0..3u64 {
         let (s, v) = call(&app, "GET", &path, "").await;
         assert_eq!(s, StatusCode::OK, "{v}");

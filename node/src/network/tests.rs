@@ -131,10 +131,9 @@ async fn one_peer_is_served_at_most_two_sync_requests_at_once() {
     }
     let mut refused = 0;
     while refused < 8 {
-        let event = tokio::time::timeout(Duration::from_secs(4), answers.recv())
-            .await
-            .expect("refusals come at once, well within the request timeout")
-            .unwrap();
+        // Refusals come at once; without the bound every request would reach the server
+        // (counted below) and these would be its timeouts.
+        let event = answers.recv().await.unwrap();
         if let Event::SyncFailed { from, lied } = event {
             assert_eq!((from, lied), (server_id, false));
             refused += 1;
