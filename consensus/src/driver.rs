@@ -17,8 +17,10 @@ use std::fmt::Display;
 
 use ledger::{Block, CommitCertificate};
 
-use crate::io::{Effect, Evidence, Input, InputError, SignRecord, Timeout};
+use crate::effect::{Effect, Evidence};
+use crate::input::{Input, InputError, Timeout};
 use crate::messages::Message;
+use crate::signing_log::SignRecord;
 use crate::state_machine::Consensus;
 
 /// What the driver needs from the machine it runs on, answered synchronously.

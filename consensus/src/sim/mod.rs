@@ -39,7 +39,7 @@ pub use scenario::{Crash, CrashAt, Cut, Lies, Role, Scenario, kinds, mask, set};
 
 use crate::driver::{Driver, Host, Output};
 use crate::messages::Message;
-use crate::state_machine::{Config, Consensus, Input, SignRecord, Timeout, Timeouts};
+use crate::{Config, Consensus, Input, SignRecord, Timeout, Timeouts};
 
 pub const CHAIN_ID: &str = "sim-chain";
 /// Virtual time allowed after the network is stable for every honest validator to reach the

@@ -23,7 +23,7 @@ use ledger::{Hash, VoteKind};
 
 use super::Violation;
 use crate::messages::Message;
-use crate::state_machine::Step;
+use crate::signing_log::Step;
 
 pub struct Monitor {
     powers: Vec<u64>,

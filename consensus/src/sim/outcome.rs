@@ -2,7 +2,7 @@
 
 use ledger::Hash;
 
-use crate::state_machine::Step;
+use crate::signing_log::Step;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {

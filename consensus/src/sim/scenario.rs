@@ -3,7 +3,7 @@
 //! so any failing run is reproduced from its seed or schedule name alone.
 
 use super::rng::Rng;
-use crate::io::Mutation;
+use crate::config::Mutation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

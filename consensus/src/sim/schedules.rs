@@ -5,7 +5,7 @@
 //! that, broken, let it fork or stall.
 
 use super::scenario::{Crash, CrashAt, Cut, Lies, Role, Scenario, kinds, set};
-use crate::io::Mutation;
+use crate::config::Mutation;
 
 /// Every schedule, in the order the mutation test tries them.
 pub fn all() -> Vec<Scenario> {
