@@ -168,7 +168,7 @@ pub(crate) fn verify_with(
     message: &[u8],
     sig: &Signature,
 ) -> Result<(), SignatureError> {
-    if crate::ed25519::prepare(vk, domain, message, sig)?.holds() {
+    if crate::ed25519::prepare(vk, domain, message, &sig.0).is_some_and(|p| p.holds()) {
         Ok(())
     } else {
         Err(SignatureError::BadSignature)
@@ -209,6 +209,18 @@ impl Keypair {
     pub fn sign(&self, domain: &[u8], message: &[u8]) -> Signature {
         let msg = [domain, message].concat();
         Signature(self.signing.sign(&msg).to_bytes())
+    }
+
+    /// A valid signature over `domain || message` whose `R` is `rB + T`, `T` the `t`-th point
+    /// of the 8-torsion subgroup (`t` in 1, 3, 5, 7 has order 8). Accepted by the cofactored
+    /// rule, refused by `verify_strict`, and passed by a non-cofactored batch only when its
+    /// coefficient kills `T`: what a client would craft to split validators. For tests and
+    /// adversarial tooling; honest signing never makes one.
+    pub fn sign_with_torsion(&self, domain: &[u8], message: &[u8], t: usize) -> Signature {
+        let (secret, public) = (self.secret_bytes(), self.public().0);
+        Signature(crate::ed25519::sign_with_torsion(
+            &secret, &public, domain, message, t,
+        ))
     }
 }
 

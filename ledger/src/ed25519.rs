@@ -26,7 +26,6 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha512};
 
-use crate::crypto::{Keypair, Signature, SignatureError};
 use curve25519_dalek::constants::EIGHT_TORSION;
 
 /// One signature, decoded and hashed: ready for the single or the batch equation.
@@ -37,21 +36,19 @@ pub(crate) struct Prepared {
     k: Scalar,
 }
 
-/// Decode `sig` by `key` over `domain || message`. `key` was parsed by
-/// `PublicKey::to_verifying_key`, which refuses small-order keys.
+/// Decode the signature `sig` by `key` over `domain || message`; `None` if `R` does not
+/// decompress or `s` is not canonical. `key` was parsed by `PublicKey::to_verifying_key`,
+/// which refuses small-order keys.
 pub(crate) fn prepare(
     key: &VerifyingKey,
     domain: &[u8],
     message: &[u8],
-    sig: &Signature,
-) -> Result<Prepared, SignatureError> {
-    let r_bytes: [u8; 32] = sig.0[..32].try_into().expect("64-byte signature");
-    let s_bytes: [u8; 32] = sig.0[32..].try_into().expect("64-byte signature");
-    let r = CompressedEdwardsY(r_bytes)
-        .decompress()
-        .ok_or(SignatureError::BadSignature)?;
-    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
-        .ok_or(SignatureError::BadSignature)?;
+    sig: &[u8; 64],
+) -> Option<Prepared> {
+    let r_bytes: [u8; 32] = sig[..32].try_into().expect("64-byte signature");
+    let s_bytes: [u8; 32] = sig[32..].try_into().expect("64-byte signature");
+    let r = CompressedEdwardsY(r_bytes).decompress()?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     let digest = Sha512::new()
         .chain_update(r_bytes)
         .chain_update(key.as_bytes())
@@ -59,7 +56,7 @@ pub(crate) fn prepare(
         .chain_update(message)
         .finalize();
     let wide: [u8; 64] = digest.into();
-    Ok(Prepared {
+    Some(Prepared {
         a: key.to_edwards(),
         r,
         s,
@@ -101,13 +98,17 @@ pub(crate) fn all_hold(items: &[Prepared]) -> bool {
         .is_identity()
 }
 
-/// A valid signature by `key` over `domain || message` whose `R` is `rB + T`, `T` the
-/// `t`-th point of the 8-torsion subgroup (`t` in 1, 3, 5, 7 has order 8). Accepted by the
-/// cofactored rule, refused by `verify_strict`, and passed by a non-cofactored batch only
-/// when its coefficient kills `T`: what a client would craft to split validators. For tests
-/// and adversarial tooling; honest signing never makes one.
-pub fn sign_with_torsion(key: &Keypair, domain: &[u8], message: &[u8], t: usize) -> Signature {
-    let expanded: [u8; 64] = Sha512::digest(key.secret_bytes()).into();
+/// A valid signature by the key with `secret` (and `public`) over `domain || message` whose
+/// `R` is `rB + T`, `T` the `t`-th point of the 8-torsion subgroup (see
+/// `Keypair::sign_with_torsion`).
+pub(crate) fn sign_with_torsion(
+    secret: &[u8; 32],
+    public: &[u8; 32],
+    domain: &[u8],
+    message: &[u8],
+    t: usize,
+) -> [u8; 64] {
+    let expanded: [u8; 64] = Sha512::digest(secret).into();
     let mut clamped: [u8; 32] = expanded[..32].try_into().expect("32 bytes");
     clamped[0] &= 248;
     clamped[31] &= 127;
@@ -122,7 +123,7 @@ pub fn sign_with_torsion(key: &Keypair, domain: &[u8], message: &[u8], t: usize)
     let big_r = (EdwardsPoint::mul_base(&r) + EIGHT_TORSION[t % 8]).compress();
     let k: [u8; 64] = Sha512::new()
         .chain_update(big_r.as_bytes())
-        .chain_update(key.public().0)
+        .chain_update(public)
         .chain_update(domain)
         .chain_update(message)
         .finalize()
@@ -131,20 +132,26 @@ pub fn sign_with_torsion(key: &Keypair, domain: &[u8], message: &[u8], t: usize)
     let mut sig = [0u8; 64];
     sig[..32].copy_from_slice(big_r.as_bytes());
     sig[32..].copy_from_slice(s.as_bytes());
-    Signature(sig)
+    sig
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::crypto::{PublicKey, domain};
+    use crate::crypto::{Keypair, PublicKey, Signature, SignatureError, domain};
 
     pub fn torsioned_signature(key: &Keypair, message: &[u8], t: usize) -> Signature {
-        sign_with_torsion(key, domain::TX, message, t)
+        key.sign_with_torsion(domain::TX, message, t)
     }
 
     fn prepared(key: &PublicKey, message: &[u8], sig: &Signature) -> Prepared {
-        prepare(&key.to_verifying_key().unwrap(), domain::TX, message, sig).unwrap()
+        prepare(
+            &key.to_verifying_key().unwrap(),
+            domain::TX,
+            message,
+            &sig.0,
+        )
+        .unwrap()
     }
 
     /// Our verdict is the reference implementation's (`ed25519-consensus`, ZIP-215) for
@@ -170,8 +177,13 @@ pub(crate) mod tests {
                     .verify(&ed25519_consensus::Signature::from(sig.0), &signed)
                     .is_ok();
                 assert_eq!(reference, expected);
-                let ours = prepare(&pk.to_verifying_key().unwrap(), domain::TX, &message, &sig)
-                    .is_ok_and(|p| p.holds());
+                let ours = prepare(
+                    &pk.to_verifying_key().unwrap(),
+                    domain::TX,
+                    &message,
+                    &sig.0,
+                )
+                .is_some_and(|p| p.holds());
                 assert_eq!(ours, expected, "seed {seed}");
             }
         }
@@ -220,9 +232,10 @@ pub(crate) mod tests {
         }
         sig.0[32..].copy_from_slice(&sum);
         let vk = key.public().to_verifying_key().unwrap();
-        assert!(matches!(
-            prepare(&vk, domain::TX, b"m", &sig),
+        assert!(prepare(&vk, domain::TX, b"m", &sig.0).is_none());
+        assert_eq!(
+            key.public().verify(domain::TX, b"m", &sig),
             Err(SignatureError::BadSignature)
-        ));
+        );
     }
 }

@@ -44,9 +44,10 @@ fn verify_batch_with_keys(
     let mut prepared = Vec::with_capacity(items.len());
     let mut at = Vec::with_capacity(items.len());
     for (i, (item, key)) in items.iter().zip(keys).enumerate() {
-        let decoded = key
-            .clone()
-            .and_then(|vk| ed25519::prepare(&vk, item.domain, item.message, item.signature));
+        let decoded = key.clone().and_then(|vk| {
+            ed25519::prepare(&vk, item.domain, item.message, &item.signature.0)
+                .ok_or(SignatureError::BadSignature)
+        });
         match decoded {
             Ok(p) => {
                 prepared.push(p);

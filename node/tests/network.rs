@@ -432,12 +432,8 @@ async fn torsioned_signatures_cannot_turn_honest_validators_against_each_other()
                 memo: vec![],
             };
             let message = ledger::encoding::encode(&transfer);
-            let signature = ledger::ed25519::sign_with_torsion(
-                &sender,
-                ledger::crypto::domain::TX,
-                &message,
-                1 + 2 * (s % 4),
-            );
+            let signature =
+                sender.sign_with_torsion(ledger::crypto::domain::TX, &message, 1 + 2 * (s % 4));
             let tx = ledger::SignedTx {
                 transfer,
                 signature,
@@ -706,7 +702,7 @@ async fn a_validator_that_cannot_commit_halts_and_says_why() {
     .sign(&alice);
     assert!(matches!(
         net.node(3).submit(tx.encode()).await.unwrap(),
-        Err(node::app::SubmitError::Halted(_))
+        Err(node::refusal::Refusal::Halted(_))
     ));
 
     // The others go on without it, and it signs nothing more: no precommit of node 3 in any
