@@ -71,7 +71,8 @@ fn build_chain(
                 .encode()
             })
             .collect();
-        for result in app.submit(&txs) {
+        let verified = app.verifier().admit(&txs);
+        for result in app.admit_verified(verified) {
             result.unwrap();
         }
         let proposer = keys[(height % 4) as usize].public();

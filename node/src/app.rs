@@ -12,11 +12,11 @@ use ledger::storage::{StorageError, Store, Tip};
 use ledger::verify::{Admitted, TxVerifier};
 use ledger::{
     Account, Address, Block, BlockError, BlockExecError, BlockHeader, ChainRules,
-    CommitCertificate, Execution, Genesis, Hash, PublicKey, SignedTx, State, TransferError,
-    TxError,
+    CommitCertificate, Execution, Genesis, Hash, PublicKey, SignedTx, State, TxError,
 };
 
 use crate::mempool::{CommitRate, Mempool, MempoolLimits};
+use crate::refusal::Refusal;
 use crate::signing_log;
 
 /// Limits of one validator's application.
@@ -26,9 +26,9 @@ pub struct AppConfig {
     /// Bound on the encoded size of a proposed block's transactions; kept well under the
     /// gossip message limit, since a proposal carries its block.
     pub max_block_bytes: usize,
-    pub max_mempool_txs: usize,
+    pub mempool_max_txs: usize,
     /// Bound on the encoded size of everything in the mempool.
-    pub max_mempool_bytes: usize,
+    pub mempool_max_bytes: usize,
     pub verify_threads: usize,
     /// Blocks a transfer may wait for an earlier nonce of its sender before it is dropped.
     pub mempool_gap_ttl_blocks: u64,
@@ -37,7 +37,7 @@ pub struct AppConfig {
     /// a busy one loses nothing. Must stay below the propose timeout; 0 = no wait.
     pub empty_block_wait_ms: u64,
     /// Most mempool transactions one sender may have waiting.
-    pub max_pending_per_sender: usize,
+    pub mempool_max_per_sender: usize,
     /// Admit only what the chain commits within this long at its recent rate (at least one
     /// block's worth); 0 = count and byte bounds only.
     pub mempool_max_drain_ms: u64,
@@ -46,10 +46,10 @@ pub struct AppConfig {
 impl AppConfig {
     fn mempool_limits(&self) -> MempoolLimits {
         MempoolLimits {
-            max_txs: self.max_mempool_txs,
-            max_bytes: self.max_mempool_bytes,
-            max_per_sender: self.max_pending_per_sender,
-            gap_ttl_blocks: self.mempool_gap_ttl_blocks,
+            mempool_max_txs: self.mempool_max_txs,
+            mempool_max_bytes: self.mempool_max_bytes,
+            mempool_max_per_sender: self.mempool_max_per_sender,
+            mempool_gap_ttl_blocks: self.mempool_gap_ttl_blocks,
         }
     }
 }
@@ -61,62 +61,13 @@ impl Default for AppConfig {
         Self {
             max_block_txs: c.max_block_txs,
             max_block_bytes: c.max_block_bytes,
-            max_mempool_txs: c.mempool_max_txs,
-            max_mempool_bytes: c.mempool_max_bytes,
+            mempool_max_txs: c.mempool_max_txs,
+            mempool_max_bytes: c.mempool_max_bytes,
             verify_threads: c.verify_threads,
             mempool_gap_ttl_blocks: c.mempool_gap_ttl_blocks,
             empty_block_wait_ms: 0,
-            max_pending_per_sender: c.mempool_max_per_sender,
+            mempool_max_per_sender: c.mempool_max_per_sender,
             mempool_max_drain_ms: c.mempool_max_drain_ms,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error(transparent)]
-    Invalid(#[from] TxError),
-    #[error("transaction {0} is already pending")]
-    Duplicate(Hash),
-    #[error("a transfer must move at least 1 unit")]
-    ZeroAmount,
-    #[error("a transfer to its own sender changes nothing; send to another account")]
-    SelfTransfer,
-    #[error("the sender has no account on this chain; fund it first")]
-    UnknownSender,
-    #[error(transparent)]
-    NotPermitted(#[from] ledger::PermissionError),
-    #[error("the sender holds {balance}, less than the {amount} it sends")]
-    InsufficientFunds { balance: u64, amount: u64 },
-    #[error("a transaction with nonce {nonce} from this sender is already pending")]
-    NoncePending { nonce: u64 },
-    #[error(
-        "nonce {got} is too far ahead: this sender's next missing nonce is {next}; send that first"
-    )]
-    NonceGap { got: u64, next: u64 },
-    #[error("this sender already has {limit} transactions waiting; retry after some commit")]
-    SenderLimit { limit: usize },
-    #[error(
-        "the mempool is full ({txs} transactions waiting, more than this validator commits in mempool_max_drain_ms or its count and byte bounds); retry later"
-    )]
-    MempoolFull { txs: usize, bytes: usize },
-    #[error("nonce {got} was already used by this account (next is {next})")]
-    StaleNonce { got: u64, next: u64 },
-    #[error("this validator has halted and admits nothing ({0}); send to another node")]
-    Halted(String),
-}
-
-impl From<TransferError> for SubmitError {
-    /// Admission refuses what execution would: the same rules, under the API's names.
-    fn from(e: TransferError) -> Self {
-        match e {
-            TransferError::WrongChain { expected, got } => {
-                SubmitError::Invalid(TxError::WrongChain { expected, got })
-            }
-            TransferError::ZeroAmount => SubmitError::ZeroAmount,
-            TransferError::SelfTransfer => SubmitError::SelfTransfer,
-            TransferError::NotPermitted(p) => SubmitError::NotPermitted(p),
-            TransferError::UnknownSender => SubmitError::UnknownSender,
         }
     }
 }
@@ -263,38 +214,25 @@ impl Application {
         &self.rules.chain_id
     }
 
-    /// Admit raw transactions (decode, verify once, check against the state).
-    pub fn submit<B: AsRef<[u8]> + Sync>(&mut self, raw: &[B]) -> Vec<Result<Hash, SubmitError>> {
-        // Under overload, refuse before verifying: signature checks for transactions that
-        // cannot be kept would take the CPU consensus needs to drain the mempool.
-        if self.mempool.is_full(0) {
-            return self.refuse_full(raw.len());
-        }
-        let verified = self.verifier.admit(raw);
-        self.admit_verified(verified)
-    }
-
     /// Decodes and signature checks are stateless, so a node runs them off its consensus
     /// task with this verifier (its verified-once cache is the one blocks are checked with).
     pub fn verifier(&self) -> Arc<TxVerifier> {
         self.verifier.clone()
     }
 
-    fn refuse_full(&self, n: usize) -> Vec<Result<Hash, SubmitError>> {
-        let (txs, bytes) = (self.mempool.len(), self.mempool.bytes());
-        (0..n)
-            .map(|_| Err(SubmitError::MempoolFull { txs, bytes }))
-            .collect()
-    }
-
-    /// Admit transactions already decoded and verified by [`Self::verifier`]: the checks
-    /// against the state and the mempool's bounds.
+    /// The one way into the mempool: transactions already decoded and verified by
+    /// [`Self::verifier`] (off the node task), checked here against the state and the
+    /// mempool's bounds.
     pub fn admit_verified(
         &mut self,
         verified: Vec<Result<Admitted, TxError>>,
-    ) -> Vec<Result<Hash, SubmitError>> {
+    ) -> Vec<Result<Hash, Refusal>> {
         if self.mempool.is_full(0) {
-            return self.refuse_full(verified.len());
+            let mempool = &self.mempool;
+            return verified
+                .iter()
+                .map(|_| Err(mempool.full_refusal()))
+                .collect();
         }
         let height = self.state.height() + 1;
         verified

@@ -12,11 +12,11 @@ use ledger::{Account, Address, Block, CommitCertificate, Hash, Validator};
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::SubmitError;
 use crate::commit_log::CommitInfo;
 use crate::metrics::Metrics;
 use crate::network::{self, PeerInfo};
 use crate::reads::Reads;
+use crate::refusal::Refusal;
 
 /// What `/v1/status` shows: the same type the API serves.
 pub use interface::http::NodeStatus as Status;
@@ -27,7 +27,7 @@ pub(crate) enum Request {
     Submit {
         raws: Vec<Vec<u8>>,
         verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
-        reply: oneshot::Sender<Vec<Result<Hash, SubmitError>>>,
+        reply: oneshot::Sender<Vec<Result<Hash, Refusal>>>,
     },
     /// Whether a transaction waits in the mempool (one of the two reads that need the node
     /// task).
@@ -82,7 +82,7 @@ pub enum NodeError {
     /// No room for any of a batch's transactions: one refusal (a `MempoolFull`, counted once
     /// per transaction) for the whole request, so an overloaded node answers in one line.
     #[error("{0}")]
-    Full(SubmitError),
+    Full(Refusal),
 }
 
 impl NodeHandle {
@@ -113,7 +113,7 @@ impl NodeHandle {
         self.reads.halted().await
     }
 
-    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, SubmitError>, NodeError> {
+    pub async fn submit(&self, raw: Vec<u8>) -> Result<Result<Hash, Refusal>, NodeError> {
         match self.submit_batch(vec![raw]).await {
             Ok(mut results) => Ok(results.pop().expect("one result per transaction")),
             Err(NodeError::Full(refused)) => Ok(Err(refused)),
@@ -125,7 +125,7 @@ impl NodeHandle {
     pub async fn submit_batch(
         &self,
         raws: Vec<Vec<u8>>,
-    ) -> Result<Vec<Result<Hash, SubmitError>>, NodeError> {
+    ) -> Result<Vec<Result<Hash, Refusal>>, NodeError> {
         // Overload is refused at the door: a request that cannot be admitted costs the node
         // task nothing, so refusals cannot slow the draining they wait for.
         let n = raws.len();
@@ -162,17 +162,17 @@ impl NodeHandle {
 
     /// The refusal a client submission of `count` transactions gets when there is no room
     /// for any of it, decided before anything is decoded (and counted); None if there is room.
-    pub fn refuse_if_no_room(&self, count: usize) -> Option<SubmitError> {
+    pub fn refuse_if_no_room(&self, count: usize) -> Option<Refusal> {
         (!self.admission.has_room(crate::admission::Origin::Client))
             .then(|| self.refuse_full(count)())
     }
 
     /// Count `count` refusals for want of room; the closure makes each one's error.
-    fn refuse_full(&self, count: usize) -> impl Fn() -> SubmitError + use<> {
+    fn refuse_full(&self, count: usize) -> impl Fn() -> Refusal + use<> {
         let txs = self.reads.status().mempool + self.admission.verifying();
         self.metrics
             .txs_refused(interface::http::ErrorCode::MempoolFull.as_str(), count);
-        move || SubmitError::MempoolFull { txs, bytes: 0 }
+        move || Refusal::MempoolFull { txs, bytes: 0 }
     }
 
     /// Recent commits from `from` on, with this node's commit times (see `commit_log`).

@@ -75,10 +75,10 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
         app: AppConfig {
             max_block_txs: config.max_block_txs,
             max_block_bytes: config.max_block_bytes,
-            max_mempool_txs: config.mempool_max_txs,
-            max_mempool_bytes: config.mempool_max_bytes,
+            mempool_max_txs: config.mempool_max_txs,
+            mempool_max_bytes: config.mempool_max_bytes,
             mempool_gap_ttl_blocks: config.mempool_gap_ttl_blocks,
-            max_pending_per_sender: config.mempool_max_per_sender,
+            mempool_max_per_sender: config.mempool_max_per_sender,
             mempool_max_drain_ms: config.mempool_max_drain_ms,
             empty_block_wait_ms: config.empty_block_wait_ms,
             verify_threads: config.verify_threads,

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod network;
 pub use interface::ports;
 pub mod reads;
+pub mod refusal;
 pub mod service;
 pub mod signing_log;
 mod sync;

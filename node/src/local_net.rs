@@ -16,7 +16,8 @@ use crate::now_ms;
 use consensus::{Config, Consensus, Driver, Host, Input, Message, Output, Timeout, Timeouts};
 use ledger::{Block, CommitCertificate, Genesis, Hash, Keypair};
 
-use crate::app::{AppConfig, AppError, Application, SubmitError};
+use crate::app::{AppConfig, AppError, Application};
+use crate::refusal::Refusal;
 
 #[derive(Debug, Clone)]
 pub struct LocalNetConfig {
@@ -171,17 +172,13 @@ impl LocalNet {
     }
 
     /// Submit a transaction to validator `to`; it is gossiped to the others.
-    pub fn submit(&mut self, to: usize, raw: &[u8]) -> Result<Hash, SubmitError> {
-        let result = self.nodes[to]
-            .app
-            .submit(&[raw])
-            .pop()
-            .expect("one result per transaction");
+    pub fn submit(&mut self, to: usize, raw: &[u8]) -> Result<Hash, Refusal> {
+        let result = admit(&mut self.nodes[to].app, raw);
         if result.is_ok() {
             for (i, node) in self.nodes.iter_mut().enumerate() {
                 if i != to {
                     // Each validator admits (and verifies) it itself, as over the network.
-                    let _ = node.app.submit(&[raw]);
+                    let _ = admit(&mut node.app, raw);
                 }
             }
         }
@@ -329,6 +326,14 @@ impl Host for LocalHost<'_> {
         });
         Ok(())
     }
+}
+
+/// The node's one admission path: verify, then admit.
+fn admit(app: &mut Application, raw: &[u8]) -> Result<Hash, Refusal> {
+    let verified = app.verifier().admit(&[raw]);
+    app.admit_verified(verified)
+        .pop()
+        .expect("one result per transaction")
 }
 
 #[cfg(test)]

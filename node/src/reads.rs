@@ -11,7 +11,7 @@ use ledger::{Account, Address, Block, CommitCertificate, Hash, Validator};
 use tokio::sync::{broadcast, watch};
 
 use crate::commit_log::{CommitInfo, CommitLog};
-use crate::handle::Status;
+use interface::http::NodeStatus as Status;
 
 /// Commit notifications kept for slow listeners; one that falls further behind re-reads the
 /// store instead.

@@ -648,7 +648,7 @@ async fn a_full_mempool_says_when_to_retry() {
         &alice,
         AppConfig {
             verify_threads: 1,
-            max_mempool_txs: 0,
+            mempool_max_txs: 0,
             ..AppConfig::default()
         },
     );

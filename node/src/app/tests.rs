@@ -1,7 +1,19 @@
 use super::*;
+
+/// What the node does with a submission: verify (off its task), then admit.
+trait Submit {
+    fn submit<B: AsRef<[u8]> + Sync>(&mut self, raw: &[B]) -> Vec<Result<Hash, Refusal>>;
+}
+
+impl Submit for Application {
+    fn submit<B: AsRef<[u8]> + Sync>(&mut self, raw: &[B]) -> Vec<Result<Hash, Refusal>> {
+        let verified = self.verifier().admit(raw);
+        self.admit_verified(verified)
+    }
+}
 use ledger::{GenesisAccount, GenesisValidator, Keypair, Transfer};
 
-fn setup(max_mempool_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
+fn setup(mempool_max_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
     let alice = Keypair::from_seed("alice");
     let genesis = Genesis {
         chain_id: "app-test".into(),
@@ -20,7 +32,7 @@ fn setup(max_mempool_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
     };
     let dir = tempfile::tempdir().unwrap();
     let config = AppConfig {
-        max_mempool_txs,
+        mempool_max_txs,
         verify_threads: 1,
         ..AppConfig::default()
     };
@@ -172,19 +184,19 @@ fn submissions_get_explicit_errors() {
         transfer(&alice, 2, "app-test"),
     ]);
     assert!(results[0].is_ok());
-    assert!(matches!(results[1], Err(SubmitError::Duplicate(_))));
+    assert!(matches!(results[1], Err(Refusal::Duplicate(_))));
     assert!(matches!(
         results[2],
-        Err(SubmitError::Invalid(TxError::WrongChain { .. }))
+        Err(Refusal::Invalid(TxError::WrongChain { .. }))
     ));
     assert!(matches!(
         results[3],
-        Err(SubmitError::Invalid(TxError::Decode(_)))
+        Err(Refusal::Invalid(TxError::Decode(_)))
     ));
     assert!(results[4].is_ok());
     assert!(matches!(
         results[5],
-        Err(SubmitError::MempoolFull { txs: 2, .. })
+        Err(Refusal::MempoolFull { txs: 2, .. })
     ));
     assert_eq!(app.mempool_len(), 2);
 }
@@ -259,7 +271,7 @@ fn transfers_far_past_a_missing_nonce_are_refused() {
     assert!(results[..(window - 1) as usize].iter().all(Result::is_ok));
     assert!(matches!(
         results[(window - 1) as usize],
-        Err(SubmitError::NonceGap { got, next: 0 }) if got == window
+        Err(Refusal::NonceGap { got, next: 0 }) if got == window
     ));
     // Another transfer with a nonce already waiting is refused too.
     let twin = Transfer {
@@ -274,7 +286,7 @@ fn transfers_far_past_a_missing_nonce_are_refused() {
     .encode();
     assert!(matches!(
         app.submit(&[twin])[0],
-        Err(SubmitError::NoncePending { nonce: 1 })
+        Err(Refusal::NoncePending { nonce: 1 })
     ));
 }
 
@@ -289,7 +301,7 @@ fn transfers_waiting_for_a_gap_take_at_most_a_quarter_of_the_mempool() {
     assert!(results[0].is_ok() && results[1].is_ok());
     assert!(matches!(
         results[2],
-        Err(SubmitError::NonceGap { got: 3, next: 0 })
+        Err(Refusal::NonceGap { got: 3, next: 0 })
     ));
     // The transfer that fills the gap still gets in, and the run becomes executable.
     assert!(app.submit(&[transfer(&alice, 0, "app-test")])[0].is_ok());
@@ -300,15 +312,12 @@ fn transfers_waiting_for_a_gap_take_at_most_a_quarter_of_the_mempool() {
 #[test]
 fn one_sender_cannot_fill_the_mempool() {
     let (_dir, mut app, alice) = setup(100);
-    app.config.max_pending_per_sender = 3;
+    app.config.mempool_max_per_sender = 3;
     app.reconfigure();
     let txs: Vec<_> = (0..5).map(|n| transfer(&alice, n, "app-test")).collect();
     let results = app.submit(&txs);
     assert!(results[..3].iter().all(Result::is_ok));
-    assert!(matches!(
-        results[3],
-        Err(SubmitError::SenderLimit { limit: 3 })
-    ));
+    assert!(matches!(results[3], Err(Refusal::SenderLimit { limit: 3 })));
     // Committing frees the sender's slots.
     commit_next(&mut app, &alice);
     assert!(app.submit(&[txs[3].clone()])[0].is_ok());
@@ -330,7 +339,7 @@ fn a_sender_who_cannot_pay_is_refused() {
     .encode();
     let results = app.submit(&[too_much]);
     assert!(
-        matches!(results[0], Err(SubmitError::InsufficientFunds { balance: b, amount }) if b == balance && amount == balance + 1)
+        matches!(results[0], Err(Refusal::InsufficientFunds { balance: b, amount }) if b == balance && amount == balance + 1)
     );
     assert_eq!(app.mempool_len(), 0);
 }
@@ -339,7 +348,7 @@ fn a_sender_who_cannot_pay_is_refused() {
 fn mempool_is_bounded_in_bytes_too() {
     let (_dir, mut app, alice) = setup(1000);
     let one = transfer(&alice, 0, "app-test").len();
-    app.config.max_mempool_bytes = one * 2;
+    app.config.mempool_max_bytes = one * 2;
     app.reconfigure();
     let results = app.submit(&[
         transfer(&alice, 0, "app-test"),
@@ -347,9 +356,7 @@ fn mempool_is_bounded_in_bytes_too() {
         transfer(&alice, 2, "app-test"),
     ]);
     assert!(results[0].is_ok() && results[1].is_ok());
-    assert!(
-        matches!(results[2], Err(SubmitError::MempoolFull { txs: 2, bytes }) if bytes == 2 * one)
-    );
+    assert!(matches!(results[2], Err(Refusal::MempoolFull { txs: 2, bytes }) if bytes == 2 * one));
 }
 
 #[test]
@@ -423,18 +430,14 @@ fn account_permissions_are_enforced_at_admission_and_in_blocks() {
     assert!(
         matches!(
             results[1],
-            Err(SubmitError::NotPermitted(ledger::PermissionError::Sender(
-                _
-            )))
+            Err(Refusal::NotPermitted(ledger::PermissionError::Sender(_)))
         ),
         "{results:?}"
     );
     assert!(
         matches!(
             results[2],
-            Err(SubmitError::NotPermitted(
-                ledger::PermissionError::Recipient(_)
-            ))
+            Err(Refusal::NotPermitted(ledger::PermissionError::Recipient(_)))
         ),
         "{results:?}"
     );
@@ -455,7 +458,7 @@ fn account_permissions_are_enforced_at_admission_and_in_blocks() {
             &verdict,
             Err(InvalidBlock::Execution(BlockExecError {
                 index: 0,
-                error: ledger::ExecError::Transfer(TransferError::NotPermitted(
+                error: ledger::ExecError::Transfer(ledger::TransferError::NotPermitted(
                     ledger::PermissionError::Sender(_)
                 ))
             }))
@@ -478,7 +481,7 @@ fn admission_is_bounded_by_drain_time() {
     assert!(results[0].is_ok());
     assert!(matches!(
         results[1],
-        Err(SubmitError::MempoolFull { txs: 1, .. })
+        Err(Refusal::MempoolFull { txs: 1, .. })
     ));
     // A commit recomputes the bound: one block gives no rate yet, so only the count bounds.
     commit_next(&mut app, &alice);

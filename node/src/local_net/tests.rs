@@ -90,7 +90,7 @@ fn four_validators_commit_the_same_transfers() {
     .sign(&alice);
     assert!(matches!(
         net.submit(0, &replay.encode()),
-        Err(SubmitError::Duplicate(_))
+        Err(Refusal::Duplicate(_))
     ));
 
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -113,7 +113,7 @@ fn four_validators_commit_the_same_transfers() {
     }
     let replay_after_commit = net.submit(1, &replay.encode());
     assert!(
-        matches!(replay_after_commit, Err(SubmitError::StaleNonce { .. })),
+        matches!(replay_after_commit, Err(Refusal::StaleNonce { .. })),
         "{replay_after_commit:?}"
     );
 }

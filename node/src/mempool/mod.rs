@@ -9,21 +9,21 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use ledger::verify::Admitted;
 use ledger::{Account, Address, Hash, SignedTx, State};
 
-use crate::app::SubmitError;
+use crate::refusal::Refusal;
 pub use drain::CommitRate;
 pub use sender_queues::FUTURE_WINDOW;
-use sender_queues::{Refusal, SenderQueues};
+use sender_queues::{QueueRefusal, SenderQueues};
 
 /// How many transactions and bytes the mempool holds, and how long a gapped one waits.
 #[derive(Debug, Clone)]
 pub struct MempoolLimits {
-    pub max_txs: usize,
+    pub mempool_max_txs: usize,
     /// Bound on the encoded size of everything held.
-    pub max_bytes: usize,
+    pub mempool_max_bytes: usize,
     /// Most transactions one sender may have waiting.
-    pub max_per_sender: usize,
+    pub mempool_max_per_sender: usize,
     /// Blocks a transfer may wait for an earlier nonce of its sender before it is dropped.
-    pub gap_ttl_blocks: u64,
+    pub mempool_gap_ttl_blocks: u64,
 }
 
 pub struct Mempool {
@@ -34,7 +34,7 @@ pub struct Mempool {
     /// Each sender's waiting nonces and executable run.
     senders: SenderQueues,
     bytes: usize,
-    /// Fewer transactions than `limits.max_txs` while the chain drains slower than that
+    /// Fewer transactions than `mempool_max_txs` while the chain drains slower than that
     /// (see `drain`).
     drain_cap: Option<usize>,
 }
@@ -75,14 +75,23 @@ impl Mempool {
 
     /// Whether `extra` more bytes (and one more transaction) would overflow it.
     pub fn is_full(&self, extra: usize) -> bool {
-        self.entries.len() >= self.max_txs() || self.bytes + extra > self.limits.max_bytes
+        self.entries.len() >= self.max_txs() || self.bytes + extra > self.limits.mempool_max_bytes
     }
 
     /// How many transactions it admits now: the configured bound, or less while the chain
     /// would take longer than `mempool_max_drain_ms` to commit that many.
     pub fn max_txs(&self) -> usize {
-        self.drain_cap
-            .map_or(self.limits.max_txs, |cap| cap.min(self.limits.max_txs))
+        self.drain_cap.map_or(self.limits.mempool_max_txs, |cap| {
+            cap.min(self.limits.mempool_max_txs)
+        })
+    }
+
+    /// What a transaction that finds no room is told.
+    pub fn full_refusal(&self) -> Refusal {
+        Refusal::MempoolFull {
+            txs: self.entries.len(),
+            bytes: self.bytes,
+        }
     }
 
     pub fn set_drain_cap(&mut self, cap: Option<usize>) {
@@ -91,18 +100,13 @@ impl Mempool {
 
     /// Admit a verified transaction from `sender` (its committed account), arriving while
     /// the chain is at `height`.
-    pub fn admit(
-        &mut self,
-        a: Admitted,
-        sender: &Account,
-        height: u64,
-    ) -> Result<Hash, SubmitError> {
+    pub fn admit(&mut self, a: Admitted, sender: &Account, height: u64) -> Result<Hash, Refusal> {
         if self.pending.contains(&a.hash) {
-            return Err(SubmitError::Duplicate(a.hash));
+            return Err(Refusal::Duplicate(a.hash));
         }
         let (from, nonce) = (a.tx.transfer.from, a.tx.transfer.nonce);
         if nonce < sender.nonce {
-            return Err(SubmitError::StaleNonce {
+            return Err(Refusal::StaleNonce {
                 got: nonce,
                 next: sender.nonce,
             });
@@ -110,35 +114,34 @@ impl Mempool {
         // Against committed state: pending transfers may still change the balance, but a
         // sender that cannot cover the amount now almost surely never will.
         if a.tx.transfer.amount > sender.balance {
-            return Err(SubmitError::InsufficientFunds {
+            return Err(Refusal::InsufficientFunds {
                 balance: sender.balance,
                 amount: a.tx.transfer.amount,
             });
         }
         // One account cannot crowd everyone else out, nor park transfers that wait for a
         // predecessor that may never come.
-        match self
-            .senders
-            .check(&from, nonce, sender.nonce, self.limits.max_per_sender)
-        {
+        match self.senders.check(
+            &from,
+            nonce,
+            sender.nonce,
+            self.limits.mempool_max_per_sender,
+        ) {
             Ok(()) => {}
-            Err(Refusal::NoncePending) => return Err(SubmitError::NoncePending { nonce }),
-            Err(Refusal::Gap { next }) => return Err(SubmitError::NonceGap { got: nonce, next }),
-            Err(Refusal::Full { limit }) => return Err(SubmitError::SenderLimit { limit }),
+            Err(QueueRefusal::NoncePending) => return Err(Refusal::NoncePending { nonce }),
+            Err(QueueRefusal::Gap { next }) => return Err(Refusal::NonceGap { got: nonce, next }),
+            Err(QueueRefusal::Full { limit }) => return Err(Refusal::SenderLimit { limit }),
         }
         // Transactions waiting for a predecessor may take only a quarter of the mempool: a
         // mempool full of them would refuse the very transactions that fill their gaps.
         if !self.senders.is_executable(&from, nonce, sender.nonce)
-            && self.senders.gapped() >= self.limits.max_txs / 4
+            && self.senders.gapped() >= self.limits.mempool_max_txs / 4
         {
             let next = self.senders.next_missing(&from, sender.nonce);
-            return Err(SubmitError::NonceGap { got: nonce, next });
+            return Err(Refusal::NonceGap { got: nonce, next });
         }
         if self.is_full(a.size) {
-            return Err(SubmitError::MempoolFull {
-                txs: self.entries.len(),
-                bytes: self.bytes,
-            });
+            return Err(self.full_refusal());
         }
         self.senders.insert(from, nonce, sender.nonce);
         self.bytes += a.size;
@@ -205,7 +208,7 @@ impl Mempool {
 
     /// After a commit (`state` already applied): drop what was committed, what can never
     /// execute (its nonce is used), what the sender can no longer pay for, and transfers
-    /// that waited `gap_ttl_blocks` for a missing predecessor.
+    /// that waited `mempool_gap_ttl_blocks` for a missing predecessor.
     pub fn after_commit(&mut self, committed: &HashSet<Hash>, state: &State) {
         self.entries.retain(|(a, _)| {
             let sender = state.account(&a.tx.transfer.from);
@@ -214,7 +217,7 @@ impl Mempool {
                 && a.tx.transfer.amount <= sender.balance
         });
         self.rebuild_senders(state);
-        let (ttl, height) = (self.limits.gap_ttl_blocks, state.height());
+        let (ttl, height) = (self.limits.mempool_gap_ttl_blocks, state.height());
         let senders = &self.senders;
         let before = self.entries.len();
         self.entries.retain(|(a, since)| {

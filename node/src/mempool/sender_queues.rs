@@ -12,7 +12,7 @@ use ledger::Address;
 pub const FUTURE_WINDOW: u64 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub enum QueueRefusal {
     /// This nonce already has a transfer waiting.
     NoncePending,
     /// Too far past the executable run (`next` is the first missing nonce).
@@ -64,23 +64,23 @@ impl SenderQueues {
         nonce: u64,
         committed: u64,
         limit: usize,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), QueueRefusal> {
         let Some(q) = self.queues.get(sender) else {
             return if nonce >= committed + FUTURE_WINDOW {
-                Err(Refusal::Gap { next: committed })
+                Err(QueueRefusal::Gap { next: committed })
             } else {
                 Ok(())
             };
         };
         if q.nonces.contains(&nonce) {
-            return Err(Refusal::NoncePending);
+            return Err(QueueRefusal::NoncePending);
         }
         if q.nonces.len() >= limit {
-            return Err(Refusal::Full { limit });
+            return Err(QueueRefusal::Full { limit });
         }
         let ready_end = q.ready_end.max(committed);
         if nonce >= ready_end + FUTURE_WINDOW {
-            return Err(Refusal::Gap { next: ready_end });
+            return Err(QueueRefusal::Gap { next: ready_end });
         }
         Ok(())
     }
@@ -140,10 +140,10 @@ mod tests {
         assert!(q.is_gapped(&alice, 9), "7 and 8 are missing");
         assert_eq!(q.gapped(), 1);
         assert!(q.is_executable(&alice, 7, 5) && !q.is_executable(&alice, 8, 5));
-        assert_eq!(q.check(&alice, 6, 5, 100), Err(Refusal::NoncePending));
+        assert_eq!(q.check(&alice, 6, 5, 100), Err(QueueRefusal::NoncePending));
         assert_eq!(
             q.check(&alice, 7 + FUTURE_WINDOW, 5, 100),
-            Err(Refusal::Gap { next: 7 })
+            Err(QueueRefusal::Gap { next: 7 })
         );
         assert_eq!(q.check(&alice, 7, 5, 100), Ok(()));
         q.insert(alice, 8, 5);
@@ -151,14 +151,17 @@ mod tests {
         q.insert(alice, 7, 5);
         assert!(!q.is_gapped(&alice, 9), "the gap filled");
         assert_eq!(q.gapped(), 0);
-        assert_eq!(q.check(&alice, 10, 5, 5), Err(Refusal::Full { limit: 5 }));
+        assert_eq!(
+            q.check(&alice, 10, 5, 5),
+            Err(QueueRefusal::Full { limit: 5 })
+        );
         q.insert(alice, 12, 5);
         assert_eq!(q.gapped(), 1);
         assert_eq!(q.next_missing(&alice, 5), 10);
         let bob = Keypair::from_seed("bob").public();
         assert_eq!(
             q.check(&bob, FUTURE_WINDOW, 0, 5),
-            Err(Refusal::Gap { next: 0 })
+            Err(QueueRefusal::Gap { next: 0 })
         );
         assert_eq!(q.check(&bob, FUTURE_WINDOW - 1, 0, 5), Ok(()));
     }

@@ -4,6 +4,8 @@ use ledger::encoding;
 use ledger::merkle::merkle_root;
 use ledger::{Block, CommitCertificate};
 use ledger::{BlockHeader, Hash, Keypair, Transfer};
+use std::io;
+use std::time::Duration;
 
 fn signed(from: &Keypair, amount: u64, nonce: u64) -> ledger::SignedTx {
     Transfer {

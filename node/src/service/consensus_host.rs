@@ -1,8 +1,7 @@
 //! The node as the consensus driver's host: persist signing records and commit blocks to
-//! RocksDB, validate proposals, and carry out what the driver returns (gossip, timers, block
-//! building). A failure to persist or commit halts the validator (fail-stop).
+//! RocksDB, validate proposals, and carry out what the driver returns (gossip, timers,
+//! requests to build a block). A failure to persist or commit halts the validator (fail-stop).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use consensus::{Host, Input, InputError, Message, Output, SignRecord};
@@ -145,8 +144,8 @@ impl Node {
                 }
                 Output::BuildBlock { height, round } => {
                     // Wait out the block interval without holding up message handling.
-                    let at = self.last_commit + self.block_interval;
-                    let builds = self.builds.clone();
+                    let at = self.last_commit + self.proposing.interval;
+                    let builds = self.proposing.builds.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep_until(at).await;
                         let _ = builds.send((height, round)).await;
@@ -181,52 +180,4 @@ impl Node {
             }
         }
     }
-
-    /// Build and propose for `(height, round)`, unless the round moved on meanwhile or this
-    /// proposal already exists. With an empty mempool in round 0, wait (up to
-    /// `empty_block_wait_ms` after the last commit) for a first transaction: admitting one
-    /// wakes this up again (see `Node::admit`), so an idle chain makes few blocks and a busy
-    /// one loses nothing.
-    pub(super) async fn build(&mut self, height: u64, round: u32) {
-        let Some(proposer) = self.driver.consensus().me() else {
-            return;
-        };
-        let c = self.driver.consensus();
-        if self.is_halted() || (c.height(), c.round()) != (height, round) {
-            return;
-        }
-        if self.built.contains(&(height, round)) {
-            return; // a wake-up after the block was already built
-        }
-        let wait = Duration::from_millis(self.app.config().empty_block_wait_ms);
-        if round == 0 && self.app.mempool_len() == 0 && self.last_commit.elapsed() < wait {
-            self.waiting_build = Some((height, round));
-            let (at, builds) = (self.last_commit + wait, self.builds.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep_until(at).await;
-                let _ = builds.send((height, round)).await;
-            });
-            return;
-        }
-        self.waiting_build = None;
-        let block = match tokio::task::block_in_place(|| {
-            self.app
-                .build_block(height, round, proposer, crate::now_ms())
-        }) {
-            Ok(block) => block,
-            Err(e) => return self.halt(format!("cannot build a block: {e}")),
-        };
-        self.built.retain(|&(h, _)| h >= height);
-        self.built.insert((height, round));
-        let _ = self
-            .input(Input::BlockToPropose {
-                height,
-                round,
-                block,
-            })
-            .await;
-    }
 }
-
-/// Proposals already built, by `(height, round)`.
-pub(super) type Built = HashSet<(u64, u32)>;

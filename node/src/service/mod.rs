@@ -4,10 +4,20 @@
 //! writes block, so they run under `block_in_place`.
 //!
 //! - `consensus_host`: the driver's host (persist, validate, commit) and its outputs;
-//! - `network_events`: gossip and block sync.
+//! - `proposing`: building this validator's blocks;
+//! - `network_events`: what the network brings, sent on to
+//!   - `tx_gossip`: transaction batches in and out,
+//!   - `consensus_gossip`: proposals and votes,
+//!   - `block_sync`: serving blocks and catching up;
+//! - `requests`: what the handles ask of the node task.
 
+mod block_sync;
+mod consensus_gossip;
 mod consensus_host;
 mod network_events;
+mod proposing;
+mod requests;
+mod tx_gossip;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -15,19 +25,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use consensus::{Config, Consensus, Driver, Input, Timeouts};
-use ledger::{Genesis, Keypair, TxBatch};
+use ledger::{Genesis, Keypair};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::app::{AppConfig, Application, SubmitError};
-use crate::byzantine::{Behaviour, Byzantine, SyncLiar};
+use crate::app::{AppConfig, Application};
+use crate::byzantine::{Behaviour, Byzantine};
 use crate::handle::Request;
 pub use crate::handle::{NodeError, NodeHandle, Status, TxStatus};
 use crate::metrics::Metrics;
 use crate::network::{self, Command, NetworkConfig};
 use crate::reads::{self, Publisher};
 use crate::sync::SyncPeers;
+use block_sync::BlockSync;
+use consensus_gossip::FarAheadVerified;
+use proposing::Proposing;
+use tx_gossip::{TxGossip, TxOutbox, VerifiedGossip};
 
 pub struct NodeSetup {
     pub dir: PathBuf,
@@ -47,86 +61,24 @@ struct Node {
     app: Application,
     net: mpsc::Sender<Command>,
     timers: mpsc::Sender<Input>,
-    /// `(height, round)` to build for, once the block interval has passed.
-    builds: mpsc::Sender<(u64, u32)>,
-    block_interval: Duration,
+    proposing: Proposing,
     last_commit: Instant,
-    /// A proposal waiting for its first transaction (see `empty_block_wait_ms`): built as soon
-    /// as one is admitted, or empty at the deadline.
-    waiting_build: Option<(u64, u32)>,
-    built: consensus_host::Built,
     peers: usize,
-    sync: SyncPeers,
+    sync: BlockSync,
     /// The last block stored: what this node reports as committed (never the height consensus
     /// has moved to, which runs ahead when a commit fails).
     committed_height: u64,
     /// How many more transactions may enter, shared with the handles (see `admission`).
     admission: Arc<crate::admission::Admission>,
-    /// Gossiped transaction batches come back here once verified off this task.
-    verified_gossip: mpsc::Sender<VerifiedGossip>,
     /// The (height, round) consensus was last seen in, and since when: round durations.
     round_clock: (u64, u32, Instant),
-    /// Admitted transactions waiting to be gossiped as one batch.
-    outbox: TxOutbox,
+    txs: TxGossip,
     publish: Publisher,
     metrics: Arc<Metrics>,
     byzantine: Option<Byzantine>,
-    sync_liar: Option<SyncLiar>,
-    /// Permits to serve a sync reply (see `sync::SYNC_SERVERS`).
-    sync_servers: Arc<tokio::sync::Semaphore>,
     /// Each validator's libp2p peer id, for messages addressed to one validator.
     validator_peers: HashMap<ledger::PublicKey, PeerId>,
-    /// Far-ahead consensus messages already verified, by content: a peer re-publishing one
-    /// under new gossip sequence numbers costs a hash, not a signature check.
-    far_ahead_verified: HashSet<ledger::Hash>,
-}
-
-/// Entries of `Node::far_ahead_verified` before it starts over.
-const FAR_AHEAD_VERIFIED: usize = 4096;
-
-/// A gossiped transaction batch, decoded and verified off the node task, waiting for the
-/// state checks and for its verdict to be reported to gossipsub.
-pub(crate) struct VerifiedGossip {
-    id: libp2p::gossipsub::MessageId,
-    source: PeerId,
-    verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
-    /// Whether every transaction of the message was verified (none cut for want of room).
-    complete: bool,
-    /// The bytes were no batch at all (a correct validator never sends that).
-    malformed: bool,
-    reservation: crate::admission::Reservation,
-}
-
-/// Transactions admitted here, gossiped together: one gossipsub message (one libp2p signature,
-/// one validation round trip) per batch instead of per transaction.
-#[derive(Default)]
-struct TxOutbox {
-    batch: TxBatch,
-    bytes: usize,
-}
-
-impl TxOutbox {
-    const MAX_TXS: usize = 4096;
-    const MAX_BYTES: usize = 1024 * 1024;
-    /// How long an admitted transaction may wait for companions.
-    const LINGER: Duration = Duration::from_millis(10);
-
-    fn push(&mut self, raw: Vec<u8>) {
-        self.bytes += raw.len();
-        self.batch.txs.push(raw);
-    }
-
-    fn is_full(&self) -> bool {
-        self.batch.txs.len() >= Self::MAX_TXS || self.bytes >= Self::MAX_BYTES
-    }
-
-    fn take(&mut self) -> Option<TxBatch> {
-        if self.batch.txs.is_empty() {
-            return None;
-        }
-        self.bytes = 0;
-        Some(std::mem::take(&mut self.batch))
-    }
+    far_ahead_verified: FarAheadVerified,
 }
 
 /// Open the store, start the network and the node task. Call from inside a multi-threaded
@@ -200,29 +152,35 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
     let (builds, build_rx) = mpsc::channel::<(u64, u32)>(16);
     let (verified_gossip, verified_rx) = mpsc::channel::<VerifiedGossip>(256);
     let node = Node {
-        verified_gossip,
         driver: Driver::new(consensus),
         app,
         net,
         timers,
-        builds,
-        block_interval: setup.block_interval,
+        proposing: Proposing {
+            builds,
+            interval: setup.block_interval,
+            waiting: None,
+            built: HashSet::new(),
+        },
         last_commit: Instant::now(),
-        waiting_build: None,
-        built: Default::default(),
         peers: 0,
-        sync: SyncPeers::new(peer_power, total_power),
+        sync: BlockSync {
+            peers: SyncPeers::new(peer_power, total_power),
+            servers: Arc::new(tokio::sync::Semaphore::new(crate::sync::SYNC_SERVERS)),
+            liar: byzantine.as_ref().and_then(Byzantine::sync_liar),
+        },
         committed_height,
         round_clock: (0, 0, Instant::now()),
         admission: Arc::default(),
-        outbox: TxOutbox::default(),
+        txs: TxGossip {
+            outbox: TxOutbox::default(),
+            verified: verified_gossip,
+        },
         publish,
         metrics: Arc::new(Metrics::default()),
-        sync_liar: byzantine.as_ref().and_then(Byzantine::sync_liar),
-        sync_servers: Arc::new(tokio::sync::Semaphore::new(crate::sync::SYNC_SERVERS)),
         byzantine,
         validator_peers,
-        far_ahead_verified: HashSet::new(),
+        far_ahead_verified: FarAheadVerified::default(),
     };
     let metrics = node.metrics.clone();
     let admission = node.admission.clone();
@@ -315,7 +273,7 @@ impl Node {
                 c.round(),
                 self.peers,
                 self.app.mempool_len(),
-                self.sync.is_syncing(),
+                self.sync.peers.is_syncing(),
             );
             if before == now && s.halted.as_deref() == halted {
                 return false;
@@ -331,83 +289,5 @@ impl Node {
             s.halted = halted.map(str::to_string);
             true
         });
-    }
-
-    async fn flush_outbox(&mut self) {
-        if let Some(batch) = self.outbox.take() {
-            self.metrics.message(true, "tx_batch");
-            let _ = self
-                .net
-                .send(Command::Publish {
-                    topic: network::TX_TOPIC,
-                    data: batch.encode(),
-                })
-                .await;
-        }
-    }
-
-    /// Count refused transactions by their API code. From gossip, a transaction we already
-    /// hold (an echo) is not a refusal; one that is malformed or badly signed is.
-    fn count_refusals(&self, results: &[Result<ledger::Hash, SubmitError>], gossip: bool) {
-        for e in results.iter().filter_map(|r| r.as_ref().err()) {
-            if !(gossip && matches!(e, SubmitError::Duplicate(_))) {
-                self.metrics.tx_refused(crate::api::refusal(e).1.as_str());
-            }
-        }
-    }
-
-    /// Admit transactions (from a client or gossip); a proposer waiting for its first
-    /// transaction builds at once.
-    fn admit(
-        &mut self,
-        verified: Vec<Result<ledger::verify::Admitted, ledger::TxError>>,
-    ) -> Vec<Result<ledger::Hash, SubmitError>> {
-        let results = self.app.admit_verified(verified);
-        if results.iter().any(Result::is_ok)
-            && let Some((height, round)) = self.waiting_build.take()
-        {
-            let _ = self.builds.try_send((height, round));
-        }
-        results
-    }
-
-    async fn on_request(&mut self, request: Request) {
-        match request {
-            Request::Submit {
-                raws,
-                verified,
-                reply,
-            } => {
-                if let Some(reason) = self.driver.halted() {
-                    let halted = || Err(SubmitError::Halted(reason.to_string()));
-                    let _ = reply.send(raws.iter().map(|_| halted()).collect());
-                    return;
-                }
-                let results = self.admit(verified);
-                self.count_refusals(&results, false);
-                for (raw, result) in raws.into_iter().zip(&results) {
-                    if result.is_ok() {
-                        self.outbox.push(raw);
-                    }
-                }
-                if self.outbox.is_full() {
-                    self.flush_outbox().await;
-                }
-                let _ = reply.send(results);
-            }
-            Request::IsPending { hash, reply } => {
-                let _ = reply.send(self.app.is_pending(&hash));
-            }
-            Request::NextNonce { address, reply } => {
-                let _ = reply.send(self.app.next_nonce(&address));
-            }
-            Request::SetBlocked { peer, blocked } => {
-                let _ = self.net.send(Command::SetBlocked { peer, blocked }).await;
-            }
-            Request::Peers { reply } => {
-                // The network task answers directly.
-                let _ = self.net.send(Command::Peers { reply }).await;
-            }
-        }
     }
 }
