@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::plots;
 use super::report::{self, Table};
-use super::results::{RunSummary, write};
+use super::results::write;
+use super::run::RunSummary;
 use crate::TestnetError;
 
 /// One finished run and the name it goes by in the comparison.

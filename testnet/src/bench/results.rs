@@ -132,20 +132,6 @@ pub struct PointSummary {
     pub complete: bool,
 }
 
-/// `summary.json`: what ran, where, and every point.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunSummary {
-    /// `lantau --version` of the binary that ran the validators.
-    pub version: String,
-    pub params: super::config::BenchConfig,
-    /// machine.txt's fields (CPU, flags, cores, memory, kernel).
-    pub machine: serde_json::Value,
-    pub points: Vec<PointSummary>,
-    /// With `repeat` > 1: each (validators, rate) over its runs, mean and 95% interval.
-    #[serde(default)]
-    pub aggregates: Vec<super::stats::Aggregate>,
-}
-
 /// Heights a point committed, by the round that decided them.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Rounds {

@@ -1,0 +1,225 @@
+//! `config.toml`: its keys, their defaults and, beside them, what each one means (the
+//! comments of every generated file and the README's table come from [`CONFIG_DOCS`]).
+
+use ledger::timeouts::Timeouts;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub peer_id: String,
+    pub address: String,
+}
+
+/// What each `config.toml` key means: the comments written into every generated
+/// `config.toml` and the README's table come from here (a test holds them equal).
+pub const CONFIG_DOCS: &[(&str, &str)] = &[
+    ("moniker", "A name for this node in logs."),
+    (
+        "p2p_listen",
+        "libp2p listen address (multiaddr) for the other validators.",
+    ),
+    ("api_listen", "HTTP API address (host:port)."),
+    (
+        "api_max_body_bytes",
+        "Largest request body the API accepts (413 `body_too_large` above).",
+    ),
+    (
+        "api_max_connections",
+        "HTTP API connections served at once; more are closed on arrival. Lowered at start if the open-file limit would not leave 512 descriptors for peers and storage.",
+    ),
+    (
+        "api_header_timeout_ms",
+        "Time a client has to send a request's headers; also how long an idle keep-alive connection stays open.",
+    ),
+    (
+        "api_request_timeout_ms",
+        "Time a request may take in all, body included (408 `request_timeout`); above the longest `?wait_ms` (60 s).",
+    ),
+    (
+        "block_interval_ms",
+        "Least time between a commit and this validator's next proposal.",
+    ),
+    (
+        "max_block_txs",
+        "Most transactions in a block this validator proposes.",
+    ),
+    (
+        "max_block_bytes",
+        "Most bytes of transactions in a block this validator proposes; at most 15 MiB (a proposal must fit in one 16 MiB gossip message).",
+    ),
+    (
+        "mempool_max_txs",
+        "Transactions the mempool holds; beyond, submissions get 503 `mempool_full`.",
+    ),
+    (
+        "mempool_max_bytes",
+        "Bytes the mempool holds; beyond, submissions get 503 `mempool_full`.",
+    ),
+    (
+        "mempool_max_drain_ms",
+        "Admit only what the chain commits within this long at its rate over the last seconds (never less than `max_block_txs`); beyond, 503 `mempool_full` with Retry-After, so overload becomes early refusals instead of a queue. 0 = count and byte bounds only.",
+    ),
+    (
+        "mempool_gap_ttl_blocks",
+        "Blocks a transfer may wait in the mempool for an earlier nonce of its sender.",
+    ),
+    (
+        "mempool_max_per_sender",
+        "Most transactions one sender may have waiting (429 `sender_limit` beyond).",
+    ),
+    (
+        "empty_block_wait_ms",
+        "With an empty mempool, how long the proposer waits after the last commit for a transaction before proposing an empty block; below `timeouts.propose_base_ms`; 0 = at once.",
+    ),
+    (
+        "verify_threads",
+        "Signature verification threads; 0 = one per core.",
+    ),
+    (
+        "peer_address_overrides",
+        "`[[peer_address_overrides]]` entries (`peer_id`, `address`) that replace genesis.json's address for a validator whose host moved; only peer ids named in genesis are allowed.",
+    ),
+    (
+        "timeouts.propose_base_ms",
+        "Time to wait for a proposal in round 0.",
+    ),
+    (
+        "timeouts.propose_delta_ms",
+        "Added to the proposal wait per round.",
+    ),
+    (
+        "timeouts.prevote_base_ms",
+        "Time to wait for more prevotes after any 2f+1 arrived, in round 0.",
+    ),
+    (
+        "timeouts.prevote_delta_ms",
+        "Added to the prevote wait per round.",
+    ),
+    (
+        "timeouts.precommit_base_ms",
+        "Time to wait for more precommits after any 2f+1 arrived, in round 0, before the next round.",
+    ),
+    (
+        "timeouts.precommit_delta_ms",
+        "Added to the precommit wait per round.",
+    ),
+    (
+        "timeouts.rebroadcast_ms",
+        "How often a validator re-sends its votes of the height, its current proposal, the previous round's precommits and the proof-of-lock of its valid block, so messages lost before the network stabilised cannot stall a height.",
+    ),
+];
+
+/// `config.toml`. Every field has a default; unknown fields are an error (typos). What each
+/// key means is in [`CONFIG_DOCS`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub moniker: String,
+    pub p2p_listen: String,
+    pub api_listen: String,
+    pub api_max_body_bytes: usize,
+    /// HTTP API connections served at once (more are closed on arrival). Lowered at start if
+    /// the open-file limit would not leave 512 descriptors for peers and storage.
+    pub api_max_connections: usize,
+    /// Time a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    pub api_header_timeout_ms: u64,
+    /// Time a request may take in all, body included (above the longest `?wait_ms`, 60 s).
+    pub api_request_timeout_ms: u64,
+    pub block_interval_ms: u64,
+    pub max_block_txs: usize,
+    /// At most 15 MiB: a proposal must fit in one 16 MiB gossip message.
+    pub max_block_bytes: usize,
+    pub mempool_max_txs: usize,
+    pub mempool_max_bytes: usize,
+    /// Admit only what commits within this long at the recent commit rate; 0 = off.
+    pub mempool_max_drain_ms: u64,
+    /// Blocks a transfer may wait in the mempool for an earlier nonce of its sender.
+    pub mempool_gap_ttl_blocks: u64,
+    /// Most transactions one sender may have waiting in the mempool.
+    pub mempool_max_per_sender: usize,
+    /// With an empty mempool the proposer waits up to this long after the last commit for a
+    /// transaction before proposing an empty block (fewer empty blocks on an idle chain).
+    /// Must be below `timeouts.propose_base_ms`; 0 = propose at once.
+    pub empty_block_wait_ms: u64,
+    /// Signature verification threads; 0 = one per core.
+    pub verify_threads: usize,
+    /// Addresses that replace genesis.json's for the given validators (a host moved). Only
+    /// peer ids named in genesis are allowed.
+    pub peer_address_overrides: Vec<Peer>,
+    pub timeouts: Timeouts,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            moniker: "validator".into(),
+            p2p_listen: "/ip4/127.0.0.1/tcp/26656".into(),
+            api_listen: "127.0.0.1:26657".into(),
+            api_max_body_bytes: 64 * 1024,
+            api_max_connections: 512,
+            api_header_timeout_ms: 10_000,
+            api_request_timeout_ms: 75_000,
+            block_interval_ms: 200,
+            max_block_txs: 10_000,
+            max_block_bytes: 4 * 1024 * 1024,
+            mempool_max_txs: 100_000,
+            mempool_max_bytes: 64 * 1024 * 1024,
+            mempool_max_drain_ms: 1_500,
+            mempool_gap_ttl_blocks: 100,
+            mempool_max_per_sender: 10_000,
+            empty_block_wait_ms: 500,
+            verify_threads: 0,
+            peer_address_overrides: vec![],
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// `config.toml` text with each key's meaning from [`CONFIG_DOCS`] written above it.
+pub fn commented(toml_text: &str) -> String {
+    let mut out = String::from(
+        "# lantau validator configuration. Every key may be left out (its default applies);\n# unknown keys are refused.\n\n",
+    );
+    let mut table = String::new();
+    for line in toml_text.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed
+            .strip_prefix("[[")
+            .and_then(|t| t.strip_suffix("]]"))
+        {
+            table = String::new();
+            if let Some((_, doc)) = CONFIG_DOCS.iter().find(|(k, _)| *k == name) {
+                out.push_str(&comment(doc));
+            }
+        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            table = format!("{name}.");
+        } else if let Some((key, _)) = trimmed.split_once(" = ") {
+            let full = format!("{table}{key}");
+            if let Some((_, doc)) = CONFIG_DOCS.iter().find(|(k, _)| *k == full) {
+                out.push_str(&comment(doc));
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn comment(doc: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from("#");
+    for word in doc.split_whitespace() {
+        if line.len() + word.len() > 90 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
