@@ -27,6 +27,15 @@ pub fn parse_account(text: &str) -> Result<(ledger::Address, u64), String> {
     Ok((address, balance))
 }
 
+/// `ADDRESS` (balance 0) or `ADDRESS:BALANCE`.
+pub fn parse_receive_only(text: &str) -> Result<(ledger::Address, u64), String> {
+    if text.contains(':') {
+        return parse_account(text);
+    }
+    let address = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((address, 0))
+}
+
 pub fn load(path: &Path) -> Result<Keypair> {
     // Suggest `keygen` only where it would help: it refuses to overwrite an existing path.
     let hint = if path.is_dir() {

@@ -48,6 +48,15 @@ pub struct InitArgs {
     /// genesis funds nothing else; a local testnet also funds the demo accounts.
     #[arg(long = "account", value_name = "ADDRESS:BALANCE", value_parser = crate::keys::parse_account)]
     accounts: Vec<(ledger::Address, u64)>,
+    /// With --hosts: an account that exists from genesis and may receive but never send
+    /// (a shop, a payee), ADDRESS or ADDRESS:BALANCE (repeatable). A --hosts chain lets only
+    /// its --account holders send.
+    #[arg(long = "receive-only", value_name = "ADDRESS[:BALANCE]", value_parser = crate::keys::parse_receive_only)]
+    receive_only: Vec<(ledger::Address, u64)>,
+    /// With --hosts: a transfer to an address with no account opens one (default: only
+    /// accounts named in genesis may receive).
+    #[arg(long)]
+    open_receiving: bool,
     /// Least time between blocks, in milliseconds.
     #[arg(long, default_value_t = 200)]
     block_interval_ms: u64,
@@ -199,6 +208,8 @@ fn init_options(args: &InitArgs) -> InitOptions {
             .unwrap_or_else(testnet::init::fresh_chain_id),
         hosts: args.hosts.clone(),
         funded: args.accounts.clone(),
+        receive_only: args.receive_only.clone(),
+        open_receiving: args.open_receiving,
         config,
     }
 }

@@ -450,6 +450,10 @@ fn completions_and_help() {
     let treasury = format!("{}:5000", ledger::Keypair::from_seed("treasury").public());
     let mut args = hosts_init.to_vec();
     args.extend(["--account", &treasury]);
+    // One sender and nowhere to pay it: refused, with the flags that fix it.
+    fails(tmp.path(), &args, "--receive-only ADDRESS");
+    let shop = ledger::Keypair::from_seed("shop").public().to_string();
+    args.extend(["--receive-only", &shop]);
     let init = ok(tmp.path(), &args);
     let genesis = std::fs::read_to_string(hosts.join("node0").join("genesis.json")).unwrap();
     // An operator can read a home's peer id, as genesis lists it.
@@ -461,15 +465,32 @@ fn completions_and_help() {
             .as_str()
             .unwrap()
     );
+    let genesis = json(&genesis);
     assert_eq!(
-        json(&genesis)["accounts"].as_array().unwrap().len(),
-        1,
+        genesis["accounts"].as_array().unwrap().len(),
+        2,
         "{genesis}"
+    );
+    assert_eq!(genesis["accounts"][1]["balance"], 0, "{genesis}");
+    let senders = genesis["permissions"]["senders"].as_array().unwrap();
+    assert_eq!(
+        senders.len(),
+        1,
+        "the receive-only account sends nothing: {genesis}"
     );
     assert!(
         init.contains("lantau start --home nodeI") && !init.contains("testnet up"),
         "{init}"
     );
+    // Their keys are live on those machines: this one refuses to start copies of them.
+    let hosts_dir = hosts.to_str().unwrap();
+    for start in [
+        vec!["testnet", "up", "--dir", hosts_dir],
+        vec!["testnet", "start", "node0", "--dir", hosts_dir],
+    ] {
+        fails(tmp.path(), &start, "second copy of its validator key");
+    }
+    assert!(!hosts.join("node0").join("node.pid").exists());
     // With no testnet and no --node, a client says which node it falls back to.
     let out = run(tmp.path(), &["query", "status"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,5 +1,6 @@
 //! `lantau testnet init`: N validator homes sharing one genesis.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,11 @@ pub struct InitOptions {
     /// Accounts to fund. A local testnet also funds the demo accounts (whose keys are
     /// public); one spread over `hosts` funds only these.
     pub funded: Vec<(Address, u64)>,
+    /// On a `hosts` chain (permissioned: only `funded` accounts send): accounts that exist
+    /// from genesis, with these balances, and may receive but never send.
+    pub receive_only: Vec<(Address, u64)>,
+    /// On a `hosts` chain: a transfer to an address with no account opens one.
+    pub open_receiving: bool,
     /// Applied to every validator's config.toml.
     pub config: NodeConfig,
 }
@@ -42,6 +48,8 @@ impl Default for InitOptions {
             chain_id: fresh_chain_id(),
             hosts: vec![],
             funded: vec![],
+            receive_only: vec![],
+            open_receiving: false,
             config: local_defaults(4),
         }
     }
@@ -54,6 +62,42 @@ pub fn local_defaults(validators: usize) -> NodeConfig {
         verify_threads: (cores / validators.max(1)).max(1),
         ..NodeConfig::default()
     }
+}
+
+/// Refuse a chain on which no transfer could ever succeed, and options that mean nothing on a
+/// local testnet (where every account may send and any address may receive).
+fn check_money_flow(options: &InitOptions) -> Result<(), TestnetError> {
+    let usage = |m: &str| Err(TestnetError::Usage(m.into()));
+    if options.hosts.is_empty() {
+        if !options.receive_only.is_empty() || options.open_receiving {
+            return usage(
+                "--receive-only and --open-receiving shape a --hosts chain's permissions; a local testnet lets every account send and any address receive",
+            );
+        }
+        return Ok(());
+    }
+    if options.funded.is_empty() {
+        return usage(
+            "a testnet across --hosts funds only the accounts you name: add --account ADDRESS:BALANCE (repeatable)",
+        );
+    }
+    let senders: HashSet<Address> = options.funded.iter().map(|(a, _)| *a).collect();
+    if let Some((a, _)) = options
+        .receive_only
+        .iter()
+        .find(|(a, _)| senders.contains(a))
+    {
+        return Err(TestnetError::Usage(format!(
+            "{a} is both an --account (a sender) and --receive-only; name it once"
+        )));
+    }
+    // A sender can pay only another account: with one sender that needs somewhere to send.
+    if senders.len() == 1 && options.receive_only.is_empty() && !options.open_receiving {
+        return usage(
+            "with one --account and no other account, no transfer can succeed (it may not pay itself, and this chain opens no accounts): add --receive-only ADDRESS for each payee, another --account, or --open-receiving",
+        );
+    }
+    Ok(())
 }
 
 /// A libp2p address for `host` (an IP or a DNS name).
@@ -81,11 +125,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
     // Keys derived from public seeds are anyone's: never fund them on a chain meant for other
     // machines.
     let demo = options.hosts.is_empty();
-    if !demo && options.funded.is_empty() {
-        return Err(TestnetError::Usage(
-            "a testnet across --hosts funds only the accounts you name: add --account ADDRESS:BALANCE (repeatable)".into(),
-        ));
-    }
+    check_money_flow(options)?;
     if Manifest::exists(dir) {
         return Err(TestnetError::Exists(Manifest::path(dir)));
     }
@@ -142,14 +182,15 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
         .map(|name| (demo_key(name).public(), DEMO_BALANCE))
         .collect();
     funded.extend(options.funded.iter().copied());
+    funded.extend(options.receive_only.iter().copied());
     let validators: Vec<_> = planned.iter().map(|p| p.keys.validator).collect();
     let mut genesis = Genesis::with_validators(&options.chain_id, &validators, &funded);
     if !demo {
         // A chain for real machines is permissioned: only the accounts named may send, and
-        // transfers open no new accounts.
+        // transfers open no new accounts unless asked to.
         genesis.permissions = Some(ledger::Permissions {
             senders: options.funded.iter().map(|(a, _)| *a).collect(),
-            open_receiving: false,
+            open_receiving: options.open_receiving,
         });
     }
     for (v, p) in genesis.validators.iter_mut().zip(&planned) {
@@ -256,6 +297,13 @@ mod tests {
         ));
         let treasury = ledger::Keypair::from_seed("treasury-of-record").public();
         options.funded = vec![(treasury, 5_000)];
+        // One sender and nowhere to send: a chain that could never move money.
+        assert!(matches!(
+            init(dir.path(), &options),
+            Err(TestnetError::Usage(m)) if m.contains("--receive-only")
+        ));
+        let shop = ledger::Keypair::from_seed("shop").public();
+        options.receive_only = vec![(shop, 0)];
         let manifest = init(dir.path(), &options).unwrap();
         let genesis = interface::home::read_genesis(&dir.path().join("node0")).unwrap();
         let funded: Vec<_> = genesis
@@ -263,12 +311,26 @@ mod tests {
             .iter()
             .map(|a| (a.address, a.balance))
             .collect();
-        assert_eq!(funded, vec![(treasury, 5_000)]);
+        assert_eq!(funded, vec![(treasury, 5_000), (shop, 0)]);
         let permissions = genesis
             .permissions
+            .clone()
             .expect("a --hosts chain is permissioned");
         assert_eq!(permissions.senders, vec![treasury]);
         assert!(!permissions.open_receiving);
+        // The treasury can pay the shop; the shop can pay no one.
+        let rules = ledger::ChainRules::of(&genesis);
+        let state = ledger::State::from_genesis(&genesis);
+        let pay = |from, to| ledger::Transfer {
+            chain_id: genesis.chain_id.clone(),
+            from,
+            to,
+            amount: 1,
+            nonce: 0,
+            memo: vec![],
+        };
+        assert!(state.check_transfer(&rules, &pay(treasury, shop)).is_ok());
+        assert!(state.check_transfer(&rules, &pay(shop, treasury)).is_err());
         assert!(!dir.path().join("keys").exists(), "no demo keys written");
         assert_eq!(manifest.nodes[0].p2p, "/ip4/10.0.0.1/tcp/26656");
         assert_eq!(manifest.nodes[1].p2p, "/dns4/val-b.example/tcp/26656");

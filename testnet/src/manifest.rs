@@ -32,6 +32,24 @@ pub struct NodeEntry {
     pub byzantine: Option<String>,
 }
 
+impl NodeEntry {
+    /// Whether this validator lives on this machine (its API is on loopback). The homes of a
+    /// `--hosts` testnet are for other machines: each holds a validator key that must be
+    /// live in one place only.
+    pub fn runs_here(&self) -> bool {
+        let host = self
+            .api
+            .split("://")
+            .nth(1)
+            .unwrap_or(&self.api)
+            .split('/')
+            .next()
+            .unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+    }
+}
+
 impl Manifest {
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(MANIFEST)

@@ -94,6 +94,14 @@ pub fn start_node(
     dir: &Path,
     node: &NodeEntry,
 ) -> Result<(i32, bool), TestnetError> {
+    if !node.runs_here() {
+        return Err(TestnetError::Usage(format!(
+            "{name} is a validator for another machine ({api}): starting it here would run a second copy of its validator key, and two live copies of one key are one network hiccup from signing twice. Copy {home}/ to that host and run `lantau start --home {home}` there",
+            name = node.name,
+            api = node.api,
+            home = node.home.display(),
+        )));
+    }
     if let Some(pid) = running_pid(dir, node) {
         return Ok((pid, false));
     }
