@@ -152,6 +152,7 @@ pub fn spawn(
         connected: HashSet::new(),
         writing: HashMap::new(),
         serving: HashMap::new(),
+        last_heard: HashMap::new(),
     };
     let (commands, command_rx) = mpsc::channel::<Command>(1024);
     let (event_tx, events) = mpsc::channel::<Event>(4096);

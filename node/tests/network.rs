@@ -980,3 +980,207 @@ async fn a_lagging_validator_stores_nothing_a_lying_sync_peer_sends() {
         assert_eq!(honest, synced, "height {h}");
     }
 }
+
+/// Directed links `i -> j` through local proxies that can go *silent*: connections stay open
+/// but carry nothing, and new ones are accepted but not put through, as when a cable is cut
+/// or a firewall drops packets (unlike a refused or reset connection, nothing tells either
+/// side). What was held is delivered when the link comes back.
+struct SilentLinks {
+    silent: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<(usize, usize)>>>,
+    /// Port of the proxy for `i -> j`.
+    ports: std::collections::HashMap<(usize, usize), u16>,
+}
+
+impl SilentLinks {
+    async fn start(targets: &[Multiaddr]) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let silent: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<(usize, usize)>>> =
+            Default::default();
+        let port_of = |a: &Multiaddr| {
+            a.iter()
+                .find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let mut ports = std::collections::HashMap::new();
+        for i in 0..targets.len() {
+            for (j, target) in targets.iter().enumerate().filter(|(j, _)| *j != i) {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ports.insert((i, j), listener.local_addr().unwrap().port());
+                let (target, silent) = (port_of(target), silent.clone());
+                tokio::spawn(async move {
+                    while let Ok((inbound, _)) = listener.accept().await {
+                        let silent = silent.clone();
+                        let open = async move || {
+                            while silent.lock().unwrap().contains(&(i, j)) {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        };
+                        tokio::spawn(async move {
+                            open().await;
+                            let Ok(outbound) =
+                                tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                            else {
+                                return;
+                            };
+                            let (mut ir, mut iw) = inbound.into_split();
+                            let (mut or, mut ow) = outbound.into_split();
+                            let pump = async move |r: &mut tokio::net::tcp::OwnedReadHalf,
+                                                   w: &mut tokio::net::tcp::OwnedWriteHalf| {
+                                let mut buf = vec![0u8; 16 * 1024];
+                                loop {
+                                    open().await;
+                                    let n = match r.read(&mut buf).await {
+                                        Ok(0) | Err(_) => return,
+                                        Ok(n) => n,
+                                    };
+                                    open().await;
+                                    if w.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            };
+                            tokio::select! {
+                                _ = pump(&mut ir, &mut ow) => {}
+                                _ = pump(&mut or, &mut iw) => {}
+                            }
+                        });
+                    }
+                });
+            }
+        }
+        Self { silent, ports }
+    }
+
+    fn cut_off(&self, node: usize, n: usize, cut: bool) {
+        let mut silent = self.silent.lock().unwrap();
+        for other in (0..n).filter(|&o| o != node) {
+            for link in [(node, other), (other, node)] {
+                if cut {
+                    silent.insert(link);
+                } else {
+                    silent.remove(&link);
+                }
+            }
+        }
+    }
+}
+
+/// What the nodes of this test binary log about their links and catching up.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn install() -> Self {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "node::network=info,node::service::block_sync=info",
+            ))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the one subscriber");
+        logs
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A validator whose links are cut silently (connections open, nothing delivered) is noticed
+/// as gone within seconds by it and by the others, each logs it, and once the links come back
+/// it reconnects, catches up and the chain goes on. Reports how long the resume took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silently_cut_validator_is_noticed_and_resumes_after_the_heal() {
+    let logs = CapturedLogs::install();
+    let alice = Keypair::from_seed("alice");
+    let mut net = start_configured(4, 0, &alice, 0);
+    let listen: Vec<Multiaddr> = net.peers.iter().map(|(_, a)| a.clone()).collect();
+    let links = SilentLinks::start(&listen).await;
+    for i in 0..4 {
+        let mut setup = net.setup(i);
+        for (j, (_, address)) in setup.network.peers.iter_mut().enumerate() {
+            if j != i {
+                *address = format!("/ip4/127.0.0.1/tcp/{}", links.ports[&(i, j)])
+                    .parse()
+                    .unwrap();
+            }
+        }
+        net.handles[i] = Some(service::start(setup).unwrap());
+    }
+    wait_for("first blocks", async || net.min_height().await >= 3).await;
+
+    links.cut_off(3, 4, true);
+    let cut = tokio::time::Instant::now();
+    let noticed = async || {
+        let mut peers = vec![];
+        for n in net.running() {
+            peers.push(n.status().await.unwrap().peers);
+        }
+        peers == [2, 2, 2, 0]
+    };
+    while !noticed().await {
+        assert!(
+            cut.elapsed() < Duration::from_secs(12),
+            "12 s after a silent cut, the validators still count node3 as a peer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "the cut was noticed {:.1} s later",
+        cut.elapsed().as_secs_f64()
+    );
+    let cut_at = net.node(0).status().await.unwrap().height;
+    wait_for("the majority to go on", async || {
+        net.node(0).status().await.unwrap().height >= cut_at + 3
+    })
+    .await;
+
+    links.cut_off(3, 4, false);
+    let healed = tokio::time::Instant::now();
+    let target = max_height(&net).await + 2;
+    while net.min_height().await < target {
+        assert!(
+            healed.elapsed() < Duration::from_secs(30),
+            "30 s after the heal, node3 has not caught up and the chain not gone on"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "after the heal every validator committed 2 new heights {:.1} s later",
+        healed.elapsed().as_secs_f64()
+    );
+    let text = logs.text();
+    let node3 = net.peers[3].0.to_string();
+    for line in [
+        "no ping answer",
+        "peer lost",
+        "peer connected",
+        "caught up by block sync",
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(line)),
+            "no {line:?} in the logs:\n{text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("peer lost") && l.contains(&node3)),
+        "node3's loss is not logged:\n{text}"
+    );
+}

@@ -4,13 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::request_response::{self, InboundRequestId};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, ping};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::swarm::{Behaviour, BehaviourEvent};
@@ -32,7 +33,14 @@ pub(super) struct NetworkTask {
     /// moment, when its next request overtakes our write's completion), so a peer that stalls
     /// its reads holds at most `SERVED_PER_PEER` serving permits, not all.
     pub(super) serving: HashMap<PeerId, HashSet<InboundRequestId>>,
+    /// Each connection's last answered ping (or its opening), to close dead links.
+    pub(super) last_heard: HashMap<ConnectionId, (PeerId, Instant)>,
 }
+
+/// A connection whose pings went unanswered this long is taken for dead and closed. libp2p's
+/// ping reports a failure only at the second in a row, and after a timed-out ping it opens a
+/// new substream whose negotiation may take 10 s: ~14 s in all, too long to notice a cut.
+const DEAD_AFTER: Duration = Duration::from_secs(5);
 
 impl NetworkTask {
     pub(super) async fn run(
@@ -40,10 +48,13 @@ impl NetworkTask {
         mut commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<Event>,
     ) {
-        let mut redial = tokio::time::interval(Duration::from_secs(2));
+        let mut redial = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = redial.tick() => self.redial(),
+                _ = redial.tick() => {
+                    self.close_dead_links();
+                    self.redial();
+                }
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     None => return,
@@ -59,11 +70,31 @@ impl NetworkTask {
         }
     }
 
-    /// Dial every validator we are not connected to (also after a peer restarts).
+    fn close_dead_links(&mut self) {
+        let now = Instant::now();
+        let dead: Vec<(ConnectionId, PeerId)> = self
+            .last_heard
+            .iter()
+            .filter(|(_, (_, at))| now.duration_since(*at) > DEAD_AFTER)
+            .map(|(c, (p, _))| (*c, *p))
+            .collect();
+        for (connection, peer) in dead {
+            tracing::warn!(%peer, "no ping answer for {DEAD_AFTER:?}; closing the connection");
+            self.last_heard.remove(&connection);
+            self.swarm.close_connection(connection);
+        }
+    }
+
+    /// Dial every validator we are neither connected to nor dialing (also after a peer
+    /// restarts, or a dead link was closed).
     fn redial(&mut self) {
         for (peer, addr) in &self.peers {
             if !self.connected.contains(peer) {
-                let _ = self.swarm.dial(addr.clone());
+                let dial = DialOpts::peer_id(*peer)
+                    .addresses(vec![addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                let _ = self.swarm.dial(dial);
             }
         }
     }
@@ -152,16 +183,63 @@ impl NetworkTask {
         let (serving, writing) = (&mut self.serving, &mut self.writing);
         let my_direct_topic = &self.my_direct_topic;
         match event {
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => connected
-                .insert(peer_id)
-                .then_some(Event::Connected(peer_id)),
-            SwarmEvent::ConnectionClosed {
+            SwarmEvent::ConnectionEstablished {
                 peer_id,
-                num_established: 0,
+                endpoint,
+                connection_id,
                 ..
             } => {
+                self.last_heard
+                    .insert(connection_id, (peer_id, Instant::now()));
+                let new = connected.insert(peer_id);
+                if new {
+                    let address = endpoint.get_remote_address();
+                    tracing::info!(peer = %peer_id, %address, "peer connected");
+                }
+                new.then_some(Event::Connected(peer_id))
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                self.last_heard.remove(&connection_id);
+                if num_established > 0 {
+                    return None;
+                }
                 connected.remove(&peer_id);
+                let cause = cause.map_or("closed".to_string(), |e| e.to_string());
+                tracing::warn!(peer = %peer_id, %cause, "peer lost; redialling every second");
                 Some(Event::Disconnected(peer_id))
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Ok(_),
+            })) => {
+                self.last_heard.insert(connection, (peer, Instant::now()));
+                None
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(failure),
+            })) => {
+                // A link that stopped answering is dead even while TCP keeps it open: close it
+                // so the peer counts as lost and the next dial starts afresh.
+                tracing::warn!(%peer, %failure, "a ping failed; closing the connection");
+                swarm.close_connection(connection);
+                None
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                tracing::debug!(%peer, %error, "dial failed");
+                None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,

@@ -33,6 +33,16 @@ pub(super) struct Behaviour {
     pub(super) sync: request_response::Behaviour<SyncCodec>,
 }
 
+/// How often each connection is pinged, and how long one ping may take. A cut link leaves TCP
+/// connections open and silent, so without pings a validator would count a peer it cannot
+/// reach, and after the heal wait on TCP's retransmission backoff (see `event_loop`, which
+/// closes a connection whose pings stop being answered).
+pub(super) const PING_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest a dial (TCP, Noise, yamux) may take: a dial into a cut link fails after this, and
+/// the next one goes out on a fresh connection.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The swarm, subscribed to its topics and listening; not yet dialing anyone.
 pub(super) fn build(
     config: &NetworkConfig,
@@ -93,7 +103,11 @@ pub(super) fn build(
                     "/lantau/1".into(),
                     key.public(),
                 )),
-                ping: ping::Behaviour::default(),
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(PING_INTERVAL)
+                        .with_timeout(PING_TIMEOUT),
+                ),
                 sync: request_response::Behaviour::new(
                     [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
@@ -102,6 +116,7 @@ pub(super) fn build(
         })
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .with_connection_timeout(CONNECTION_TIMEOUT)
         .build();
     let me = *swarm.local_peer_id();
     for topic in [

@@ -22,6 +22,29 @@ pub(super) struct BlockSync {
     pub(super) servers: Arc<Semaphore>,
     /// Tampers with the blocks this node serves (research testnets only).
     pub(super) liar: Option<SyncLiar>,
+    /// The height this node was at when it found itself behind, while it catches up.
+    pub(super) behind_from: Option<u64>,
+}
+
+impl BlockSync {
+    /// Log when this node starts catching up and where it got to: an operator's view of a
+    /// validator that fell behind (after a cut link, a restart, a pause).
+    pub(super) fn note_progress(&mut self, height: u64) {
+        match (self.peers.is_syncing(), self.behind_from) {
+            (true, None) => {
+                tracing::debug!(height, "asking a peer for blocks");
+                self.behind_from = Some(height);
+            }
+            (false, Some(from)) => {
+                // A peer a height ahead is routine (it decided first); more is falling behind.
+                if height > from + 1 {
+                    tracing::info!(from, to = height, "caught up by block sync");
+                }
+                self.behind_from = None;
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Node {

@@ -168,6 +168,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
             peers: SyncPeers::new(peer_power, total_power),
             servers: Arc::new(tokio::sync::Semaphore::new(crate::sync::SYNC_SERVERS)),
             liar: byzantine.as_ref().and_then(Byzantine::sync_liar),
+            behind_from: None,
         },
         committed_height,
         round_clock: (0, 0, Instant::now()),
@@ -239,6 +240,7 @@ impl Node {
 
     /// Publish what `/v1/status` and the gauges show.
     fn publish_status(&mut self) {
+        self.sync.note_progress(self.committed_height);
         let c = self.driver.consensus();
         let m = &self.metrics;
         let (height, round, since) = self.round_clock;
