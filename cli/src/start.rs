@@ -79,6 +79,25 @@ impl Logging {
     }
 }
 
+/// Refuse a folder that is no home, and a home some process already runs, before anything is
+/// opened: each with what to do rather than a missing file or RocksDB's lock error.
+fn check_home(home_dir: &Path) -> Result<()> {
+    let d = home_dir.display();
+    if !home_dir.join("config.toml").exists() && !home_dir.join("genesis.json").exists() {
+        anyhow::bail!(
+            "{d} is not a lantau home (it has no config.toml or genesis.json): create one with `lantau init --home {d}`"
+        );
+    }
+    if let Some(pid) = interface::procfs::lock_holder(&home_dir.join("data").join("LOCK"))
+        && pid != std::process::id()
+    {
+        anyhow::bail!(
+            "the home {d} is already running (pid {pid}): stop that node first (`kill {pid}`), or start another home"
+        );
+    }
+    Ok(())
+}
+
 pub fn start(
     home_dir: &Path,
     byzantine: Option<interface::byzantine::Behaviour>,
@@ -88,7 +107,11 @@ pub fn start(
     logging.init()?;
     node::metrics::set_build_info(env!("CARGO_PKG_VERSION"), env!("LANTAU_COMMIT"));
     let result = run(home_dir, byzantine, any_chain);
-    if let Err(e) = &result {
+    // The `error:` line on stderr says it; a log file (often all an operator reads of a
+    // service) gets it too.
+    if let Err(e) = &result
+        && logging.file.is_some()
+    {
         tracing::error!("{e:#}");
     }
     result
@@ -99,6 +122,7 @@ fn run(
     byzantine: Option<interface::byzantine::Behaviour>,
     any_chain: bool,
 ) -> Result<()> {
+    check_home(home_dir)?;
     let mut loaded =
         home::load(home_dir).with_context(|| format!("loading the home {}", home_dir.display()))?;
     if let Some(behaviour) = byzantine {

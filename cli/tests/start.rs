@@ -122,6 +122,33 @@ fn init_start_submit_stop_restart() {
     };
     wait_until("blocks", || height(api).unwrap_or(0) >= 2);
 
+    // A second start of a running home, or a start of a folder that is no home: one error
+    // each, saying what to do.
+    let second = lantau()
+        .args(["start", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("already running (pid {})", node.0.id())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one error, once: {stderr}");
+    let out = lantau()
+        .args(["start", "--home"])
+        .arg(bare.path().join("nothing"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is not a lantau home") && stderr.contains("lantau init --home"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one error, once: {stderr}");
+
     let alice = Keypair::from_seed("alice");
     let bob = Keypair::from_seed("bob").public();
     let tx = Transfer {

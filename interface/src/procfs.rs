@@ -62,6 +62,28 @@ pub fn parse(stat: &str, status: &str) -> Option<Usage> {
     })
 }
 
+/// The process holding a POSIX lock on `path` (as RocksDB holds its `LOCK` file), from
+/// `/proc/locks`; `None` when there is none, it cannot be told, or not on Linux.
+pub fn lock_holder(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let dev = meta.dev();
+    // Linux's encoding of a device number (glibc's gnu_dev_major / gnu_dev_minor).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    parse_lock_holder(&std::fs::read_to_string("/proc/locks").ok()?, &file)
+}
+
+/// `/proc/locks` lines read `1: POSIX  ADVISORY  WRITE 4242 08:01:1311 0 EOF`.
+fn parse_lock_holder(locks: &str, file: &str) -> Option<u32> {
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (kind, pid, id) = (fields.get(1)?, fields.get(4)?, fields.get(5)?);
+        (*kind == "POSIX" && *id == file).then(|| pid.parse().ok())?
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +109,14 @@ mod tests {
         let u = usage(None).unwrap();
         assert!(u.rss_bytes > 0 && u.peak_rss_bytes >= u.rss_bytes, "{u:?}");
         assert!(boot_time_secs().unwrap() > 1e9);
+    }
+
+    #[test]
+    fn a_lock_holder_is_read_from_proc_locks() {
+        let locks = "1: FLOCK  ADVISORY  WRITE 77 08:01:1311 0 EOF\n\
+2: POSIX  ADVISORY  WRITE 4242 08:01:1311 0 EOF\n\
+3: POSIX  ADVISORY  WRITE 99 08:01:99 0 EOF\n";
+        assert_eq!(super::parse_lock_holder(locks, "08:01:1311"), Some(4242));
+        assert_eq!(super::parse_lock_holder(locks, "08:02:1311"), None);
     }
 }
