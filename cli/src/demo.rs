@@ -1,6 +1,8 @@
 //! `lantau demo`: a live testnet in one process, printing what it commits.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -65,9 +67,11 @@ pub fn run(opts: Options) -> Result<()> {
 
     let mut nonces = vec![0u64; people.len()];
     let mut submitted = 0u64;
-    let end = Instant::now() + Duration::from_secs(opts.seconds);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(opts.seconds);
+    let interrupted = on_interrupt();
     let mut round = 0usize;
-    while Instant::now() < end {
+    while Instant::now() < end && !interrupted.load(Ordering::Relaxed) {
         // A few transfers around the circle alice -> bob -> carol -> dave -> alice.
         for k in 0..3 {
             let from = (round + k) % people.len();
@@ -110,8 +114,15 @@ pub fn run(opts: Options) -> Result<()> {
             );
         });
     }
-    // Let the last submissions commit.
-    net.run_until(Instant::now() + Duration::from_secs(1), &mut |_| {});
+    if interrupted.load(Ordering::Relaxed) {
+        outln!(
+            "\ninterrupted after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        // Let the last submissions commit.
+        net.run_until(Instant::now() + Duration::from_secs(1), &mut |_| {});
+    }
 
     let tips: Vec<_> = (0..net.validators())
         .map(|i| net.app(i).tip())
@@ -137,5 +148,36 @@ pub fn run(opts: Options) -> Result<()> {
         .map(|k| net.app(0).account(&k.public()).balance)
         .sum();
     outln!("total supply {total} (genesis {})", genesis.total_supply());
+    drop(net);
+    if opts.dir.is_none() {
+        outln!("removed the stores in {}", dir.display());
+    }
     Ok(())
+}
+
+/// Set once Ctrl-C (SIGINT) or SIGTERM arrives, so the demo stops at the next block, prints
+/// its summary and removes its temporary stores rather than dying with them on disk.
+fn on_interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build();
+    if let Ok(runtime) = runtime {
+        std::thread::spawn(move || {
+            runtime.block_on(async {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                set.store(true, Ordering::Relaxed);
+            })
+        });
+    }
+    flag
 }

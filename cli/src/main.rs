@@ -141,11 +141,13 @@ enum Command {
 
 #[derive(Args)]
 struct DemoArgs {
+    /// How many validators run in this process (1 to 100; 4 tolerates one fault).
     #[arg(long, default_value_t = 4)]
     validators: usize,
+    /// How long to send transfers; Ctrl-C stops earlier, with the same summary and cleanup.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Keep the stores here (default: a temporary directory removed at exit).
+    /// Keep the stores here (default: a temporary directory removed at exit, Ctrl-C included).
     #[arg(long)]
     dir: Option<PathBuf>,
 }

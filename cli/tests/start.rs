@@ -252,3 +252,56 @@ fn init_start_submit_stop_restart() {
     );
     assert!(!text.contains('\x1b'), "no colour codes in a file: {text}");
 }
+
+/// `lantau demo` stopped with Ctrl-C prints its summary and removes its temporary stores.
+#[test]
+fn an_interrupted_demo_sums_up_and_removes_its_stores() {
+    let mut demo = Node(
+        lantau()
+            .args(["demo", "--seconds", "300"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = demo.0.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let next = || {
+        lines_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line from the demo")
+    };
+    let stores = loop {
+        let line = next();
+        if let Some((_, dir)) = line.split_once("stores in ") {
+            break std::path::PathBuf::from(dir.trim());
+        }
+    };
+    assert!(stores.exists(), "{}", stores.display());
+    // A committed block's row: its height first.
+    while !next()
+        .split_whitespace()
+        .next()
+        .is_some_and(|h| h.parse::<u64>().is_ok_and(|h| h >= 2))
+    {}
+    Command::new("kill")
+        .args(["-INT", &demo.0.id().to_string()])
+        .status()
+        .unwrap();
+    let status = demo.0.wait().unwrap();
+    // Everything it printed until it closed its output.
+    let rest: Vec<String> =
+        std::iter::from_fn(|| lines_rx.recv_timeout(Duration::from_secs(10)).ok()).collect();
+    let rest = rest.join("\n");
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(
+        rest.contains("interrupted after") && rest.contains("transfers submitted"),
+        "{rest}"
+    );
+    assert!(rest.contains("removed the stores"), "{rest}");
+    assert!(!stores.exists(), "{} is left behind", stores.display());
+}
