@@ -156,9 +156,12 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
                 )
             }
             Some(host) => {
-                // One validator per machine: the usual ports, reachable from the others.
+                // One validator per machine: the usual ports, reachable from the others, and
+                // the host's own cores (0 = one verification thread per core, counted where
+                // it starts), not a share of this machine's.
                 config.p2p_listen = "/ip4/0.0.0.0/tcp/26656".into();
                 config.api_listen = "0.0.0.0:26657".into();
+                config.verify_threads = 0;
                 (p2p_address(host, 26656), format!("http://{host}:26657"))
             }
         };
@@ -332,6 +335,8 @@ mod tests {
         assert!(state.check_transfer(&rules, &pay(treasury, shop)).is_ok());
         assert!(state.check_transfer(&rules, &pay(shop, treasury)).is_err());
         assert!(!dir.path().join("keys").exists(), "no demo keys written");
+        let config = interface::home::read_config(&dir.path().join("node0")).unwrap();
+        assert_eq!(config.verify_threads, 0, "the host's cores, counted there");
         assert_eq!(manifest.nodes[0].p2p, "/ip4/10.0.0.1/tcp/26656");
         assert_eq!(manifest.nodes[1].p2p, "/dns4/val-b.example/tcp/26656");
         assert_eq!(manifest.nodes[1].api, "http://val-b.example:26657");
