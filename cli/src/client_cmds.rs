@@ -18,11 +18,16 @@ use crate::testnet_cmds::default_dir;
 pub struct NodeArgs {
     /// The node's API URL. Default: the first validator of the local testnet
     /// (`lantau testnet up`), else http://127.0.0.1:26657.
-    #[arg(long, env = "LANTAU_NODE")]
+    #[arg(long, env = "LANTAU_NODE", value_parser = node_url)]
     node: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// A node URL, checked before anything is sent (a bad one is a usage error: exit 2).
+fn node_url(text: &str) -> Result<String, String> {
+    testnet::client::parse_base_url(text)
 }
 
 /// Where client commands go when nothing says otherwise.
@@ -31,9 +36,7 @@ const DEFAULT_NODE: &str = "http://127.0.0.1:26657";
 impl NodeArgs {
     fn client(&self) -> Result<Client> {
         let url = match &self.node {
-            Some(url) => {
-                testnet::client::parse_base_url(url).map_err(|e| anyhow::anyhow!("--node {e}"))?
-            }
+            Some(url) => url.clone(),
             None => {
                 let dir = default_dir();
                 match testnet::manifest::Manifest::load(&dir)
@@ -67,7 +70,7 @@ pub enum TxCommand {
         #[arg(long)]
         to: String,
         /// Amount to send, in whole units of the chain's token (at least 1).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         amount: u64,
         /// Up to 1 KiB of text stored with the transfer.
         #[arg(long, default_value = "")]

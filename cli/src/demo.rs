@@ -29,9 +29,13 @@ const CHAIN_ID: &str = "lantau-demo";
 const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
 pub fn run(opts: Options) -> Result<()> {
-    if !(1..=100).contains(&opts.validators) {
-        bail!("--validators must be between 1 and 100");
+    if !(1..=crate::testnet_cmds::MAX_VALIDATORS).contains(&opts.validators) {
+        bail!(
+            "--validators must be between 1 and {}",
+            crate::testnet_cmds::MAX_VALIDATORS
+        );
     }
+    crate::testnet_cmds::warn_if_no_fault_tolerated(opts.validators);
     let validator_keys: Vec<Keypair> = (0..opts.validators)
         .map(|i| Keypair::from_seed(&format!("demo-validator-{i}")))
         .collect();

@@ -142,7 +142,7 @@ enum Command {
 #[derive(Args)]
 struct DemoArgs {
     /// How many validators run in this process (1 to 100; 4 tolerates one fault).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = testnet_cmds::validator_count)]
     validators: usize,
     /// How long to send transfers; Ctrl-C stops earlier, with the same summary and cleanup.
     #[arg(long, default_value_t = 10)]

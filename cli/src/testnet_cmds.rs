@@ -32,8 +32,8 @@ pub struct DirArg {
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// Number of validators (4 tolerates one faulty; 7 tolerates two). Default: 4.
-    #[arg(long)]
+    /// Number of validators, 1 to 100 (4 tolerates one faulty; 7 tolerates two). Default: 4.
+    #[arg(long, value_parser = validator_count)]
     validators: Option<usize>,
     /// Name of the new chain. Default: lantau-testnet-<8 random hex digits>, new for every
     /// testnet, so a transfer signed for one cannot be replayed on another.
@@ -196,8 +196,33 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
 
 const DEFAULT_VALIDATORS: usize = 4;
 
+/// Most validators a testnet or the demo runs on one machine.
+pub const MAX_VALIDATORS: usize = 100;
+
+/// A validator count from 1 to [`MAX_VALIDATORS`] (else a usage error: exit 2).
+pub fn validator_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_VALIDATORS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?}: give a number of validators from 1 to {MAX_VALIDATORS}"
+        )),
+    }
+}
+
+/// Fewer than four validators tolerate no faulty one: worth a word before it surprises.
+pub fn warn_if_no_fault_tolerated(validators: usize) {
+    if validators < 4 {
+        eprintln!(
+            "note: {validators} validator{} tolerate{} no faulty or stopped validator; 4 tolerate one",
+            if validators == 1 { "" } else { "s" },
+            if validators == 1 { "s" } else { "" },
+        );
+    }
+}
+
 fn init_options(args: &InitArgs) -> InitOptions {
     let validators = args.validators.unwrap_or(DEFAULT_VALIDATORS);
+    warn_if_no_fault_tolerated(validators);
     let mut config = local_defaults(validators);
     config.block_interval_ms = args.block_interval_ms;
     InitOptions {

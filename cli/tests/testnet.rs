@@ -293,11 +293,10 @@ fn a_four_validator_testnet_from_the_command_line() {
         stderr.contains("cannot reach the node") && !stderr.contains("/v1/v1"),
         "{stderr}"
     );
-    fails(
-        d,
-        &["query", "status", "--node", "htp://127.0.0.1:1"],
-        "only http://",
-    );
+    // A node URL that cannot be one is a usage error (exit 2), found before sending.
+    let out = run(d, &["query", "status", "--node", "htp://127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only http://"));
     // With --json the error is JSON on stdout too.
     let out = run(
         d,
@@ -309,11 +308,9 @@ fn a_four_validator_testnet_from_the_command_line() {
         error["code"] == "error" && error["message"].as_str().unwrap().contains("cannot reach"),
         "{error}"
     );
-    fails(
-        d,
-        &["query", "status", "--node", "http://127.0.0.1:1/api"],
-        "takes no path",
-    );
+    let out = run(d, &["query", "status", "--node", "http://127.0.0.1:1/api"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes no path"));
     fails(d, &["query", "tx", "00ff"], "malformed transaction hash");
     fails(d, &["testnet", "logs", "node9"], "no node \"node9\"");
     // Flags for a new testnet do not silently apply to this one.
@@ -435,6 +432,41 @@ fn completions_and_help() {
         assert!(!ok(tmp.path(), &cmd).is_empty());
     }
     fails(tmp.path(), &["testnet", "status"], "no testnet in");
+    // Arguments that cannot be right are refused here, before anything is sent: exit 2.
+    let to = ledger::Keypair::from_seed("anyone").public().to_string();
+    for (args, says) in [
+        (
+            vec![
+                "tx",
+                "transfer",
+                "--from-key",
+                "k.key",
+                "--to",
+                &to,
+                "--amount",
+                "0",
+            ],
+            "--amount",
+        ),
+        (
+            vec!["testnet", "init", "--validators", "0"],
+            "from 1 to 100",
+        ),
+        (vec!["demo", "--validators", "101"], "from 1 to 100"),
+        (
+            vec!["query", "status", "--node", "ftp://10.0.0.1"],
+            "only http://",
+        ),
+        (
+            vec!["query", "status", "--node", "http://host:port"],
+            "not a number",
+        ),
+    ] {
+        let out = run(tmp.path(), &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "lantau {args:?}: {stderr}");
+        assert!(stderr.contains(says), "lantau {args:?}: {stderr}");
+    }
     // Homes for other machines are not started here: the advice says how to start them.
     let hosts = tmp.path().join("hosts");
     let hosts_init = [
