@@ -78,7 +78,7 @@ pub const CONFIG_DOCS: &[(&str, &str)] = &[
     ),
     (
         "peer_address_overrides",
-        "`[[peer_address_overrides]]` entries (`peer_id`, `address`) that replace genesis.json's address for a validator whose host moved; only peer ids named in genesis are allowed.",
+        "Entries `{ peer_id = \"...\", address = \"...\" }` that replace genesis.json's address for a validator whose host moved; only peer ids named in genesis are allowed.",
     ),
     (
         "timeouts.propose_base_ms",
@@ -177,32 +177,64 @@ impl Default for NodeConfig {
     }
 }
 
-/// `config.toml` text with each key's meaning from [`CONFIG_DOCS`] written above it.
+/// `config.toml` text with each key's meaning from [`CONFIG_DOCS`] written above it, and no
+/// table headers: `[timeouts]` keys are written dotted (`timeouts.propose_base_ms = ...`) and
+/// `peer_address_overrides` as one inline array, so a key someone appends at the end of the
+/// file is a top-level key, never one of the last table's.
 pub fn commented(toml_text: &str) -> String {
     let mut out = String::from(
         "# lantau validator configuration. Every key may be left out (its default applies);\n# unknown keys are refused.\n\n",
     );
+    let doc_of = |key: &str| CONFIG_DOCS.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
+    // `[[name]]` elements, gathered into one inline array written where the first began.
+    let mut arrays: Vec<(String, Vec<Vec<String>>)> = Vec::new();
     let mut table = String::new();
+    let mut in_array = false;
     for line in toml_text.lines() {
         let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
         if let Some(name) = trimmed
             .strip_prefix("[[")
             .and_then(|t| t.strip_suffix("]]"))
         {
-            table = String::new();
-            if let Some((_, doc)) = CONFIG_DOCS.iter().find(|(k, _)| *k == name) {
-                out.push_str(&comment(doc));
+            in_array = true;
+            match arrays.iter_mut().find(|(n, _)| n == name) {
+                Some((_, elements)) => elements.push(vec![]),
+                None => arrays.push((name.to_string(), vec![vec![]])),
             }
         } else if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            in_array = false;
             table = format!("{name}.");
-        } else if let Some((key, _)) = trimmed.split_once(" = ") {
-            let full = format!("{table}{key}");
-            if let Some((_, doc)) = CONFIG_DOCS.iter().find(|(k, _)| *k == full) {
+        } else if in_array {
+            let (_, elements) = arrays.last_mut().expect("an array element is open");
+            elements
+                .last_mut()
+                .expect("an element")
+                .push(trimmed.to_string());
+        } else {
+            let full = match trimmed.split_once(" = ") {
+                Some((key, _)) => format!("{table}{key}"),
+                None => String::new(),
+            };
+            if let Some(doc) = doc_of(&full) {
                 out.push_str(&comment(doc));
             }
+            out.push_str(&table);
+            out.push_str(trimmed);
+            out.push('\n');
         }
-        out.push_str(line);
-        out.push('\n');
+    }
+    for (name, elements) in arrays {
+        if let Some(doc) = doc_of(&name) {
+            out.push_str(&comment(doc));
+        }
+        let inline: Vec<String> = elements
+            .iter()
+            .map(|fields| format!("{{ {} }}", fields.join(", ")))
+            .collect();
+        out.push_str(&format!("{name} = [{}]\n", inline.join(", ")));
     }
     out
 }

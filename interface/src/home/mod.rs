@@ -134,6 +134,19 @@ mod tests {
         }
         let back: NodeConfig = toml::from_str(&text).unwrap();
         assert_eq!(toml::to_string_pretty(&back).unwrap(), plain);
+        // No table headers: a key appended at the end is a top-level key, not a timeout.
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with('[')),
+            "{text}"
+        );
+        let without: String = text
+            .lines()
+            .filter(|l| !l.starts_with("max_block_txs ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let appended: NodeConfig =
+            toml::from_str(&format!("{without}max_block_txs = 7\n")).expect("a top-level key");
+        assert_eq!(appended.max_block_txs, 7);
 
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();

@@ -412,7 +412,7 @@ async fn insert_proxies(
             .collect();
         write(
             &path,
-            &toml::to_string_pretty(&c).expect("config serialises"),
+            &interface::home::commented(&toml::to_string_pretty(&c).expect("config serialises")),
         )?;
     }
     Ok(links)
