@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use interface::http::TxInfo;
 use ledger::{Address, Hash, Transfer};
 use serde::Serialize;
 use testnet::client::{Client, SubmitOutcome};
 
+use crate::error_codes::coded;
 use crate::output::{table, thousands};
 use crate::runtime;
 use crate::testnet_cmds::default_dir;
@@ -138,7 +139,10 @@ fn print_json(value: &impl Serialize) {
 
 fn parse_address(text: &str) -> Result<Address> {
     text.parse().map_err(|e| {
-        anyhow::anyhow!("malformed address {text:?}: {e} (an address is 64 hex characters)")
+        coded(
+            "bad_address",
+            format!("malformed address {text:?}: {e} (an address is 64 hex characters)"),
+        )
     })
 }
 
@@ -156,23 +160,29 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
     let key = crate::keys::load(&from_key)?;
     let to = parse_address(&to)?;
     if memo.len() > ledger::tx::MAX_MEMO_BYTES {
-        bail!(
-            "the memo is {} bytes; at most {} allowed",
-            memo.len(),
-            ledger::tx::MAX_MEMO_BYTES
-        );
+        return Err(coded(
+            "malformed_tx",
+            format!(
+                "the memo is {} bytes; at most {} allowed",
+                memo.len(),
+                ledger::tx::MAX_MEMO_BYTES
+            ),
+        ));
     }
     let client = node.client()?;
     runtime()?.block_on(async {
         let status = client.status().await?;
         let account = client.account(&key.public()).await?;
         if amount > account.balance {
-            bail!(
-                "insufficient funds: {} holds {}, the transfer needs {}",
-                key.public(),
-                thousands(account.balance),
-                thousands(amount)
-            );
+            return Err(coded(
+                "insufficient_funds",
+                format!(
+                    "insufficient funds: {} holds {}, the transfer needs {}",
+                    key.public(),
+                    thousands(account.balance),
+                    thousands(amount)
+                ),
+            ));
         }
         let tx = Transfer {
             chain_id: status.chain_id,
@@ -208,9 +218,12 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
                     print_tx(&info);
                 }
                 match info {
-                    TxInfo::Pending { hash } => bail!(
-                        "{hash} is still pending after {wait_secs} s; check later with `lantau query tx {hash}`"
-                    ),
+                    TxInfo::Pending { hash } => Err(coded(
+                        "still_pending",
+                        format!(
+                            "{hash} is still pending after {wait_secs} s; check later with `lantau query tx {hash}`"
+                        ),
+                    )),
                     TxInfo::Committed { .. } => Ok(()),
                 }
             }
@@ -255,7 +268,10 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
         }
         QueryCommand::Tx { hash, node } => {
             let hash: Hash = hash.parse().map_err(|e| {
-                anyhow::anyhow!("malformed transaction hash {hash:?}: {e} (64 hex characters)")
+                coded(
+                    "bad_hash",
+                    format!("malformed transaction hash {hash:?}: {e} (64 hex characters)"),
+                )
             })?;
             let info = rt.block_on(node.client()?.tx(&hash))?;
             if node.json {
@@ -268,7 +284,10 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
             let height = match height.as_deref() {
                 None | Some("latest") => None,
                 Some(h) => Some(h.parse::<u64>().map_err(|_| {
-                    anyhow::anyhow!("malformed block height {h:?}: a number, or `latest`")
+                    coded(
+                        "bad_height",
+                        format!("malformed block height {h:?}: a number, or `latest`"),
+                    )
                 })?),
             };
             let client = node.client()?;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use interface::home;
 use ledger::Keypair;
 
@@ -46,6 +46,10 @@ pub fn load(path: &Path) -> Result<Keypair> {
     } else {
         format!("create one with `lantau keygen --out {}`", path.display())
     };
-    home::read_key_file(path)
-        .with_context(|| format!("cannot use the key file {} ({hint})", path.display()))
+    home::read_key_file(path).map_err(|e| {
+        crate::error_codes::coded(
+            "bad_key_file",
+            format!("cannot use the key file {} ({hint}): {e}", path.display()),
+        )
+    })
 }

@@ -27,6 +27,7 @@ macro_rules! out {
 mod bench_cmds;
 mod client_cmds;
 mod demo;
+mod error_codes;
 mod keys;
 mod log_file;
 mod output;
@@ -210,18 +211,20 @@ fn main() {
     };
     if let Err(e) = result {
         // `--json` asked for JSON: errors too, with the node's stable code when it gave one.
+        // `--json` asked for JSON: the error is JSON on stdout, pretty like an answer, with
+        // its stable code (README, "Error codes"), and nothing on stderr.
         if std::env::args().any(|a| a == "--json") {
-            let code = e
-                .downcast_ref::<testnet::client::ClientError>()
-                .and_then(testnet::client::ClientError::code)
-                .map_or("error", |c| c.as_str());
-            let message = format!("{e:#}");
+            let error = serde_json::json!({
+                "code": error_codes::code_of(&e),
+                "message": format!("{e:#}"),
+            });
             outln!(
                 "{}",
-                serde_json::json!({ "code": code, "message": message })
+                serde_json::to_string_pretty(&error).expect("JSON serialises")
             );
+        } else {
+            eprintln!("error: {e:#}");
         }
-        eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }

@@ -303,11 +303,44 @@ fn a_four_validator_testnet_from_the_command_line() {
         &["query", "status", "--node", "http://127.0.0.1:1", "--json"],
     );
     assert_eq!(out.status.code(), Some(1));
-    let error = json(&String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let error = json(&stdout);
     assert!(
-        error["code"] == "error" && error["message"].as_str().unwrap().contains("cannot reach"),
+        error["code"] == "unreachable"
+            && error["message"].as_str().unwrap().contains("cannot reach"),
         "{error}"
     );
+    assert!(stdout.lines().count() > 1, "pretty, like answers: {stdout}");
+    assert!(
+        out.stderr.is_empty(),
+        "only on stdout: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the CLI finds itself carries a stable code too.
+    let bob = ledger::Keypair::from_seed("bob").public().to_string();
+    for (args, code) in [
+        (
+            vec![
+                "tx",
+                "transfer",
+                "--from-key",
+                "no-such.key",
+                "--to",
+                &bob,
+                "--amount",
+                "1",
+                "--json",
+            ],
+            "bad_key_file",
+        ),
+        (vec!["query", "tx", "00ff", "--json"], "bad_hash"),
+        (vec!["query", "account", "xyz", "--json"], "bad_address"),
+    ] {
+        let out = run(d, &args);
+        let error = json(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(error["code"], code, "{args:?}: {error}");
+    }
     let out = run(d, &["query", "status", "--node", "http://127.0.0.1:1/api"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("takes no path"));
