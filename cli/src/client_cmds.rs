@@ -184,6 +184,21 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
                 ),
             ));
         }
+        // A one-character typo is a valid address: a payment to it commits all the same.
+        if !client.account(&to).await?.exists {
+            eprintln!(
+                "warning: {to} has no account on this chain yet (never funded or paid); check the address: a transfer to it cannot be undone"
+            );
+        }
+        let nonce = nonce.unwrap_or(account.next_nonce);
+        if nonce > account.next_nonce {
+            eprintln!(
+                "note: nonce {nonce} is ahead of this sender's next one ({}); it waits in the mempool until nonces {}..{} commit",
+                account.next_nonce,
+                account.next_nonce,
+                nonce - 1
+            );
+        }
         let tx = Transfer {
             chain_id: status.chain_id,
             from: key.public(),
@@ -191,7 +206,7 @@ pub fn run_tx(cmd: TxCommand) -> Result<()> {
             amount,
             // Counting this node's pending transfers: two sent in a row without --wait
             // must not both carry the committed nonce.
-            nonce: nonce.unwrap_or(account.next_nonce),
+            nonce,
             memo: memo.into_bytes(),
         }
         .sign(&key);
@@ -253,6 +268,11 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
             let account = rt.block_on(node.client()?.account(&address))?;
             if node.json {
                 print_json(&account);
+            } else if !account.exists {
+                outln!("address  {address}");
+                outln!(
+                    "no such account on this chain: it was not funded in genesis and has never been paid (check the address)"
+                );
             } else {
                 outln!("address  {address}");
                 outln!("balance  {}", thousands(account.balance));

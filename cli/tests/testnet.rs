@@ -123,22 +123,57 @@ fn a_four_validator_testnet_from_the_command_line() {
         "already exists",
     );
 
+    // A fresh address has no account yet: a query says so, a payment to it warns.
+    let fresh = ok(d, &["query", "account", &address]);
+    assert!(fresh.contains("no such account"), "{fresh}");
     // Default node: the testnet's first validator.
     let alice = dir.join("keys/alice.key");
     let alice = alice.to_str().unwrap();
-    let sent = ok(
+    let transfer = [
+        "tx",
+        "transfer",
+        "--from-key",
+        alice,
+        "--to",
+        &address,
+        "--amount",
+        "77",
+        "--wait",
+    ];
+    let out = run(d, &transfer);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no account on this chain yet"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent = String::from_utf8(out.stdout).unwrap();
+    // A nonce ahead of the sender's next one is accepted, and the CLI says what it waits for.
+    let bob_key = dir.join("keys/bob.key");
+    let out = run(
         d,
         &[
             "tx",
             "transfer",
             "--from-key",
-            alice,
+            bob_key.to_str().unwrap(),
             "--to",
             &address,
             "--amount",
-            "77",
-            "--wait",
+            "1",
+            "--nonce",
+            "3",
         ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waits in the mempool until nonces 0..2 commit"),
+        "{stderr}"
     );
     assert!(sent.contains("committed and executed at height"), "{sent}");
 

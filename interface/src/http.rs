@@ -225,6 +225,15 @@ pub struct AccountView {
     /// The nonce a new transfer should carry at this node: past the committed one and the
     /// transfers it holds pending in sequence.
     pub next_nonce: u64,
+    /// Whether the account exists (funded in genesis or paid since). One that does not
+    /// shows zeros; a transfer to it opens it only where the chain allows that.
+    #[serde(default = "exists_unless_told")]
+    pub exists: bool,
+}
+
+/// A node from before `exists` was answered: assume the account exists rather than warn.
+fn exists_unless_told() -> bool {
+    true
 }
 
 /// `GET /v1/status`.

@@ -203,7 +203,8 @@ impl NodeHandle {
     /// The committed account and the nonce its next transfer should carry here (two
     /// transfers sent in a row, without waiting, must not both take the committed nonce).
     pub async fn account_view(&self, address: Address) -> Result<AccountView, NodeError> {
-        let account = self.account(address).await?;
+        let stored = self.read(move |r| r.account_if_any(&address)).await?;
+        let account = stored.unwrap_or_default();
         let pending = self
             .ask(|reply| Request::NextNonce { address, reply })
             .await?;
@@ -211,6 +212,7 @@ impl NodeHandle {
             balance: account.balance,
             nonce: account.nonce,
             next_nonce: pending.max(account.nonce),
+            exists: stored.is_some(),
         })
     }
 

@@ -105,7 +105,12 @@ impl Reads {
     }
 
     pub fn account(&self, address: &Address) -> Result<Account, StorageError> {
-        Ok(self.store.account(address)?.unwrap_or_default())
+        Ok(self.account_if_any(address)?.unwrap_or_default())
+    }
+
+    /// The account, or `None` if it does not exist.
+    pub fn account_if_any(&self, address: &Address) -> Result<Option<Account>, StorageError> {
+        self.store.account(address)
     }
 
     pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StorageError> {

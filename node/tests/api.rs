@@ -801,8 +801,18 @@ async fn an_account_s_next_nonce_counts_its_pending_transfers() {
             (Some(0), Some(sent)),
             "{v}"
         );
+        assert_eq!(v["exists"], true, "{v}");
         let next = v["next_nonce"].as_u64().unwrap();
         let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&send(next))).await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
+    // An address no one funded or paid: zeros, and said not to exist.
+    let nobody = Keypair::from_seed("nobody-at-all").public();
+    let (s, v) = call(&app, "GET", &format!("/v1/accounts/{nobody}"), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["balance"].as_u64(), v["exists"].as_bool()),
+        (Some(0), Some(false)),
+        "{v}"
+    );
 }
