@@ -24,6 +24,10 @@ pub struct NodeArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// The node's API token, for a node whose config sets `api_token_file` (submissions
+    /// need it). Prefer the environment variable: arguments show in `ps`.
+    #[arg(long, env = "LANTAU_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
 }
 
 /// A node URL, checked before anything is sent (a bad one is a usage error: exit 2).
@@ -55,7 +59,7 @@ impl NodeArgs {
                 }
             }
         };
-        Ok(Client::new(&url))
+        Ok(Client::new(&url).with_token(self.api_token.clone()))
     }
 }
 

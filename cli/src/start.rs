@@ -167,6 +167,10 @@ fn run(
         let halted = node.clone();
         let metrics = node.metrics_handle();
         let app = api::router(node, loaded.config.api_max_body_bytes);
+        let app = match loaded.api_token {
+            Some(token) => api::require_token(app, token),
+            None => app,
+        };
         let limits = api_limits(&loaded.config);
         // Stop on a signal, or when the validator halts (fail-stop): then exit non-zero, so a
         // supervisor sees the failure instead of a validator that quietly stopped voting.

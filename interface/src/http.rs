@@ -52,6 +52,8 @@ pub enum ErrorCode {
     ZeroAmount,
     /// A transaction already pending (only in batch answers).
     Duplicate,
+    /// The endpoint needs the node's API token (`Authorization: Bearer ...`).
+    Unauthorized,
     /// A code this client does not know (a newer server).
     #[serde(other)]
     Unknown,
@@ -90,6 +92,7 @@ impl ErrorCode {
         ErrorCode::WrongChain,
         ErrorCode::ZeroAmount,
         ErrorCode::Duplicate,
+        ErrorCode::Unauthorized,
     ];
 
     /// The code as it appears in JSON.
@@ -125,6 +128,7 @@ impl ErrorCode {
             ErrorCode::StorageError => "storage_error",
             ErrorCode::WrongChain => "wrong_chain",
             ErrorCode::Duplicate => "duplicate",
+            ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Unknown => "unknown",
         }
     }

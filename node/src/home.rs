@@ -27,6 +27,8 @@ pub fn p2p_identity(secret: [u8; 32]) -> libp2p::identity::Keypair {
 pub struct Loaded {
     pub setup: NodeSetup,
     pub config: NodeConfig,
+    /// The bearer token the API's writes and metrics require (`api_token_file`), if any.
+    pub api_token: Option<String>,
 }
 
 pub fn load(home: &Path) -> Result<Loaded, HomeError> {
@@ -84,7 +86,33 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             verify_threads: config.verify_threads,
         },
     };
-    Ok(Loaded { setup, config })
+    let api_token = read_api_token(home, &config.api_token_file)?;
+    Ok(Loaded {
+        setup,
+        config,
+        api_token,
+    })
+}
+
+/// The token in `api_token_file` (relative to the home), trimmed; `None` when the key is
+/// empty. A file that is missing or holds no token is an error: a node meant to be guarded
+/// must not start open.
+fn read_api_token(home: &Path, file: &str) -> Result<Option<String>, HomeError> {
+    if file.is_empty() {
+        return Ok(None);
+    }
+    let path = home.join(file);
+    let token = std::fs::read_to_string(&path)
+        .map_err(|e| invalid(&path, format!("api_token_file: {e}")))?
+        .trim()
+        .to_string();
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            &path,
+            "api_token_file must hold one token (no spaces); make one with e.g. `openssl rand -hex 32`",
+        ));
+    }
+    Ok(Some(token))
 }
 
 /// Every validator's peer id and address from genesis, with `overrides` applied.
@@ -160,6 +188,30 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn an_api_token_file_is_read_and_a_missing_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "home-test", &[]).unwrap();
+        assert_eq!(load(dir.path()).unwrap().api_token, None);
+        fs::write(
+            dir.path().join("config.toml"),
+            "api_token_file = \"api_token\"\n",
+        )
+        .unwrap();
+        let err = load(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("api_token"),
+            "a guarded node must not start open: {err}"
+        );
+        fs::write(dir.path().join("api_token"), "  \n").unwrap();
+        assert!(load(dir.path()).is_err(), "an empty token guards nothing");
+        fs::write(dir.path().join("api_token"), "0123abcd\n").unwrap();
+        assert_eq!(
+            load(dir.path()).unwrap().api_token.as_deref(),
+            Some("0123abcd")
+        );
     }
 
     #[test]

@@ -816,3 +816,55 @@ async fn an_account_s_next_nonce_counts_its_pending_transfers() {
         "{v}"
     );
 }
+
+/// With an API token, submissions and metrics need `Authorization: Bearer <token>` (401
+/// `unauthorized` otherwise, a wrong token included); reads stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_token_guards_submissions_and_metrics_but_not_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start_among(
+        dir.path(),
+        &alice,
+        AppConfig {
+            verify_threads: 1,
+            ..AppConfig::default()
+        },
+        2,
+    );
+    let app = node::api::require_token(router(node, LIMIT), "s3cret-token".into());
+    let with = async |method: &str, uri: &str, body: String, token: Option<&str>| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let res = app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
+        )
+    };
+    let tx = tx_json(&pays_bob(&alice, 0));
+    for token in [None, Some("s3cret-tokeN"), Some("s3cret")] {
+        let (s, v) = with("POST", "/v1/txs", tx.clone(), token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token:?}: {v}");
+        assert_eq!(v["code"], "unauthorized", "{v}");
+        let (s, _) = with("GET", "/metrics", String::new(), token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+    let (s, v) = with("GET", "/v1/status", String::new(), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = with("POST", "/v1/txs", tx, Some("s3cret-token")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = with("GET", "/metrics", String::new(), Some("s3cret-token")).await;
+    assert_eq!(s, StatusCode::OK);
+}

@@ -47,6 +47,9 @@ pub struct Client {
     base: String,
     http: HyperClient<HttpConnector, Full<Bytes>>,
     timeout: Duration,
+    /// Sent as `Authorization: Bearer <token>` (a node with `api_token_file` requires it for
+    /// submissions and metrics).
+    token: Option<String>,
 }
 
 /// What a submission returned: its hash at once, or its fate after waiting.
@@ -104,10 +107,17 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             http: HyperClient::builder(TokioExecutor::new()).build(connector),
             timeout: Duration::from_secs(10),
+            token: None,
         }
     }
 
     /// The same client with another per-request deadline.
+    /// Send the node's API token with every request.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -158,10 +168,14 @@ impl Client {
         timeout: Duration,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let url = format!("{}{path}", self.base);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(&url)
-            .header("content-type", content_type)
+            .header("content-type", content_type);
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
             .body(Full::new(body))
             .map_err(|e| ClientError::Unreachable {
                 url: url.clone(),

@@ -73,6 +73,10 @@ pub const CONFIG_DOCS: &[(&str, &str)] = &[
         "With an empty mempool, how long the proposer waits after the last commit for a transaction before proposing an empty block; below `timeouts.propose_base_ms`; 0 = at once.",
     ),
     (
+        "api_token_file",
+        "A file (relative to the home) holding the bearer token that `POST /v1/txs`, `POST /v1/txs/batch` and `GET /metrics` then require (`Authorization: Bearer <token>`; 401 `unauthorized` without it); reads stay open. Empty: no token, so expose the API only to clients you trust.",
+    ),
+    (
         "verify_threads",
         "Signature verification threads; 0 = one per core.",
     ),
@@ -144,6 +148,7 @@ pub struct NodeConfig {
     /// Must be below `timeouts.propose_base_ms`; 0 = propose at once.
     pub empty_block_wait_ms: u64,
     /// Signature verification threads; 0 = one per core.
+    pub api_token_file: String,
     pub verify_threads: usize,
     /// Addresses that replace genesis.json's for the given validators (a host moved). Only
     /// peer ids named in genesis are allowed.
@@ -170,6 +175,7 @@ impl Default for NodeConfig {
             mempool_gap_ttl_blocks: 100,
             mempool_max_per_sender: 10_000,
             empty_block_wait_ms: 500,
+            api_token_file: String::new(),
             verify_threads: 0,
             peer_address_overrides: vec![],
             timeouts: Timeouts::default(),

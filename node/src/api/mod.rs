@@ -89,6 +89,51 @@ async fn body_budget(
     next.run(request).await
 }
 
+/// `router`, with its writes (`POST /v1/txs`, `POST /v1/txs/batch`) and `/metrics` open only
+/// to requests that carry `Authorization: Bearer <token>`; reads stay open.
+pub fn require_token(router: Router, token: String) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::new(token),
+        check_token,
+    ))
+}
+
+async fn check_token(
+    State(token): State<Arc<String>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let guarded =
+        (request.method() == Method::POST && path.starts_with("/v1/txs")) || path == "/metrics";
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !guarded || presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes())) {
+        return next.run(request).await;
+    }
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthorized,
+        format!(
+            "{path} needs this node's API token: send Authorization: Bearer <token> (lantau --api-token, or LANTAU_API_TOKEN)"
+        ),
+    );
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// Compare without stopping at the first differing byte, so the time taken tells nothing
+/// about how much of a guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
     let budget = BodyBudget {
         bytes: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_BODY_BYTES)),
