@@ -25,7 +25,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             .iter()
             .zip(&widths)
             .map(|(c, w)| {
-                if c.starts_with(|ch: char| ch.is_ascii_digit()) {
+                // "-" stands for a number a down node could not give: aligned as one.
+                if c.starts_with(|ch: char| ch.is_ascii_digit()) || *c == "-" {
                     format!("{c:>w$}")
                 } else {
                     format!("{c:<w$}")

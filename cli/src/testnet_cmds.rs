@@ -105,10 +105,13 @@ pub enum TestnetCommand {
         /// `node2` or `2`.
         node: String,
     },
-    /// Height, round, peers and mempool of every validator.
+    /// State (up, down, syncing, halted), committed height, round, peers and mempool of every
+    /// validator; `--json` for the same as JSON rows.
     Status {
         #[command(flatten)]
         dir: DirArg,
+        /// Print a JSON row per validator (name, api, pid, state, committed_height and its
+        /// full `/v1/status`, or null when it does not answer).
         #[arg(long)]
         json: bool,
     },
@@ -385,6 +388,17 @@ fn down(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a validator is doing, in one word: `down` (no answer), `halted` (fail-stop),
+/// `syncing` (catching up by block sync) or `up`.
+fn state_of(status: Option<&NodeStatus>) -> &'static str {
+    match status {
+        None => "down",
+        Some(s) if s.halted.is_some() => "halted",
+        Some(s) if s.syncing => "syncing",
+        Some(_) => "up",
+    }
+}
+
 fn status(dir: &Path, json: bool) -> Result<()> {
     let manifest = Manifest::load(dir)?;
     let statuses: Vec<Option<NodeStatus>> = runtime()?.block_on(processes::statuses(&manifest));
@@ -394,10 +408,14 @@ fn status(dir: &Path, json: bool) -> Result<()> {
             .iter()
             .zip(&statuses)
             .map(|(n, s)| {
+                // `committed_height`: the last block stored, as the table's "committed";
+                // `status.height` is the one being decided (committed + 1).
                 serde_json::json!({
                     "name": n.name,
                     "api": n.api,
                     "pid": processes::running_pid(dir, n),
+                    "state": state_of(s.as_ref()),
+                    "committed_height": s.as_ref().map(|s| s.committed_height),
                     "status": s,
                 })
             })
@@ -412,14 +430,14 @@ fn status(dir: &Path, json: bool) -> Result<()> {
         .map(|(n, s)| {
             let pid = processes::running_pid(dir, n).map_or("-".into(), |p| p.to_string());
             match s {
-                Some(s) => vec![
+                Some(st) => vec![
                     n.name.clone(),
                     pid,
-                    "up".into(),
-                    thousands(s.committed_height),
-                    s.round.to_string(),
-                    s.peers.to_string(),
-                    thousands(s.mempool as u64),
+                    state_of(Some(st)).into(),
+                    thousands(st.committed_height),
+                    st.round.to_string(),
+                    st.peers.to_string(),
+                    thousands(st.mempool as u64),
                     n.api.clone(),
                 ],
                 None => vec![
@@ -442,7 +460,7 @@ fn status(dir: &Path, json: bool) -> Result<()> {
                 "node",
                 "pid",
                 "state",
-                "height",
+                "committed",
                 "round",
                 "peers",
                 "mempool (txs)",

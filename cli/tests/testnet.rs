@@ -398,6 +398,29 @@ fn a_four_validator_testnet_from_the_command_line() {
     assert!(ok(d, &["testnet", "stop", "node3", "--kill"]).contains("killed node3"));
     let status = json(&ok(d, &["testnet", "status", "--json"]));
     assert!(status[3]["pid"].is_null(), "{status}");
+    assert_eq!(status[3]["state"], "down", "{status}");
+    assert_eq!(status[0]["state"], "up", "{status}");
+    assert_eq!(
+        status[0]["committed_height"], status[0]["status"]["committed_height"],
+        "{status}"
+    );
+    // With a node down, the columns still line up: every row as wide as the header.
+    let table = ok(d, &["testnet", "status"]);
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.contains("committed") && !header.contains("height"),
+        "{table}"
+    );
+    let committed_end = header.find("committed").unwrap() + "committed".len();
+    for row in table.lines().skip(1) {
+        assert_eq!(
+            row.chars()
+                .nth(committed_end - 1)
+                .map(|c| c.is_ascii_digit() || c == '-'),
+            Some(true),
+            "the committed column is right-aligned in every row:\n{table}"
+        );
+    }
     let height = |i: usize| {
         json(&ok(d, &["testnet", "status", "--json"]))[i]["status"]["committed_height"]
             .as_u64()
