@@ -79,7 +79,7 @@ pub struct BenchArgs {
     /// or silent (see `lantau start --help`). Load goes to the honest validators only.
     #[arg(long = "byzantine", value_name = "NODE:BEHAVIOUR")]
     byzantine: Vec<String>,
-    /// Results directory [default: bench-results/<unix time>].
+    /// Results directory [default: bench-results/<UTC time>, e.g. 2026-12-03T13-45-10Z].
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -193,7 +193,8 @@ enum BenchAction {
         /// Result directories of `lantau bench` (each holds a summary.json).
         #[arg(required = true, num_args = 2..)]
         dirs: Vec<PathBuf>,
-        /// Where to write the report [default: bench-results/compare-<unix time>].
+        /// Where to write the report [default: bench-results/compare-<UTC time>, e.g.
+        /// compare-2026-12-03T13-45-10Z].
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -202,10 +203,7 @@ enum BenchAction {
 fn compare(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<()> {
     let runs = testnet::bench::compare::load(dirs)?;
     let out = out.unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from("bench-results").join(format!("compare-{secs}"))
+        PathBuf::from("bench-results").join(format!("compare-{}", crate::output::utc_folder_name()))
     });
     let report = testnet::bench::compare::write_report(&runs, &out)?;
     out!("{}", testnet::bench::compare::table(&runs));
@@ -219,12 +217,8 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
     }
     let (config, out) = config(args)?;
     config.validate()?;
-    let out = out.unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from("bench-results").join(secs.to_string())
-    });
+    let out = out
+        .unwrap_or_else(|| PathBuf::from("bench-results").join(crate::output::utc_folder_name()));
     let binary = std::env::current_exe().context("finding the lantau binary")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

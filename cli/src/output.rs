@@ -66,6 +66,17 @@ pub fn utc(ms: u64) -> String {
     format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}.{milli:03} UTC")
 }
 
+/// Now, UTC, as a folder name that sorts by time and reads as one: `2026-11-27T22-36-06Z`.
+pub fn utc_folder_name() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let text = utc(ms);
+    let (date, time) = text.split_once(' ').expect("date and time");
+    let time = time.split('.').next().expect("seconds").replace(':', "-");
+    format!("{date}T{time}Z")
+}
+
 /// `1234567` -> `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -136,7 +147,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utc_times() {
+    fn folder_names_are_utc_times() {
+        let name = utc_folder_name();
+        assert_eq!(name.len(), "2026-11-27T22-36-06Z".len(), "{name}");
+        let shape: String = name
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99-99-99Z", "{name}");
+    }
+
+    #[test]
+        fn utc_times() {
         assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
         assert_eq!(utc(1_795_818_966_123), "2026-11-27 22:36:06.123 UTC");

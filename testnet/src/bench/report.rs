@@ -137,31 +137,32 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The summary table as plain text, for the terminal.
+/// The summary table as plain text, for the terminal: the CSV's column names (rejected also
+/// counts what could not be sent, `unreachable` in the CSV).
 pub fn summary_table(points: &[PointSummary]) -> String {
     let mut out = format!(
-        "{:<16} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "{:<16} {:>11} {:>13} {:>10} {:>10} {:>10} {:>15} {:>12} {:>17} {:>14} {:>8} {:>8} {:>8} {:>10} {:>8}\n",
         "point",
-        "offered",
-        "committed",
-        "e2e p50",
-        "e2e p95",
-        "e2e p99",
-        "acc p99",
-        "queue p50",
-        "consensus",
-        "blocks/s",
+        "offered_tps",
+        "committed_tps",
+        "e2e_p50_ms",
+        "e2e_p95_ms",
+        "e2e_p99_ms",
+        "accepted_p99_ms",
+        "queue_p50_ms",
+        "consensus_mean_ms",
+        "blocks_per_sec",
         "rejected",
         "dropped",
         "stranded",
-        "killed",
+        "crash_lost",
         "complete"
     );
     for p in points {
         let rejected: usize = p.rejected.values().sum::<usize>() + p.unreachable;
         let _ = writeln!(
             out,
-            "{:<16} {:>9} {:>10.0} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>7.0}ms {:>7.0}ms {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<16} {:>11} {:>13.0} {:>10.0} {:>10.0} {:>10.0} {:>15.0} {:>12.0} {:>17.0} {:>14.1} {:>8} {:>8} {:>8} {:>10} {:>8}",
             p.label,
             p.offered_tps,
             p.committed_tps,

@@ -113,10 +113,10 @@ pub fn aggregate_table(aggregates: &[Aggregate]) -> String {
         "{:<16} {:>5} {:>20} {:>18} {:>18} {:>18} {:>9}\n",
         "point (mean ± 95%)",
         "runs",
-        "committed tx/s",
-        "e2e p50 ms",
-        "e2e p99 ms",
-        "acc p99 ms",
+        "committed_tps",
+        "e2e_p50_ms",
+        "e2e_p99_ms",
+        "accepted_p99_ms",
         "complete"
     );
     for a in aggregates {
