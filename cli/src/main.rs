@@ -137,7 +137,10 @@ enum Command {
         home: PathBuf,
     },
     /// Print a shell completion script (e.g. `lantau completions bash > /etc/bash_completion.d/lantau`).
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to write the script for: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -226,5 +229,36 @@ fn main() {
             eprintln!("error: {e:#}");
         }
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = vec![];
+        walk(&super::Cli::command(), "lantau", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "flags without help:\n{}",
+            missing.join("\n")
+        );
     }
 }

@@ -158,7 +158,7 @@ mod tests {
     }
 
     #[test]
-        fn utc_times() {
+    fn utc_times() {
         assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
         assert_eq!(utc(1_795_818_966_123), "2026-11-27 22:36:06.123 UTC");
