@@ -96,10 +96,14 @@ pub enum TxCommand {
 
 #[derive(Subcommand)]
 pub enum QueryCommand {
-    /// Balance and next nonce of an address.
+    /// Balance and next nonce of an address (or of the key in --key).
     Account {
         /// The account's address (64 hex characters; an account is its owner's public key).
-        address: String,
+        #[arg(required_unless_present = "key", conflicts_with = "key")]
+        address: Option<String>,
+        /// A key file instead of the address: the account it signs for.
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -267,8 +271,12 @@ fn print_tx(info: &TxInfo) {
 pub fn run_query(cmd: QueryCommand) -> Result<()> {
     let rt = runtime()?;
     match cmd {
-        QueryCommand::Account { address, node } => {
-            let address = parse_address(&address)?;
+        QueryCommand::Account { address, key, node } => {
+            let address = match (address, key) {
+                (Some(address), _) => parse_address(&address)?,
+                (None, Some(key)) => crate::keys::load(&key)?.public(),
+                (None, None) => unreachable!("clap requires one of them"),
+            };
             let account = rt.block_on(node.client()?.account(&address))?;
             if node.json {
                 print_json(&account);

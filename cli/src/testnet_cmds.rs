@@ -88,6 +88,12 @@ pub enum TestnetCommand {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Stop every validator and delete the testnet's folder: homes, chains, keys and logs.
+    /// Refuses a folder that holds no testnet.
+    Rm {
+        #[command(flatten)]
+        dir: DirArg,
+    },
     /// Stop one validator (a fault drill): cleanly, or with --kill as a crash (SIGKILL).
     Stop {
         #[command(flatten)]
@@ -161,6 +167,7 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             timeout_secs,
         } => up(&dir.dir, &init, Duration::from_secs(timeout_secs)),
         TestnetCommand::Down { dir } => down(&dir.dir),
+        TestnetCommand::Rm { dir } => rm(&dir.dir),
         TestnetCommand::Stop { dir, node, kill } => {
             let manifest = Manifest::load(&dir.dir)?;
             let (_, entry) = manifest.node(&node)?;
@@ -385,6 +392,21 @@ fn down(dir: &Path) -> Result<()> {
     if stopped == 0 {
         outln!("no validator of {} was running", dir.display());
     }
+    Ok(())
+}
+
+fn rm(dir: &Path) -> Result<()> {
+    // Only what `testnet init` made: a folder with a manifest, never any other path.
+    let manifest = Manifest::load(dir)?;
+    if manifest.nodes.iter().any(|n| !n.runs_here()) {
+        bail!(
+            "{} is a testnet for other machines: its validators (and their keys) live there; remove the folder by hand if you mean to",
+            dir.display()
+        );
+    }
+    down(dir)?;
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    outln!("removed {}", dir.display());
     Ok(())
 }
 

@@ -225,6 +225,8 @@ fn a_four_validator_testnet_from_the_command_line() {
         account["balance"] == 77
     });
     let human = ok(d, &["query", "account", &address]);
+    let by_key = ok(d, &["query", "account", "--key", me.to_str().unwrap()]);
+    assert_eq!(by_key, human, "the key file's account is the address's");
     assert!(human.contains("balance  77"), "{human}");
     let block = json(&ok(d, &["query", "block", "latest", "--json"]));
     assert!(block["certificate"]["signatures"].as_array().unwrap().len() >= 3);
@@ -656,4 +658,15 @@ fn testnet_up_with_a_taken_port_fails_fast_and_cleans_up() {
     for n in status.as_array().unwrap() {
         assert!(n["pid"].is_null(), "{n}");
     }
+    // `testnet rm` removes what init made, and nothing that is no testnet.
+    assert!(ok(d, &["testnet", "rm"]).contains("removed"));
+    assert!(!dir.exists());
+    let other = tmp.path().join("not-a-testnet");
+    std::fs::create_dir_all(&other).unwrap();
+    fails(
+        tmp.path(),
+        &["testnet", "rm", "--dir", other.to_str().unwrap()],
+        "no testnet",
+    );
+    assert!(other.exists());
 }
