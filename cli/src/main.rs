@@ -28,6 +28,7 @@ mod bench_cmds;
 mod client_cmds;
 mod demo;
 mod error_codes;
+mod genesis_cmds;
 mod keys;
 mod log_file;
 mod output;
@@ -129,6 +130,10 @@ enum Command {
     /// N validators in this one process over an in-memory network, with a stream of signed
     /// transfers; prints each committed block. No ports, no background processes.
     Demo(DemoArgs),
+    /// A consortium's genesis: each member makes its keys on its own host and shares a signed
+    /// entry; one command assembles the genesis from the entries.
+    #[command(subcommand)]
+    Genesis(genesis_cmds::GenesisCommand),
     /// Print the libp2p peer id of a validator home's node key (what genesis lists under
     /// `p2p.peer_id`).
     PeerId {
@@ -199,6 +204,7 @@ fn main() {
             .map(|secret| outln!("{}", interface::home::peer_id_of(secret)))
             .map_err(anyhow::Error::from),
         Command::Testnet(cmd) => testnet_cmds::run(cmd),
+        Command::Genesis(cmd) => genesis_cmds::run(cmd),
         Command::Tx(cmd) => client_cmds::run_tx(cmd),
         Command::Query(cmd) => client_cmds::run_query(cmd),
         Command::Bench(args) => bench_cmds::run(*args),

@@ -305,3 +305,155 @@ fn an_interrupted_demo_sums_up_and_removes_its_stores() {
     assert!(rest.contains("removed the stores"), "{rest}");
     assert!(!stores.exists(), "{} is left behind", stores.display());
 }
+
+fn run_ok(args: &[&str]) -> String {
+    let out = lantau().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "lantau {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A consortium's ceremony: four members make their keys in four separate homes and share
+/// only signed entries; a forged entry is refused; the assembled genesis has one hash for
+/// everyone; the chain made from it commits; a home its genesis does not name will not start.
+#[test]
+fn a_chain_assembled_from_four_members_entries_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let (p2p, api): (Vec<u16>, Vec<u16>) = (0..4).map(|_| (free_port(), free_port())).unzip();
+    let mut entries = vec![];
+    for i in 0..4 {
+        let home = p(&format!("bank{i}"));
+        let address = format!("/ip4/127.0.0.1/tcp/{}", p2p[i]);
+        let moniker = format!("bank{i}");
+        let printed = run_ok(&[
+            "genesis",
+            "member",
+            "--home",
+            &home,
+            "--moniker",
+            &moniker,
+            "--p2p-address",
+            &address,
+        ]);
+        assert!(
+            json(&printed)["validator_signature"].is_string(),
+            "{printed}"
+        );
+        // Four machines in one: each API on its own port.
+        let config = std::path::Path::new(&home).join("config.toml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("0.0.0.0:26657", &format!("127.0.0.1:{}", api[i]))
+            .replace("block_interval_ms = 200", "block_interval_ms = 20");
+        std::fs::write(&config, text).unwrap();
+        entries.push(format!("{home}/entry.json"));
+    }
+    let treasury = p("treasury.key");
+    let treasury_address = run_ok(&["keygen", "--out", &treasury])
+        .split_whitespace()
+        .find(|w| w.len() == 64)
+        .unwrap()
+        .to_string();
+    let shop = Keypair::from_seed("shop").public().to_string();
+    let account = format!("{treasury_address}:1000");
+    let assemble = |entries: &[String], out: &str| {
+        let mut args = vec!["genesis", "assemble", "--chain-id", "consortium-test"];
+        for e in entries {
+            args.extend(["--entry", e.as_str()]);
+        }
+        args.extend(["--account", &account, "--receive-only", &shop, "--out", out]);
+        lantau().args(&args).output().unwrap()
+    };
+    // Someone raised bank3's power in transit: refused.
+    let forged = p("forged.json");
+    let text = std::fs::read_to_string(&entries[3]).unwrap();
+    std::fs::write(&forged, text.replace("\"power\": 1", "\"power\": 9")).unwrap();
+    let mut with_forged = entries.clone();
+    with_forged[3] = forged;
+    let out = assemble(&with_forged, &p("bad.json"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not verify"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let genesis = p("genesis.json");
+    let out = assemble(&entries, &genesis);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hash = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .replace("genesis hash ", "");
+    let mut nodes = vec![];
+    for i in 0..4 {
+        let home = p(&format!("bank{i}"));
+        std::fs::copy(&genesis, format!("{home}/genesis.json")).unwrap();
+        assert_eq!(
+            run_ok(&["genesis", "hash", &format!("{home}/genesis.json")]).trim(),
+            hash
+        );
+        nodes.push(Node(
+            lantau()
+                .args(["start", "--home", &home])
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    let height = |port| {
+        http(port, "GET", "/v1/status", "")
+            .map(|(_, b)| json(&b)["committed_height"].as_u64().unwrap_or(0))
+    };
+    wait_until("the consortium's first blocks", || {
+        api.iter().all(|&port| height(port).unwrap_or(0) >= 2)
+    });
+    let node = format!("http://127.0.0.1:{}", api[1]);
+    let sent = run_ok(&[
+        "tx",
+        "transfer",
+        "--from-key",
+        &treasury,
+        "--to",
+        &shop,
+        "--amount",
+        "5",
+        "--node",
+        &node,
+        "--wait",
+    ]);
+    assert!(sent.contains("committed"), "{sent}");
+
+    // A member whose home the genesis does not name: its node will not start on it.
+    let outsider = p("outsider");
+    run_ok(&[
+        "genesis",
+        "member",
+        "--home",
+        &outsider,
+        "--moniker",
+        "outsider",
+        "--p2p-address",
+        "/ip4/127.0.0.1/tcp/1",
+    ]);
+    std::fs::copy(&genesis, format!("{outsider}/genesis.json")).unwrap();
+    let out = lantau()
+        .args(["start", "--home", &outsider])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not name this home's validator key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(nodes);
+}

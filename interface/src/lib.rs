@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod byzantine;
+pub mod ceremony;
 pub mod demo;
 pub mod home;
 pub mod http;

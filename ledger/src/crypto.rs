@@ -22,6 +22,8 @@ pub mod domain {
     pub const MERKLE_NODE: &[u8] = b"\x01";
     pub const STATE: &[u8] = b"lantau/state/v1\0";
     pub const GENESIS: &[u8] = b"lantau/genesis/v1\0";
+    /// A consortium member's genesis entry, signed by its validator key and its node key.
+    pub const GENESIS_ENTRY: &[u8] = b"lantau/genesis-entry/v1\0";
 }
 
 /// SHA-256 over the concatenation of `parts`.

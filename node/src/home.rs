@@ -56,6 +56,13 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
     let genesis = read_genesis(home)?;
     let validator_key = Keypair::from_secret(read_secret(&home.join("validator_key"))?);
     let node_key = p2p_identity(read_secret(&home.join("node_key"))?);
+    // A genesis that does not name this home's keys is not the one its members agreed on.
+    interface::ceremony::check_names_home(
+        &genesis,
+        &validator_key.public(),
+        &node_key.public().to_peer_id().to_string(),
+    )
+    .map_err(|message| invalid(&genesis_path, message))?;
     let listen: Multiaddr = config
         .p2p_listen
         .parse()

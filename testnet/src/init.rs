@@ -1,12 +1,12 @@
 //! `lantau testnet init`: N validator homes sharing one genesis.
 
-use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use interface::ceremony;
 use interface::home::{self, NodeConfig};
 use interface::ports::free_local_port;
-use ledger::{Address, Genesis, P2pEndpoint};
+use ledger::Address;
 
 use crate::TestnetError;
 use crate::manifest::{Manifest, NodeEntry};
@@ -64,40 +64,32 @@ pub fn local_defaults(validators: usize) -> NodeConfig {
     }
 }
 
-/// Refuse a chain on which no transfer could ever succeed, and options that mean nothing on a
-/// local testnet (where every account may send and any address may receive).
+/// Refuse options that mean nothing on a local testnet (where every account may send and
+/// any address may receive), and on a `hosts` chain one on which no transfer could succeed.
 fn check_money_flow(options: &InitOptions) -> Result<(), TestnetError> {
-    let usage = |m: &str| Err(TestnetError::Usage(m.into()));
     if options.hosts.is_empty() {
         if !options.receive_only.is_empty() || options.open_receiving {
-            return usage(
-                "--receive-only and --open-receiving shape a --hosts chain's permissions; a local testnet lets every account send and any address receive",
-            );
+            return Err(TestnetError::Usage(
+                "--receive-only and --open-receiving shape a --hosts chain's permissions; a local testnet lets every account send and any address receive".into(),
+            ));
         }
         return Ok(());
     }
-    if options.funded.is_empty() {
-        return usage(
-            "a testnet across --hosts funds only the accounts you name: add --account ADDRESS:BALANCE (repeatable)",
-        );
+    ceremony::permissions(
+        &options.funded,
+        &options.receive_only,
+        options.open_receiving,
+    )
+    .map(|_| ())
+    .map_err(ceremony_error)
+}
+
+fn ceremony_error(e: ceremony::CeremonyError) -> TestnetError {
+    match e {
+        ceremony::CeremonyError::Home(e) => e.into(),
+        ceremony::CeremonyError::Usage(m) => TestnetError::Usage(m),
+        e => TestnetError::Usage(e.to_string()),
     }
-    let senders: HashSet<Address> = options.funded.iter().map(|(a, _)| *a).collect();
-    if let Some((a, _)) = options
-        .receive_only
-        .iter()
-        .find(|(a, _)| senders.contains(a))
-    {
-        return Err(TestnetError::Usage(format!(
-            "{a} is both an --account (a sender) and --receive-only; name it once"
-        )));
-    }
-    // A sender can pay only another account: with one sender that needs somewhere to send.
-    if senders.len() == 1 && options.receive_only.is_empty() && !options.open_receiving {
-        return usage(
-            "with one --account and no other account, no transfer can succeed (it may not pay itself, and this chain opens no accounts): add --receive-only ADDRESS for each payee, another --account, or --open-receiving",
-        );
-    }
-    Ok(())
 }
 
 /// A libp2p address for `host` (an IP or a DNS name).
@@ -135,14 +127,14 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
         home: PathBuf,
         config: NodeConfig,
         entry: NodeEntry,
-        keys: home::NewKeys,
+        /// The home's genesis entry, made as a consortium member makes its own.
+        signed: ceremony::SignedEntry,
     }
     let mut planned = Vec::with_capacity(n);
     for i in 0..n {
         let name = format!("node{i}");
         let home_dir = dir.join(&name);
         home::ensure_fresh(&home_dir)?;
-        let keys = home::generate_keys(&home_dir)?;
         let mut config = options.config.clone();
         config.moniker = name.clone();
         let (p2p, api) = match options.hosts.get(i) {
@@ -165,6 +157,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
                 (p2p_address(host, 26656), format!("http://{host}:26657"))
             }
         };
+        let signed = ceremony::make_entry(&home_dir, &name, &p2p, 1).map_err(ceremony_error)?;
         planned.push(Planned {
             home: home_dir,
             config,
@@ -175,7 +168,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
                 p2p,
                 byzantine: None,
             },
-            keys,
+            signed,
         });
     }
 
@@ -186,22 +179,20 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
         .collect();
     funded.extend(options.funded.iter().copied());
     funded.extend(options.receive_only.iter().copied());
-    let validators: Vec<_> = planned.iter().map(|p| p.keys.validator).collect();
-    let mut genesis = Genesis::with_validators(&options.chain_id, &validators, &funded);
+    let entries: Vec<ceremony::SignedEntry> = planned.iter().map(|p| p.signed.clone()).collect();
+    let mut genesis =
+        ceremony::assemble(&options.chain_id, &entries, &funded).map_err(ceremony_error)?;
     if !demo {
         // A chain for real machines is permissioned: only the accounts named may send, and
         // transfers open no new accounts unless asked to.
-        genesis.permissions = Some(ledger::Permissions {
-            senders: options.funded.iter().map(|(a, _)| *a).collect(),
-            open_receiving: options.open_receiving,
-        });
-    }
-    for (v, p) in genesis.validators.iter_mut().zip(&planned) {
-        v.name = p.entry.name.clone();
-        v.p2p = Some(P2pEndpoint {
-            peer_id: p.keys.peer_id.to_string(),
-            address: p.entry.p2p.clone(),
-        });
+        genesis.permissions = Some(
+            ceremony::permissions(
+                &options.funded,
+                &options.receive_only,
+                options.open_receiving,
+            )
+            .map_err(ceremony_error)?,
+        );
     }
     for p in &planned {
         home::write_home(&p.home, &genesis, &p.config)?;
