@@ -305,11 +305,51 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                     format!("malformed transaction hash {hash:?}: {e} (64 hex characters)"),
                 )
             })?;
-            let info = rt.block_on(node.client()?.tx(&hash))?;
+            let client = node.client()?;
+            let info = rt.block_on(client.tx(&hash))?;
+            // What it moved, from the block that holds it (checked to be this transaction).
+            let transfer = match &info {
+                TxInfo::Committed { height, index, .. } => {
+                    let view = rt.block_on(client.block(Some(*height)))?;
+                    let tx = view
+                        .block
+                        .txs
+                        .get(*index as usize)
+                        .filter(|t| t.hash() == hash);
+                    Some(tx.map(|t| t.transfer.clone()).ok_or_else(|| {
+                        coded(
+                            "bad_response",
+                            format!(
+                                "the node says {hash} is at height {height} index {index}, but that block holds no such transaction there"
+                            ),
+                        )
+                    })?)
+                }
+                TxInfo::Pending { .. } => None,
+            };
             if node.json {
-                print_json(&info);
+                let mut value = serde_json::to_value(&info).expect("serialises");
+                if let Some(t) = &transfer {
+                    value["transfer"] = serde_json::json!({
+                        "from": t.from,
+                        "to": t.to,
+                        "amount": t.amount,
+                        "nonce": t.nonce,
+                        "memo": String::from_utf8_lossy(&t.memo),
+                    });
+                }
+                print_json(&value);
             } else {
                 print_tx(&info);
+                if let Some(t) = &transfer {
+                    outln!("from    {}", t.from);
+                    outln!("to      {}", t.to);
+                    outln!("amount  {}", thousands(t.amount));
+                    outln!("nonce   {}", t.nonce);
+                    if !t.memo.is_empty() {
+                        outln!("memo    {}", String::from_utf8_lossy(&t.memo));
+                    }
+                }
             }
         }
         QueryCommand::Block { height, node } => {

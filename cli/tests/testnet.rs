@@ -176,6 +176,15 @@ fn a_four_validator_testnet_from_the_command_line() {
         "{stderr}"
     );
     assert!(sent.contains("committed and executed at height"), "{sent}");
+    // The transaction by its hash: where it committed and what it moved.
+    let hash = sent.split_whitespace().next().unwrap();
+    let shown = ok(d, &["query", "tx", hash]);
+    assert!(
+        shown.contains(&format!("to      {address}")) && shown.contains("amount  77"),
+        "{shown}"
+    );
+    let shown = json(&ok(d, &["query", "tx", hash, "--json"]));
+    assert_eq!(shown["transfer"]["amount"], 77, "{shown}");
 
     // A scrape of a validator that has been deciding heights: which build it is, and what
     // went over the wire by kind.
