@@ -11,7 +11,7 @@ use serde::Serialize;
 use testnet::client::{Client, SubmitOutcome};
 
 use crate::error_codes::coded;
-use crate::output::{table, thousands};
+use crate::output::{table, thousands, utc};
 use crate::runtime;
 use crate::testnet_cmds::default_dir;
 
@@ -118,6 +118,15 @@ pub enum QueryCommand {
     Block {
         /// A block height, or `latest` (the default).
         height: Option<String>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The latest committed blocks, newest first: height, round, transactions, and the
+    /// proposer's and this node's commit times.
+    Blocks {
+        /// How many (at most 100).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+        last: u64,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -420,6 +429,39 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                 out!(
                     "{}",
                     table(&["hash", "from", "to", "amount", "nonce"], &rows)
+                );
+            }
+        }
+        QueryCommand::Blocks { last, node } => {
+            let client = node.client()?;
+            let tip = rt.block_on(client.status())?.committed_height;
+            let from = tip.saturating_sub(last - 1).max(1);
+            let mut commits = rt.block_on(client.commits(from))?;
+            commits.retain(|c| c.height <= tip);
+            commits.reverse();
+            if node.json {
+                print_json(&commits);
+            } else if commits.is_empty() {
+                outln!("no blocks committed yet (or none this node still holds in its commit log)");
+            } else {
+                let rows: Vec<Vec<String>> = commits
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            thousands(c.height),
+                            c.round.to_string(),
+                            thousands(c.txs.len() as u64),
+                            utc(c.proposed_at_ms),
+                            format!("{} ms", c.committed_at_ms.saturating_sub(c.proposed_at_ms)),
+                        ]
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    table(
+                        &["height", "round", "txs", "proposed (UTC)", "to commit here"],
+                        &rows
+                    )
                 );
             }
         }

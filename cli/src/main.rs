@@ -124,6 +124,8 @@ enum Command {
     /// Read accounts, transactions, blocks and node state.
     #[command(subcommand)]
     Query(client_cmds::QueryCommand),
+    /// The node's chain, height, round, peers, mempool and sync state (`query status`).
+    Status(client_cmds::NodeArgs),
     /// Benchmark: fresh local testnets under open-loop load (and faults), swept over rates
     /// and validator counts; writes CSV/JSON, SVG plots and an HTML report.
     Bench(Box<bench_cmds::BenchArgs>),
@@ -207,6 +209,7 @@ fn main() {
         Command::Genesis(cmd) => genesis_cmds::run(cmd),
         Command::Tx(cmd) => client_cmds::run_tx(cmd),
         Command::Query(cmd) => client_cmds::run_query(cmd),
+        Command::Status(node) => client_cmds::run_query(client_cmds::QueryCommand::Status { node }),
         Command::Bench(args) => bench_cmds::run(*args),
         Command::Demo(args) => demo::run(demo::Options {
             validators: args.validators,

@@ -185,6 +185,19 @@ fn a_four_validator_testnet_from_the_command_line() {
     );
     let shown = json(&ok(d, &["query", "tx", hash, "--json"]));
     assert_eq!(shown["transfer"]["amount"], 77, "{shown}");
+    // The latest blocks, newest first, and the node's status at the top level.
+    let blocks = json(&ok(d, &["query", "blocks", "--last", "3", "--json"]));
+    let heights: Vec<u64> = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["height"].as_u64().unwrap())
+        .collect();
+    assert_eq!(heights.len(), 3, "{blocks}");
+    assert!(heights.windows(2).all(|w| w[0] == w[1] + 1), "{heights:?}");
+    let table = ok(d, &["query", "blocks", "--last", "2"]);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(ok(d, &["status"]).contains("committed"));
 
     // A scrape of a validator that has been deciding heights: which build it is, and what
     // went over the wire by kind.
