@@ -37,6 +37,7 @@ mod testnet_cmds;
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// `0.1.0 (commit 1a2b3c4d5e6f, rustc 1.x ...)`: what was built, from which commit.
@@ -136,6 +137,9 @@ enum Command {
     /// entry; one command assembles the genesis from the entries.
     #[command(subcommand)]
     Genesis(genesis_cmds::GenesisCommand),
+    /// A validator home's configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the libp2p peer id of a validator home's node key (what genesis lists under
     /// `p2p.peer_id`).
     PeerId {
@@ -147,6 +151,17 @@ enum Command {
     Completions {
         /// The shell to write the script for: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a validator home without starting it: config.toml (keys, bounds), genesis.json
+    /// (valid, naming this home's keys), the key files and the API token file.
+    Validate {
+        /// The validator home.
+        #[arg(long)]
+        home: PathBuf,
     },
 }
 
@@ -202,6 +217,17 @@ fn main() {
                 keep: log_keep,
             },
         ),
+        Command::Config(ConfigCommand::Validate { home }) => node::home::load(&home)
+            .map(|loaded| {
+                outln!(
+                    "{} is a valid home: validator {} of {} on chain {:?}",
+                    home.display(),
+                    loaded.setup.validator_key.public(),
+                    loaded.setup.genesis.validators.len(),
+                    loaded.setup.genesis.chain_id
+                )
+            })
+            .with_context(|| format!("checking the home {}", home.display())),
         Command::PeerId { home } => interface::home::read_secret(&home.join("node_key"))
             .map(|secret| outln!("{}", interface::home::peer_id_of(secret)))
             .map_err(anyhow::Error::from),

@@ -97,6 +97,30 @@ fn init_start_submit_stop_restart() {
     assert!(!again.status.success(), "init must not overwrite a home");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
+    // A home checked without starting it: valid as made, and a broken config named.
+    let checked = lantau()
+        .args(["config", "validate", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("is a valid home"));
+    let config_path = home.path().join("config.toml");
+    let good = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(&config_path, format!("{good}max_blok_txs = 3\n")).unwrap();
+    let checked = lantau()
+        .args(["config", "validate", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("max_blok_txs"));
+    std::fs::write(&config_path, good).unwrap();
+
     let (p2p, api) = (free_port(), free_port());
     let config_path = home.path().join("config.toml");
     let config = std::fs::read_to_string(&config_path)
