@@ -153,6 +153,7 @@ pub fn spawn(
         writing: HashMap::new(),
         serving: HashMap::new(),
         last_heard: HashMap::new(),
+        last_sweep: std::time::Instant::now(),
     };
     let (commands, command_rx) = mpsc::channel::<Command>(1024);
     let (event_tx, events) = mpsc::channel::<Event>(4096);

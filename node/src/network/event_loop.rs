@@ -35,12 +35,16 @@ pub(super) struct NetworkTask {
     pub(super) serving: HashMap<PeerId, HashSet<InboundRequestId>>,
     /// Each connection's last answered ping (or its opening), to close dead links.
     pub(super) last_heard: HashMap<ConnectionId, (PeerId, Instant)>,
+    /// When dead links were last looked for.
+    pub(super) last_sweep: Instant,
 }
 
 /// A connection whose pings went unanswered this long is taken for dead and closed. libp2p's
 /// ping reports a failure only at the second in a row, and after a timed-out ping it opens a
 /// new substream whose negotiation may take 10 s: ~14 s in all, too long to notice a cut.
 const DEAD_AFTER: Duration = Duration::from_secs(5);
+/// How often lost peers are redialled and dead links looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl NetworkTask {
     pub(super) async fn run(
@@ -48,7 +52,7 @@ impl NetworkTask {
         mut commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<Event>,
     ) {
-        let mut redial = tokio::time::interval(Duration::from_secs(1));
+        let mut redial = tokio::time::interval(SWEEP_EVERY);
         loop {
             tokio::select! {
                 _ = redial.tick() => {
@@ -72,6 +76,16 @@ impl NetworkTask {
 
     fn close_dead_links(&mut self) {
         let now = Instant::now();
+        // This task itself was held up (the node task slow to take events): the pings it did
+        // not read say nothing about the links, so every link gets a fresh DEAD_AFTER.
+        let stalled = now.duration_since(self.last_sweep) > 2 * SWEEP_EVERY;
+        self.last_sweep = now;
+        if stalled {
+            for (_, at) in self.last_heard.values_mut() {
+                *at = now;
+            }
+            return;
+        }
         let dead: Vec<(ConnectionId, PeerId)> = self
             .last_heard
             .iter()
