@@ -37,15 +37,8 @@ pub enum GenesisCommand {
         /// A member's entry file (`genesis member` writes <home>/entry.json), one per validator.
         #[arg(long = "entry", required = true)]
         entries: Vec<PathBuf>,
-        /// An account that may send, funded with BALANCE, ADDRESS:BALANCE (repeatable).
-        #[arg(long = "account", value_name = "ADDRESS:BALANCE", value_parser = crate::keys::parse_account)]
-        accounts: Vec<(ledger::Address, u64)>,
-        /// An account that exists and may receive but never send, ADDRESS[:BALANCE].
-        #[arg(long = "receive-only", value_name = "ADDRESS[:BALANCE]", value_parser = crate::keys::parse_receive_only)]
-        receive_only: Vec<(ledger::Address, u64)>,
-        /// A transfer to an address with no account opens one.
-        #[arg(long)]
-        open_receiving: bool,
+        #[command(flatten)]
+        accounts: crate::keys::GenesisAccounts,
         /// Where to write it (must not exist).
         #[arg(long, default_value = "genesis.json")]
         out: PathBuf,
@@ -69,17 +62,8 @@ pub fn run(cmd: GenesisCommand) -> Result<()> {
             chain_id,
             entries,
             accounts,
-            receive_only,
-            open_receiving,
             out,
-        } => assemble(
-            &chain_id,
-            &entries,
-            &accounts,
-            &receive_only,
-            open_receiving,
-            &out,
-        ),
+        } => assemble(&chain_id, &entries, &accounts, &out),
         GenesisCommand::Hash { genesis } => {
             let text = std::fs::read_to_string(&genesis)
                 .with_context(|| format!("reading {}", genesis.display()))?;
@@ -137,9 +121,7 @@ fn member(home_dir: &Path, moniker: &str, p2p_address: &str, power: u64) -> Resu
 fn assemble(
     chain_id: &str,
     entry_files: &[PathBuf],
-    accounts: &[(ledger::Address, u64)],
-    receive_only: &[(ledger::Address, u64)],
-    open_receiving: bool,
+    accounts: &crate::keys::GenesisAccounts,
     out: &Path,
 ) -> Result<()> {
     if out.exists() {
@@ -154,8 +136,17 @@ fn assemble(
                 .with_context(|| format!("{} is not a genesis entry", path.display()))
         })
         .collect::<Result<_>>()?;
-    let permissions = ceremony::permissions(accounts, receive_only, open_receiving)?;
-    let funded: Vec<_> = accounts.iter().chain(receive_only).copied().collect();
+    let permissions = ceremony::permissions(
+        &accounts.accounts,
+        &accounts.receive_only,
+        accounts.open_receiving,
+    )?;
+    let funded: Vec<_> = accounts
+        .accounts
+        .iter()
+        .chain(&accounts.receive_only)
+        .copied()
+        .collect();
     let mut genesis = ceremony::assemble(chain_id, &entries, &funded)?;
     genesis.permissions = Some(permissions);
     genesis.validate()?;

@@ -27,6 +27,24 @@ pub fn parse_account(text: &str) -> Result<(ledger::Address, u64), String> {
     Ok((address, balance))
 }
 
+/// The accounts of a new chain, as `testnet init` and `genesis assemble` take them.
+#[derive(clap::Args)]
+pub struct GenesisAccounts {
+    /// Fund an account in genesis, ADDRESS:BALANCE (repeatable). On a permissioned chain
+    /// (--hosts, a consortium) only these accounts may send; a local testnet also funds the
+    /// demo accounts.
+    #[arg(long = "account", value_name = "ADDRESS:BALANCE", value_parser = parse_account)]
+    pub accounts: Vec<(ledger::Address, u64)>,
+    /// On a permissioned chain: an account that exists from genesis and may receive but never
+    /// send (a shop, a payee), ADDRESS or ADDRESS:BALANCE (repeatable).
+    #[arg(long = "receive-only", value_name = "ADDRESS[:BALANCE]", value_parser = parse_receive_only)]
+    pub receive_only: Vec<(ledger::Address, u64)>,
+    /// On a permissioned chain: a transfer to an address with no account opens one (default:
+    /// only accounts named in genesis may receive).
+    #[arg(long)]
+    pub open_receiving: bool,
+}
+
 /// `ADDRESS` (balance 0) or `ADDRESS:BALANCE`.
 pub fn parse_receive_only(text: &str) -> Result<(ledger::Address, u64), String> {
     if text.contains(':') {

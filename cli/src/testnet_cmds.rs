@@ -44,19 +44,9 @@ pub struct InitArgs {
     /// (API); copy `nodeI/` to host I and run `lantau start --home nodeI` there.
     #[arg(long, value_delimiter = ',')]
     hosts: Vec<String>,
-    /// Fund an account in genesis, ADDRESS:BALANCE (repeatable). Needed with --hosts, whose
-    /// genesis funds nothing else; a local testnet also funds the demo accounts.
-    #[arg(long = "account", value_name = "ADDRESS:BALANCE", value_parser = crate::keys::parse_account)]
-    accounts: Vec<(ledger::Address, u64)>,
-    /// With --hosts: an account that exists from genesis and may receive but never send
-    /// (a shop, a payee), ADDRESS or ADDRESS:BALANCE (repeatable). A --hosts chain lets only
-    /// its --account holders send.
-    #[arg(long = "receive-only", value_name = "ADDRESS[:BALANCE]", value_parser = crate::keys::parse_receive_only)]
-    receive_only: Vec<(ledger::Address, u64)>,
-    /// With --hosts: a transfer to an address with no account opens one (default: only
-    /// accounts named in genesis may receive).
-    #[arg(long)]
-    open_receiving: bool,
+    /// Needed with --hosts, whose genesis funds nothing else and is permissioned.
+    #[command(flatten)]
+    accounts: crate::keys::GenesisAccounts,
     /// Least time between blocks, in milliseconds.
     #[arg(long, default_value_t = 200)]
     block_interval_ms: u64,
@@ -242,9 +232,9 @@ fn init_options(args: &InitArgs) -> InitOptions {
             .clone()
             .unwrap_or_else(testnet::init::fresh_chain_id),
         hosts: args.hosts.clone(),
-        funded: args.accounts.clone(),
-        receive_only: args.receive_only.clone(),
-        open_receiving: args.open_receiving,
+        funded: args.accounts.accounts.clone(),
+        receive_only: args.accounts.receive_only.clone(),
+        open_receiving: args.accounts.open_receiving,
         config,
     }
 }

@@ -65,17 +65,6 @@ fn signed_bytes(e: &Entry) -> Vec<u8> {
     ))
 }
 
-/// The ed25519 public key inside a peer id of the form `peer_id_of` writes (the identity
-/// multihash of a protobuf-encoded ed25519 key).
-fn node_public_key(peer_id: &str) -> Option<PublicKey> {
-    let bytes = bs58::decode(peer_id).into_vec().ok()?;
-    let key: [u8; 32] = bytes
-        .strip_prefix(&[0x00, 36, 0x08, 0x01, 0x12, 32])?
-        .try_into()
-        .ok()?;
-    Some(PublicKey(key))
-}
-
 /// Write fresh validator and node keys into `home` (owner-only, never overwritten) and the
 /// member's signed entry for them.
 pub fn make_entry(
@@ -119,7 +108,7 @@ impl SignedEntry {
             .public_key
             .verify(domain::GENESIS_ENTRY, &bytes, &self.validator_signature)
             .map_err(|_| bad("the validator key's signature"))?;
-        node_public_key(&self.entry.peer_id)
+        home::public_key_of_peer_id(&self.entry.peer_id)
             .ok_or_else(|| bad("the peer id is not an ed25519 libp2p peer id"))?
             .verify(domain::GENESIS_ENTRY, &bytes, &self.node_signature)
             .map_err(|_| bad("the node key's signature"))?;

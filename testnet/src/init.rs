@@ -64,23 +64,24 @@ pub fn local_defaults(validators: usize) -> NodeConfig {
     }
 }
 
-/// Refuse options that mean nothing on a local testnet (where every account may send and
-/// any address may receive), and on a `hosts` chain one on which no transfer could succeed.
-fn check_money_flow(options: &InitOptions) -> Result<(), TestnetError> {
+/// The chain's permissions: none on a local testnet (every account may send, any address
+/// receive, so options that shape permissions are refused there); on a `hosts` chain those
+/// of `ceremony::permissions`, which refuses a chain on which no transfer could succeed.
+fn permissions_of(options: &InitOptions) -> Result<Option<ledger::Permissions>, TestnetError> {
     if options.hosts.is_empty() {
         if !options.receive_only.is_empty() || options.open_receiving {
             return Err(TestnetError::Usage(
                 "--receive-only and --open-receiving shape a --hosts chain's permissions; a local testnet lets every account send and any address receive".into(),
             ));
         }
-        return Ok(());
+        return Ok(None);
     }
     ceremony::permissions(
         &options.funded,
         &options.receive_only,
         options.open_receiving,
     )
-    .map(|_| ())
+    .map(Some)
     .map_err(ceremony_error)
 }
 
@@ -117,7 +118,8 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
     // Keys derived from public seeds are anyone's: never fund them on a chain meant for other
     // machines.
     let demo = options.hosts.is_empty();
-    check_money_flow(options)?;
+    // Decided before anything is written: a refused chain leaves no half-made homes.
+    let permissions = permissions_of(options)?;
     if Manifest::exists(dir) {
         return Err(TestnetError::Exists(Manifest::path(dir)));
     }
@@ -182,18 +184,9 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
     let entries: Vec<ceremony::SignedEntry> = planned.iter().map(|p| p.signed.clone()).collect();
     let mut genesis =
         ceremony::assemble(&options.chain_id, &entries, &funded).map_err(ceremony_error)?;
-    if !demo {
-        // A chain for real machines is permissioned: only the accounts named may send, and
-        // transfers open no new accounts unless asked to.
-        genesis.permissions = Some(
-            ceremony::permissions(
-                &options.funded,
-                &options.receive_only,
-                options.open_receiving,
-            )
-            .map_err(ceremony_error)?,
-        );
-    }
+    // A chain for real machines is permissioned: only the accounts named may send, and
+    // transfers open no new accounts unless asked to.
+    genesis.permissions = permissions;
     for p in &planned {
         home::write_home(&p.home, &genesis, &p.config)?;
     }

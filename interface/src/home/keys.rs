@@ -52,12 +52,24 @@ pub fn read_key_file(path: &Path) -> Result<Keypair, HomeError> {
 /// homes need not link libp2p; the node checks it against libp2p's own answer (`node::home`).
 pub fn peer_id_of(secret: [u8; 32]) -> String {
     let public = Keypair::from_secret(secret).public();
-    // multihash: identity (0x00), 36 bytes; protobuf: field 1 = KeyType Ed25519 (1),
-    // field 2 = 32 bytes of key.
-    let mut bytes = vec![0x00, 36, 0x08, 0x01, 0x12, 32];
+    let mut bytes = ED25519_PEER_ID_PREFIX.to_vec();
     bytes.extend_from_slice(public.as_bytes());
     bs58::encode(bytes).into_string()
 }
+
+/// The ed25519 public key a peer id of [`peer_id_of`]'s form carries; `None` for any other.
+pub fn public_key_of_peer_id(peer_id: &str) -> Option<ledger::PublicKey> {
+    let bytes = bs58::decode(peer_id).into_vec().ok()?;
+    let key: [u8; 32] = bytes
+        .strip_prefix(&ED25519_PEER_ID_PREFIX)?
+        .try_into()
+        .ok()?;
+    Some(ledger::PublicKey(key))
+}
+
+/// multihash: identity (0x00), 36 bytes; protobuf: field 1 = KeyType Ed25519 (1), field 2 =
+/// 32 bytes of key.
+const ED25519_PEER_ID_PREFIX: [u8; 6] = [0x00, 36, 0x08, 0x01, 0x12, 32];
 
 /// The keys of a new validator home, written with owner-only permissions.
 pub struct NewKeys {

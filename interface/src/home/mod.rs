@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use ledger::{Genesis, P2pEndpoint};
 
 pub use config::{CONFIG_DOCS, NodeConfig, Peer, commented};
-pub use keys::{NewKeys, generate_keys, peer_id_of, read_key_file, read_secret, write_key_file};
+pub use keys::{
+    NewKeys, generate_keys, peer_id_of, public_key_of_peer_id, read_key_file, read_secret,
+    write_key_file,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
