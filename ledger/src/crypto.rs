@@ -24,6 +24,9 @@ pub mod domain {
     pub const GENESIS: &[u8] = b"lantau/genesis/v1\0";
     /// A consortium member's genesis entry, signed by its validator key and its node key.
     pub const GENESIS_ENTRY: &[u8] = b"lantau/genesis-entry/v1\0";
+    /// Associated data of a passphrase-encrypted key file (`interface::home::sealed_key`),
+    /// with the address it holds: a file whose address was swapped does not decrypt.
+    pub const SEALED_KEY: &[u8] = b"lantau/sealed-key/v1\0";
 }
 
 /// SHA-256 over the concatenation of `parts`.

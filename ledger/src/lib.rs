@@ -24,7 +24,8 @@ pub use genesis::{
     Genesis, GenesisAccount, GenesisValidator, P2pEndpoint, PermissionError, Permissions,
 };
 pub use state::{
-    Account, BlockExecError, ChainRules, ExecError, Execution, State, TransferError, TxRecord,
+    Account, AccountTx, BlockExecError, ChainRules, ExecError, Execution, State, TransferError,
+    TxRecord,
 };
 pub use tx::{SignedTx, Transfer, TxBatch, TxError};
 pub use validators::{Validator, ValidatorSet};

@@ -318,6 +318,21 @@ pub struct TxRecord {
     pub index: u32,
 }
 
+/// One committed transfer as an account's history shows it: the account sent it or received
+/// it. Kept beside the block so a history needs no block decoding.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct AccountTx {
+    pub height: u64,
+    pub index: u32,
+    pub hash: Hash,
+    /// True when the account sent it (it then paid `amount` with this `nonce`).
+    pub sent: bool,
+    /// The other side: the recipient of a transfer sent, the sender of one received.
+    pub counterparty: Address,
+    pub amount: u64,
+    pub nonce: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

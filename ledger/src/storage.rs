@@ -27,7 +27,10 @@ const CF_TXS: &str = "txs";
 const CF_STATE: &str = "state";
 const CF_META: &str = "meta";
 const CF_SIGNING: &str = "signing";
-const COLUMN_FAMILIES: [&str; 7] = [
+/// Each account's committed transfers, sent and received: key `address ++ height ++ index`
+/// (big-endian, so an account's entries are contiguous and in chain order).
+const CF_ACCOUNT_TXS: &str = "account_txs";
+const COLUMN_FAMILIES: [&str; 8] = [
     CF_BLOCKS,
     CF_CERTS,
     CF_BLOCK_INDEX,
@@ -35,13 +38,15 @@ const COLUMN_FAMILIES: [&str; 7] = [
     CF_STATE,
     CF_META,
     CF_SIGNING,
+    CF_ACCOUNT_TXS,
 ];
 
 const KEY_SCHEMA: &[u8] = b"schema";
 const KEY_GENESIS: &[u8] = b"genesis";
 const KEY_TIP: &[u8] = b"tip";
 /// 2: transaction records carry no receipt (every transfer in a committed block executed).
-const SCHEMA_VERSION: u32 = 2;
+/// 3: each account's transfers are indexed (`account_txs`), for its history.
+const SCHEMA_VERSION: u32 = 3;
 
 /// The last committed block. At height 0 (nothing committed) `block_hash` is the genesis hash,
 /// which block 1 names as its parent: every chain is rooted in its genesis.
@@ -52,7 +57,18 @@ pub struct Tip {
     pub state_root: Hash,
 }
 
-pub use crate::state::TxRecord;
+pub use crate::state::{AccountTx, TxRecord};
+
+/// Most entries one history read returns.
+pub const MAX_HISTORY_PAGE: usize = 1000;
+
+fn account_tx_key(address: &Address, height: u64, index: u32) -> [u8; 44] {
+    let mut key = [0u8; 44];
+    key[..32].copy_from_slice(&address.0);
+    key[32..40].copy_from_slice(&height.to_be_bytes());
+    key[40..].copy_from_slice(&index.to_be_bytes());
+    key
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -333,6 +349,31 @@ impl Store {
             };
             batch.put_cf(txs, id.0, encoding::encode(&record));
         }
+        let history = self.cf(CF_ACCOUNT_TXS);
+        for (index, (tx, id)) in block.txs.iter().zip(ids).enumerate() {
+            let t = &tx.transfer;
+            let index = index as u32;
+            let entry = |sent, counterparty| AccountTx {
+                height,
+                index,
+                hash: *id,
+                sent,
+                counterparty,
+                amount: t.amount,
+                nonce: t.nonce,
+            };
+            let (sent, received) = (entry(true, t.to), entry(false, t.from));
+            batch.put_cf(
+                history,
+                account_tx_key(&t.from, height, index),
+                encoding::encode(&sent),
+            );
+            batch.put_cf(
+                history,
+                account_tx_key(&t.to, height, index),
+                encoding::encode(&received),
+            );
+        }
         let state = self.cf(CF_STATE);
         for (address, account) in &execution.changes {
             batch.put_cf(state, address.0, encoding::encode(account));
@@ -473,6 +514,38 @@ impl Store {
         self.get(CF_TXS, &hash.0, || format!("transaction record {hash}"))
     }
 
+    /// `address`'s committed transfers, newest first: at most `limit` (capped at
+    /// [`MAX_HISTORY_PAGE`]) from before `before` (a height; `None`: from the tip).
+    pub fn account_txs(
+        &self,
+        address: &Address,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AccountTx>, StorageError> {
+        let limit = limit.min(MAX_HISTORY_PAGE);
+        let upper = match before {
+            Some(h) => account_tx_key(address, h, 0),
+            None => account_tx_key(address, u64::MAX, u32::MAX),
+        };
+        let mut out = Vec::new();
+        let start = IteratorMode::From(&upper, rocksdb::Direction::Reverse);
+        for item in self.db.iterator_cf(self.cf(CF_ACCOUNT_TXS), start) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item?;
+            if !key.starts_with(&address.0) {
+                break;
+            }
+            // `From` in reverse starts at the bound itself when it exists.
+            if key.as_ref() == upper.as_slice() {
+                continue;
+            }
+            out.push(decode(&value, || format!("history entry of {address}"))?);
+        }
+        Ok(out)
+    }
+
     pub fn account(&self, address: &Address) -> Result<Option<Account>, StorageError> {
         self.get(CF_STATE, &address.0, || format!("account {address}"))
     }
@@ -610,6 +683,73 @@ mod tests {
             }
         );
         assert!(store.block(3).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_accounts_history_lists_what_it_sent_and_received_newest_first_in_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[("alice", 100), ("bob", 10), ("carol", 0)]);
+        let (alice, bob, carol) = (
+            Keypair::from_seed("alice"),
+            Keypair::from_seed("bob"),
+            Keypair::from_seed("carol"),
+        );
+        let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+        let b1 = commit_next(
+            &store,
+            &mut state,
+            vec![
+                transfer(&alice, bob.public(), 30, 0),
+                transfer(&alice, carol.public(), 5, 1),
+            ],
+        );
+        let b2 = commit_next(
+            &store,
+            &mut state,
+            vec![transfer(&bob, alice.public(), 7, 0)],
+        );
+        commit_next(
+            &store,
+            &mut state,
+            vec![transfer(&carol, bob.public(), 1, 0)],
+        );
+        let alice_history = store.account_txs(&alice.public(), None, 10).unwrap();
+        let seen: Vec<_> = alice_history
+            .iter()
+            .map(|e| (e.height, e.index, e.sent, e.counterparty, e.amount))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (2, 0, false, bob.public(), 7),
+                (1, 1, true, carol.public(), 5),
+                (1, 0, true, bob.public(), 30),
+            ]
+        );
+        assert_eq!(alice_history[0].hash, b2.txs[0].hash());
+        assert_eq!(alice_history[2].hash, b1.txs[0].hash());
+        assert_eq!(alice_history[1].nonce, 1);
+        // Pages: the newest one, then everything before its height.
+        assert_eq!(
+            store.account_txs(&alice.public(), None, 1).unwrap().len(),
+            1
+        );
+        let older = store.account_txs(&alice.public(), Some(2), 10).unwrap();
+        assert_eq!(older, alice_history[1..].to_vec());
+        assert!(
+            store
+                .account_txs(&alice.public(), Some(1), 10)
+                .unwrap()
+                .is_empty()
+        );
+        // Bob's and carol's histories hold their own entries only.
+        assert_eq!(store.account_txs(&bob.public(), None, 10).unwrap().len(), 3);
+        assert_eq!(
+            store.account_txs(&carol.public(), None, 10).unwrap().len(),
+            2
+        );
+        let nobody = Keypair::from_seed("nobody").public();
+        assert!(store.account_txs(&nobody, None, 10).unwrap().is_empty());
     }
 
     #[test]
