@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use ledger::{Block, CommitCertificate, Hash, PublicKey, TxRecord};
+use ledger::{Address, Block, CommitCertificate, Hash, PublicKey, TxRecord};
 use serde::{Deserialize, Serialize};
 
 /// Most entries one `/v1/commits` answer carries.
@@ -284,6 +284,57 @@ pub struct PeerView {
 pub struct BlockView {
     pub block: Block,
     pub certificate: CommitCertificate,
+}
+
+/// `GET /v1/mempool`: what waits for a block at this node, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MempoolView {
+    /// Every transaction held, and their encoded bytes (not only those listed).
+    pub txs: usize,
+    pub bytes: usize,
+    /// The bounds it admits up to now (`mempool_max_txs`, lower while the chain drains
+    /// slowly; `mempool_max_bytes`).
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    /// Up to the request's `limit`, in arrival order.
+    pub pending: Vec<PendingTx>,
+}
+
+/// One transaction in [`MempoolView`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingTx {
+    pub hash: Hash,
+    pub from: Address,
+    pub to: Address,
+    pub amount: u64,
+    pub nonce: u64,
+    /// False while it waits for an earlier nonce of its sender (it cannot go in a block yet).
+    pub ready: bool,
+    /// The height being decided when it arrived.
+    pub arrived_at_height: u64,
+}
+
+/// `GET /v1/events`, event `block`: a block this node committed (as [`CommitInfo`], with
+/// the count of its transactions instead of their hashes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlockEvent {
+    pub height: u64,
+    pub round: u32,
+    pub txs: usize,
+    pub proposed_at_ms: u64,
+    pub committed_at_ms: u64,
+}
+
+impl From<&CommitInfo> for BlockEvent {
+    fn from(c: &CommitInfo) -> Self {
+        Self {
+            height: c.height,
+            round: c.round,
+            txs: c.txs.len(),
+            proposed_at_ms: c.proposed_at_ms,
+            committed_at_ms: c.committed_at_ms,
+        }
+    }
 }
 
 #[cfg(test)]

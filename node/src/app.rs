@@ -166,6 +166,23 @@ impl Application {
         self.mempool.contains(hash)
     }
 
+    /// `GET /v1/mempool`: the oldest `limit` transactions held (only `from`'s, if given).
+    pub fn mempool_view(
+        &self,
+        limit: usize,
+        from: Option<&Address>,
+    ) -> interface::http::MempoolView {
+        interface::http::MempoolView {
+            txs: self.mempool.len(),
+            bytes: self.mempool.bytes(),
+            max_txs: self.mempool.max_txs(),
+            max_bytes: self.mempool.max_bytes(),
+            pending: self
+                .mempool
+                .list(limit, from, |a| self.state.account(a).nonce),
+        }
+    }
+
     pub fn mempool_len(&self) -> usize {
         self.mempool.len()
     }

@@ -40,6 +40,12 @@ pub(crate) enum Request {
         address: Address,
         reply: oneshot::Sender<u64>,
     },
+    /// What waits in the mempool (`GET /v1/mempool`).
+    Mempool {
+        limit: usize,
+        from: Option<Address>,
+        reply: oneshot::Sender<interface::http::MempoolView>,
+    },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
     },
@@ -251,6 +257,33 @@ impl NodeHandle {
 
     pub async fn validators(&self) -> Result<Vec<Validator>, NodeError> {
         Ok(self.reads.validators().to_vec())
+    }
+
+    /// The oldest `limit` transactions in the mempool (only `from`'s, if given), with its
+    /// totals and bounds.
+    pub async fn mempool(
+        &self,
+        limit: usize,
+        from: Option<Address>,
+    ) -> Result<interface::http::MempoolView, NodeError> {
+        self.ask(|reply| Request::Mempool { limit, from, reply })
+            .await
+    }
+
+    /// `address`'s committed transfers, newest first, from before height `before`.
+    pub async fn account_txs(
+        &self,
+        address: Address,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ledger::AccountTx>, NodeError> {
+        self.read(move |r| r.store().account_txs(&address, before, limit))
+            .await
+    }
+
+    /// Committed blocks as they happen (a listener that falls behind gets `Lagged`).
+    pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<Arc<CommitInfo>> {
+        self.reads.subscribe_commits()
     }
 
     /// Connected peers with their gossip scores.

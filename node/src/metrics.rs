@@ -96,6 +96,8 @@ pub struct Metrics {
     pub gossip_rejected: Counter,
     pub sync_rejected: Counter,
     pub api_connections_refused: Counter,
+    pub api_event_streams: Gauge,
+    pub api_event_streams_refused: Counter,
     verify_cache_hits: Counter,
     verify_cache_misses: Counter,
     txs_refused: Family<Code, Counter>,
@@ -197,6 +199,16 @@ impl Metrics {
             api_connections_refused: reg!(
                 "api_connections_refused",
                 "HTTP API connections closed on arrival because the cap (api_max_connections) was reached",
+                Counter::default()
+            ),
+            api_event_streams: reg!(
+                "api_event_streams",
+                "GET /v1/events streams open",
+                Gauge::default()
+            ),
+            api_event_streams_refused: reg!(
+                "api_event_streams_refused",
+                "GET /v1/events requests refused (busy) because MAX_EVENT_STREAMS were open",
                 Counter::default()
             ),
             verify_cache_hits: reg!(

@@ -96,6 +96,11 @@ impl Reads {
         }
     }
 
+    /// Committed blocks as they happen (see [`COMMIT_EVENTS`] for how far one may lag).
+    pub fn subscribe_commits(&self) -> broadcast::Receiver<Arc<CommitInfo>> {
+        self.committed.subscribe()
+    }
+
     pub fn validators(&self) -> &[Validator] {
         &self.validators
     }

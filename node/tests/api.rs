@@ -92,6 +92,20 @@ fn start_among(
     .unwrap()
 }
 
+/// One of two validators, the other never started: nothing commits, so everything admitted
+/// stays pending.
+fn pending_only(dir: &std::path::Path, alice: &Keypair) -> node::service::NodeHandle {
+    start_among(
+        dir,
+        alice,
+        AppConfig {
+            verify_threads: 1,
+            ..AppConfig::default()
+        },
+        2,
+    )
+}
+
 async fn call(
     app: &axum::Router,
     method: &str,
@@ -779,18 +793,7 @@ async fn request_bodies_in_flight_are_bounded_in_bytes() {
 async fn an_account_s_next_nonce_counts_its_pending_transfers() {
     let dir = tempfile::tempdir().unwrap();
     let alice = Keypair::from_seed("alice");
-    let app = router(
-        start_among(
-            dir.path(),
-            &alice,
-            AppConfig {
-                verify_threads: 1,
-                ..AppConfig::default()
-            },
-            2,
-        ),
-        LIMIT,
-    );
+    let app = router(pending_only(dir.path(), &alice), LIMIT);
     let path = format!("/v1/accounts/{}", alice.public());
     let send = |nonce| pays_bob(&alice, nonce);
     for sent in 0..3u64 {
@@ -867,4 +870,205 @@ async fn an_api_token_guards_submissions_and_metrics_but_not_reads() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, _) = with("GET", "/metrics", String::new(), Some("s3cret-token")).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+/// `GET /v1/mempool` lists what waits, oldest first, and tells the transfers that can go in
+/// the next block from those waiting for an earlier nonce; its bounds hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mempool_lists_what_waits_and_which_transfers_are_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let app = router(pending_only(dir.path(), &alice), LIMIT);
+    let sent: Vec<_> = [0u64, 1, 3].iter().map(|&n| pays_bob(&alice, n)).collect();
+    for tx in &sent {
+        let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(tx)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, v) = call(&app, "GET", "/v1/mempool", "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["txs"], 3, "{v}");
+    assert!(v["bytes"].as_u64().unwrap() > 0 && v["max_txs"].as_u64().unwrap() > 0);
+    let listed: Vec<(String, u64, bool)> = v["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["hash"].as_str().unwrap().to_string(),
+                p["nonce"].as_u64().unwrap(),
+                p["ready"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64, bool)> = sent
+        .iter()
+        .zip([true, true, false])
+        .map(|(tx, ready)| (tx.hash().to_hex(), tx.transfer.nonce, ready))
+        .collect();
+    assert_eq!(listed, expected, "nonce 3 waits for 2");
+    // The limit lists fewer; the totals still count everything.
+    let (_, v) = call(&app, "GET", "/v1/mempool?limit=1", "").await;
+    assert_eq!(
+        (v["txs"].as_u64(), v["pending"].as_array().unwrap().len()),
+        (Some(3), 1)
+    );
+    // Another sender's view is empty; a malformed one is refused with a code.
+    let nobody = Keypair::from_seed("nobody").public();
+    let (_, v) = call(&app, "GET", &format!("/v1/mempool?from={nobody}"), "").await;
+    assert!(v["pending"].as_array().unwrap().is_empty(), "{v}");
+    let (s, v) = call(&app, "GET", "/v1/mempool?from=xyz", "").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "bad_address".into())
+    );
+    let (s, v) = call(&app, "GET", "/v1/mempool?limit=-1", "").await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_query".into()));
+}
+
+/// The next server-sent event named `name` on `body`, with its data.
+async fn next_event(body: &mut Body, name: &str) -> serde_json::Value {
+    let mut text = String::new();
+    let read = async {
+        loop {
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                let field = |f: &str| {
+                    event
+                        .lines()
+                        .find_map(|l| l.strip_prefix(f))
+                        .map(str::to_string)
+                };
+                if field("event: ").as_deref() == Some(name) {
+                    return serde_json::from_str(&field("data: ").unwrap()).unwrap();
+                }
+            }
+            let frame = body.frame().await.expect("the stream stays open").unwrap();
+            text.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap_or_else(|_| panic!("no {name} event within 30 s"))
+}
+
+async fn open_events(app: &axum::Router, query: &str) -> axum::response::Response {
+    app.clone()
+        .oneshot(
+            Request::builder()
+                .uri(format!("/v1/events{query}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+/// `GET /v1/events` streams each commit and, with `?tx=`, the watched transaction's; an
+/// account's history lists it; streams are bounded, and a closed one frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_tell_commits_and_are_bounded_and_histories_list_transfers() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start(dir.path(), &alice);
+    let app = router(node, LIMIT);
+    let tx = pays_bob(&alice, 0);
+    let watched = open_events(&app, &format!("?tx={}", tx.hash())).await;
+    assert_eq!(watched.status(), StatusCode::OK);
+    assert_eq!(
+        watched.headers()["content-type"],
+        "text/event-stream",
+        "{:?}",
+        watched.headers()
+    );
+    let mut body = watched.into_body();
+    let (s, v) = call(&app, "POST", "/v1/txs", &tx_json(&tx)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let committed = next_event(&mut body, "tx").await;
+    assert_eq!(committed["status"], "committed", "{committed}");
+    assert_eq!(committed["hash"], tx.hash().to_hex());
+    let height = committed["height"].as_u64().unwrap();
+    // A stream opened after the commit tells it at once.
+    let mut late = open_events(&app, &format!("?tx={}", tx.hash()))
+        .await
+        .into_body();
+    assert_eq!(next_event(&mut late, "tx").await["height"], height);
+    // Plain block events.
+    let mut blocks = open_events(&app, "").await.into_body();
+    let (s, _) = call(&app, "POST", "/v1/txs", &tx_json(&pays_bob(&alice, 1))).await;
+    assert_eq!(s, StatusCode::OK);
+    let block = next_event(&mut blocks, "block").await;
+    assert!(
+        block["height"].as_u64().unwrap() > 0 && block["txs"].is_u64(),
+        "{block}"
+    );
+
+    // The history of both sides.
+    let bob = Keypair::from_seed("bob").public();
+    let (s, v) = call(&app, "GET", &format!("/v1/accounts/{bob}/txs"), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let entries = v.as_array().unwrap();
+    let first = entries.last().unwrap();
+    assert_eq!(
+        (
+            &first["hash"],
+            &first["sent"],
+            &first["counterparty"],
+            &first["height"]
+        ),
+        (
+            &serde_json::json!(tx.hash().to_hex()),
+            &serde_json::json!(false),
+            &serde_json::json!(alice.public().to_string()),
+            &serde_json::json!(height)
+        ),
+        "{v}"
+    );
+    let (_, v) = call(
+        &app,
+        "GET",
+        &format!("/v1/accounts/{}/txs?limit=1", alice.public()),
+        "",
+    )
+    .await;
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["sent"], true, "{v}");
+    let (s, v) = call(&app, "GET", &format!("/v1/accounts/{bob}/txs?before=x"), "").await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_query".into()));
+    let (s, v) = call(&app, "GET", "/v1/accounts/xyz/txs", "").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "bad_address".into())
+    );
+    let (s, v) = call(&app, "GET", "/v1/events?tx=nothex", "").await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_hash".into()));
+
+    // Three streams are open (body, late, blocks): fill the rest, then one more is refused.
+    let mut held = Vec::new();
+    for _ in 3..node::api::MAX_EVENT_STREAMS {
+        let r = open_events(&app, "").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        held.push(r);
+    }
+    // (Not `call`: were the bound broken, its endless body would never be read to the end.)
+    let refused = open_events(&app, "").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let bytes = refused.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(code(&v), "busy", "{v}");
+    let metrics = metrics_text(&app).await;
+    assert!(
+        metrics.contains(&format!(
+            "lantau_api_event_streams {}",
+            node::api::MAX_EVENT_STREAMS
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lantau_api_event_streams_refused_total 1"),
+        "{metrics}"
+    );
+    // A client that goes away gives its place back.
+    drop(held.pop());
+    assert_eq!(open_events(&app, "").await.status(), StatusCode::OK);
+    drop((body, late, blocks));
 }

@@ -8,6 +8,9 @@
 //! | POST | `/v1/txs/batch` (body: an encoded `TxBatch`) | [`BatchSubmitted`] |
 //! | GET | `/v1/commits?from=H` | [`CommitInfo`]s of recent blocks, with this node's commit times |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce", "next_nonce"}` (committed, and counting this node's pending transfers) |
+//! | GET | `/v1/accounts/{address}/txs?limit=N&before=H` | its committed transfers, newest first ([`ledger::AccountTx`]) |
+//! | GET | `/v1/mempool?limit=N&from=ADDRESS` | [`MempoolView`] |
+//! | GET | `/v1/events?tx=HASH` | Server-Sent Events: committed blocks (see `events`) |
 //! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
 //! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index"}`; 404 |
 //! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
@@ -26,13 +29,19 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 mod errors;
+mod events;
 mod reads;
 mod writes;
 
 use crate::handle::NodeHandle;
 use errors::{error, method_not_allowed, no_such_endpoint};
+pub use events::MAX_EVENT_STREAMS;
 pub use interface::http::*;
-use reads::{account, block, commits, metrics, peers, readiness, status, tx, validators};
+pub use reads::MAX_MEMPOOL_LISTED;
+use reads::{
+    account, account_txs, block, commits, mempool, metrics, peers, readiness, status, tx,
+    validators,
+};
 use writes::{submit, submit_batch};
 
 /// Largest `POST /v1/txs/batch` body.
@@ -140,6 +149,7 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         max_body_bytes,
         node: node.clone(),
     };
+    let streams = Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS));
     Router::new()
         .route("/v1/txs", post(submit))
         .route(
@@ -148,6 +158,12 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         )
         .route("/v1/commits", get(commits))
         .route("/v1/accounts/{address}", get(account))
+        .route("/v1/accounts/{address}/txs", get(account_txs))
+        .route("/v1/mempool", get(mempool))
+        .route(
+            "/v1/events",
+            get(move |node, q| events::events(node, q, streams.clone())),
+        )
         .route("/v1/txs/{hash}", get(tx))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/validators", get(validators))

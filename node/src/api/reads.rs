@@ -39,26 +39,94 @@ pub(super) async fn validators(State(node): State<NodeHandle>) -> Response {
     }
 }
 
+/// The address in a path segment (or a query parameter, `what` naming it), or the 400
+/// `bad_address` answer.
+fn address_in(
+    text: Result<Path<String>, PathRejection>,
+    what: &str,
+) -> Result<Address, Box<Response>> {
+    let text = match text {
+        Ok(Path(a)) => a,
+        Err(e) => return Err(Box::new(bad_path(ErrorCode::BadAddress, e))),
+    };
+    text.parse().map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadAddress,
+            format!("{what}{e}"),
+        ))
+    })
+}
+
 pub(super) async fn account(
     State(node): State<NodeHandle>,
     address: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let address = match address {
-        Ok(Path(a)) => a,
-        Err(e) => return bad_path(ErrorCode::BadAddress, e),
-    };
-    let address: Address = match address.parse() {
+    let address = match address_in(address, "") {
         Ok(a) => a,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadAddress,
-                format!("{e}"),
-            );
-        }
+        Err(refused) => return *refused,
     };
     match node.account_view(address).await {
         Ok(a) => Json(a).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+/// Most transactions one `GET /v1/mempool` lists (its totals count them all).
+pub const MAX_MEMPOOL_LISTED: usize = 1000;
+
+#[derive(Deserialize)]
+pub(super) struct MempoolQuery {
+    limit: Option<usize>,
+    from: Option<String>,
+}
+
+pub(super) async fn mempool(
+    State(node): State<NodeHandle>,
+    q: Result<Query<MempoolQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e),
+    };
+    let from = match q
+        .from
+        .map(|a| address_in(Ok(Path(a)), "from: "))
+        .transpose()
+    {
+        Ok(from) => from,
+        Err(refused) => return *refused,
+    };
+    let limit = q.limit.unwrap_or(100).min(MAX_MEMPOOL_LISTED);
+    match node.mempool(limit, from).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct HistoryQuery {
+    limit: Option<usize>,
+    before: Option<u64>,
+}
+
+/// `GET /v1/accounts/{address}/txs`: its committed transfers, newest first.
+pub(super) async fn account_txs(
+    State(node): State<NodeHandle>,
+    address: Result<Path<String>, PathRejection>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Response {
+    let address = match address_in(address, "") {
+        Ok(a) => a,
+        Err(refused) => return *refused,
+    };
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e),
+    };
+    let limit = q.limit.unwrap_or(100);
+    match node.account_txs(address, q.before, limit).await {
+        Ok(entries) => Json(entries).into_response(),
         Err(e) => node_error(e),
     }
 }

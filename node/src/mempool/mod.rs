@@ -73,6 +73,38 @@ impl Mempool {
         self.senders.next_missing(sender, committed)
     }
 
+    /// The oldest `limit` transactions held (only `from`'s, if given); `committed` gives a
+    /// sender's committed nonce, to tell the ready ones from those waiting for a gap.
+    pub fn list(
+        &self,
+        limit: usize,
+        from: Option<&Address>,
+        committed: impl Fn(&Address) -> u64,
+    ) -> Vec<interface::http::PendingTx> {
+        self.entries
+            .iter()
+            .filter(|(a, _)| from.is_none_or(|f| a.tx.transfer.from == *f))
+            .take(limit)
+            .map(|(a, arrived)| {
+                let t = &a.tx.transfer;
+                interface::http::PendingTx {
+                    hash: a.hash,
+                    from: t.from,
+                    to: t.to,
+                    amount: t.amount,
+                    nonce: t.nonce,
+                    ready: t.nonce < self.senders.next_missing(&t.from, committed(&t.from)),
+                    arrived_at_height: *arrived,
+                }
+            })
+            .collect()
+    }
+
+    /// The byte bound (see [`Self::max_txs`] for the count).
+    pub fn max_bytes(&self) -> usize {
+        self.limits.mempool_max_bytes
+    }
+
     /// Whether `extra` more bytes (and one more transaction) would overflow it.
     pub fn is_full(&self, extra: usize) -> bool {
         self.entries.len() >= self.max_txs() || self.bytes + extra > self.limits.mempool_max_bytes

@@ -1,6 +1,6 @@
 //! Requests from the node's handles that need the node task: submissions (already verified
-//! off it) and the two reads only it can answer (the mempool's view of a hash and of a
-//! sender's next nonce); every other read goes to `reads`.
+//! off it) and the reads only it can answer (the mempool: a hash, a sender's next nonce, its
+//! listing); every other read goes to `reads`.
 
 use super::Node;
 use crate::handle::Request;
@@ -37,6 +37,9 @@ impl Node {
             }
             Request::NextNonce { address, reply } => {
                 let _ = reply.send(self.app.next_nonce(&address));
+            }
+            Request::Mempool { limit, from, reply } => {
+                let _ = reply.send(self.app.mempool_view(limit, from.as_ref()));
             }
             Request::SetBlocked { peer, blocked } => {
                 let _ = self.net.send(Command::SetBlocked { peer, blocked }).await;
