@@ -31,10 +31,15 @@ pub fn read_secret(path: &Path) -> Result<[u8; 32], HomeError> {
 /// Save an account or validator key: the hex of its 32-byte secret, owner-only (0600).
 /// Refuses to overwrite an existing file.
 pub fn write_key_file(path: &Path, key: &Keypair) -> Result<(), HomeError> {
+    write_secret_file(path, &format!("{}\n", hex::encode(key.secret_bytes())))
+}
+
+/// Write a new owner-only (0600) file, and its folder if missing; refuses to overwrite.
+pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), HomeError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    write_secret(path, &format!("{}\n", hex::encode(key.secret_bytes()))).map_err(|e| match e {
+    write_secret(path, contents).map_err(|e| match e {
         HomeError::Io { error, .. } if error.kind() == std::io::ErrorKind::AlreadyExists => {
             HomeError::Exists(path.to_path_buf())
         }

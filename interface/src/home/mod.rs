@@ -4,6 +4,7 @@
 
 mod config;
 mod keys;
+pub mod sealed_key;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use ledger::{Genesis, P2pEndpoint};
 pub use config::{CONFIG_DOCS, NodeConfig, Peer, commented};
 pub use keys::{
     NewKeys, generate_keys, peer_id_of, public_key_of_peer_id, read_key_file, read_secret,
-    write_key_file,
+    write_key_file, write_secret_file,
 };
 
 #[derive(Debug, thiserror::Error)]
