@@ -9,37 +9,13 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use interface::http::{
-    AccountView, ApiError, BatchSubmitted, BlockView, CommitInfo, NodeStatus, PeerView,
-    SubmitRequest, Submitted, TxInfo,
+    AccountView, ApiError, BatchSubmitted, BlockView, CommitInfo, MempoolView, NodeStatus,
+    PeerView, SubmitRequest, Submitted, TxInfo,
 };
-use ledger::{Address, Hash, SignedTx, TxBatch, Validator};
+use ledger::{AccountTx, Address, Hash, SignedTx, TxBatch, Validator};
 use serde::de::DeserializeOwned;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot reach the node at {url}: {reason}. Is it running? (`lantau testnet status`)")]
-    Unreachable { url: String, reason: String },
-    #[error("the node refused the request ({status}, {}): {}", .error.code, .error.message)]
-    Api { status: u16, error: ApiError },
-    #[error("unexpected answer from {url} ({status}): {reason}")]
-    BadResponse {
-        url: String,
-        status: u16,
-        reason: String,
-    },
-    #[error("no answer from {url} within {secs} s")]
-    Timeout { url: String, secs: u64 },
-}
-
-impl ClientError {
-    /// The API's error code, when the node answered with one.
-    pub fn code(&self) -> Option<interface::http::ErrorCode> {
-        match self {
-            ClientError::Api { error, .. } => Some(error.code),
-            _ => None,
-        }
-    }
-}
+pub use crate::client_error::ClientError;
 
 /// Talks to one node. Cheap to clone; connections are kept alive and reused.
 #[derive(Clone)]
@@ -209,17 +185,7 @@ impl Client {
                 secs: timeout.as_secs(),
             })??;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ApiError>(&bytes) {
-                Ok(error) => ClientError::Api {
-                    status: status.as_u16(),
-                    error,
-                },
-                Err(_) => ClientError::BadResponse {
-                    url,
-                    status: status.as_u16(),
-                    reason: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-                },
-            });
+            return Err(refusal(url, status, &bytes));
         }
         Ok((status, bytes))
     }
@@ -270,6 +236,64 @@ impl Client {
         self.get("/v1/peers").await
     }
 
+    /// What waits in the node's mempool: its totals and the oldest `limit` (only `from`'s).
+    pub async fn mempool(
+        &self,
+        limit: usize,
+        from: Option<&Address>,
+    ) -> Result<MempoolView, ClientError> {
+        let from = from.map_or(String::new(), |a| format!("&from={a}"));
+        self.get(&format!("/v1/mempool?limit={limit}{from}")).await
+    }
+
+    /// `address`'s committed transfers, newest first, from before height `before`.
+    pub async fn account_txs(
+        &self,
+        address: &Address,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AccountTx>, ClientError> {
+        let before = before.map_or(String::new(), |h| format!("&before={h}"));
+        self.get(&format!("/v1/accounts/{address}/txs?limit={limit}{before}"))
+            .await
+    }
+
+    /// Follow the node's commits (`GET /v1/events`), and with `tx` that transaction's.
+    pub async fn events(&self, tx: Option<&Hash>) -> Result<crate::events::Events, ClientError> {
+        let path = tx.map_or("/v1/events".to_string(), |h| format!("/v1/events?tx={h}"));
+        let url = format!("{}{path}", self.base);
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(&url)
+            .header("accept", "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        let response = tokio::time::timeout(self.timeout, self.http.request(request))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                url: url.clone(),
+                secs: self.timeout.as_secs(),
+            })?
+            .map_err(|e| ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: error_chain(&e),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            return Err(refusal(url, status, &bytes));
+        }
+        Ok(crate::events::Events::new(url, response.into_body()))
+    }
+
     /// Submit many encoded transactions in one request (`POST /v1/txs/batch`).
     pub async fn submit_batch(&self, batch: &TxBatch) -> Result<BatchSubmitted, ClientError> {
         let body = Bytes::from(batch.encode());
@@ -316,6 +340,21 @@ impl Client {
                 Ok(SubmitOutcome::Waited(info))
             }
         }
+    }
+}
+
+/// A non-success answer: the API's error, or a bad response when it is not one.
+fn refusal(url: String, status: StatusCode, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ApiError>(body) {
+        Ok(error) => ClientError::Api {
+            status: status.as_u16(),
+            error,
+        },
+        Err(_) => ClientError::BadResponse {
+            url,
+            status: status.as_u16(),
+            reason: String::from_utf8_lossy(body).chars().take(200).collect(),
+        },
     }
 }
 

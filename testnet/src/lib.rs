@@ -6,6 +6,8 @@
 
 pub mod bench;
 pub mod client;
+mod client_error;
+pub mod events;
 pub mod init;
 pub mod manifest;
 pub mod processes;
