@@ -1,14 +1,14 @@
-//! `lantau tx ...` and `lantau query ...`: clients of a node's HTTP API.
+//! `lantau query ...`: reads of a node's HTTP API (and what every client command shares:
+//! which node, `--json`, the token).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use interface::http::TxInfo;
-use ledger::{Address, Hash, Transfer};
+use ledger::{Address, Hash};
 use serde::Serialize;
-use testnet::client::{Client, SubmitOutcome};
+use testnet::client::Client;
 
 use crate::error_codes::coded;
 use crate::output::{table, thousands, utc};
@@ -23,7 +23,7 @@ pub struct NodeArgs {
     node: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// The node's API token, for a node whose config sets `api_token_file` (submissions
     /// need it). Prefer the environment variable: arguments show in `ps`.
     #[arg(long, env = "LANTAU_API_TOKEN", hide_env_values = true)]
@@ -39,7 +39,7 @@ fn node_url(text: &str) -> Result<String, String> {
 const DEFAULT_NODE: &str = "http://127.0.0.1:26657";
 
 impl NodeArgs {
-    fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         let url = match &self.node {
             Some(url) => url.clone(),
             None => {
@@ -64,37 +64,6 @@ impl NodeArgs {
 }
 
 #[derive(Subcommand)]
-pub enum TxCommand {
-    /// Sign a transfer with a key file and submit it. Fetches the sender's nonce itself.
-    Transfer {
-        /// Key file of the sender (`lantau keygen`; a testnet's demo keys are in
-        /// <testnet dir>/keys/).
-        #[arg(long)]
-        from_key: PathBuf,
-        /// Recipient address (64 hex characters).
-        #[arg(long)]
-        to: String,
-        /// Amount to send, in whole units of the chain's token (at least 1).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        amount: u64,
-        /// Up to 1 KiB of text stored with the transfer.
-        #[arg(long, default_value = "")]
-        memo: String,
-        /// Use this nonce instead of the account's next one.
-        #[arg(long)]
-        nonce: Option<u64>,
-        /// Wait for the commit and print its height (committed means executed).
-        #[arg(long)]
-        wait: bool,
-        /// How long --wait waits, in seconds.
-        #[arg(long, default_value_t = 30)]
-        wait_secs: u64,
-        #[command(flatten)]
-        node: NodeArgs,
-    },
-}
-
-#[derive(Subcommand)]
 pub enum QueryCommand {
     /// Balance and next nonce of an address (or of the key in --key).
     Account {
@@ -104,6 +73,35 @@ pub enum QueryCommand {
         /// A key file instead of the address: the account it signs for.
         #[arg(long)]
         key: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// An account's committed transfers, sent and received, newest first.
+    History {
+        /// The account's address.
+        #[arg(required_unless_present = "key", conflicts_with = "key")]
+        address: Option<String>,
+        /// A key file instead of the address: the account it signs for.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// How many (at most 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
+        /// Only transfers committed before this height (to page back: the oldest height shown).
+        #[arg(long)]
+        before: Option<u64>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// What waits in the node's mempool, oldest first: sender, recipient, amount, nonce, and
+    /// whether it can go in the next block or waits for an earlier nonce.
+    Mempool {
+        /// Only this sender's transactions.
+        #[arg(long)]
+        from: Option<String>,
+        /// How many to list (at most 1000; the totals count all of them).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -147,14 +145,14 @@ pub enum QueryCommand {
     },
 }
 
-fn print_json(value: &impl Serialize) {
+pub(crate) fn print_json(value: &impl Serialize) {
     outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("serialises")
     );
 }
 
-fn parse_address(text: &str) -> Result<Address> {
+pub(crate) fn parse_address(text: &str) -> Result<Address> {
     text.parse().map_err(|e| {
         coded(
             "bad_address",
@@ -163,107 +161,7 @@ fn parse_address(text: &str) -> Result<Address> {
     })
 }
 
-pub fn run_tx(cmd: TxCommand) -> Result<()> {
-    let TxCommand::Transfer {
-        from_key,
-        to,
-        amount,
-        memo,
-        nonce,
-        wait,
-        wait_secs,
-        node,
-    } = cmd;
-    let key = crate::keys::load(&from_key)?;
-    let to = parse_address(&to)?;
-    if memo.len() > ledger::tx::MAX_MEMO_BYTES {
-        return Err(coded(
-            "malformed_tx",
-            format!(
-                "the memo is {} bytes; at most {} allowed",
-                memo.len(),
-                ledger::tx::MAX_MEMO_BYTES
-            ),
-        ));
-    }
-    let client = node.client()?;
-    runtime()?.block_on(async {
-        let status = client.status().await?;
-        let account = client.account(&key.public()).await?;
-        if amount > account.balance {
-            return Err(coded(
-                "insufficient_funds",
-                format!(
-                    "insufficient funds: {} holds {}, the transfer needs {}",
-                    key.public(),
-                    thousands(account.balance),
-                    thousands(amount)
-                ),
-            ));
-        }
-        // A one-character typo is a valid address: a payment to it commits all the same.
-        if !client.account(&to).await?.exists {
-            eprintln!(
-                "warning: {to} has no account on this chain yet (never funded or paid); check the address: a transfer to it cannot be undone"
-            );
-        }
-        let nonce = nonce.unwrap_or(account.next_nonce);
-        if nonce > account.next_nonce {
-            eprintln!(
-                "note: nonce {nonce} is ahead of this sender's next one ({}); it waits in the mempool until nonces {}..{} commit",
-                account.next_nonce,
-                account.next_nonce,
-                nonce - 1
-            );
-        }
-        let tx = Transfer {
-            chain_id: status.chain_id,
-            from: key.public(),
-            to,
-            amount,
-            // Counting this node's pending transfers: two sent in a row without --wait
-            // must not both carry the committed nonce.
-            nonce,
-            memo: memo.into_bytes(),
-        }
-        .sign(&key);
-        let hash = tx.hash();
-        let wait = wait.then(|| Duration::from_secs(wait_secs));
-        let outcome = client
-            .submit(&tx, wait)
-            .await
-            .with_context(|| format!("submitting {hash} to {}", client.url()))?;
-        match outcome {
-            SubmitOutcome::Accepted(hash) => {
-                if node.json {
-                    print_json(&serde_json::json!({ "hash": hash, "status": "submitted" }));
-                } else {
-                    outln!("submitted {hash}");
-                    outln!("follow it with: lantau query tx {hash}");
-                }
-                Ok(())
-            }
-            SubmitOutcome::Waited(info) => {
-                if node.json {
-                    print_json(&info);
-                } else {
-                    print_tx(&info);
-                }
-                match info {
-                    TxInfo::Pending { hash } => Err(coded(
-                        "still_pending",
-                        format!(
-                            "{hash} is still pending after {wait_secs} s; check later with `lantau query tx {hash}`"
-                        ),
-                    )),
-                    TxInfo::Committed { .. } => Ok(()),
-                }
-            }
-        }
-    })
-}
-
-fn print_tx(info: &TxInfo) {
+pub(crate) fn print_tx(info: &TxInfo) {
     match info {
         TxInfo::Pending { hash } => outln!("{hash}  pending"),
         TxInfo::Committed {
@@ -283,7 +181,7 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
         QueryCommand::Account { address, key, node } => {
             let address = match (address, key) {
                 (Some(address), _) => parse_address(&address)?,
-                (None, Some(key)) => crate::keys::load(&key)?.public(),
+                (None, Some(key)) => crate::keys::address(&key)?,
                 (None, None) => unreachable!("clap requires one of them"),
             };
             let account = rt.block_on(node.client()?.account(&address))?;
@@ -303,6 +201,94 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                         "pending  {} (the next transfer takes nonce {})",
                         account.next_nonce - account.nonce,
                         account.next_nonce
+                    );
+                }
+            }
+        }
+        QueryCommand::History {
+            address,
+            key,
+            limit,
+            before,
+            node,
+        } => {
+            let address = match (address, key) {
+                (Some(address), _) => parse_address(&address)?,
+                (None, Some(key)) => crate::keys::address(&key)?,
+                (None, None) => unreachable!("clap requires one of them"),
+            };
+            let entries =
+                rt.block_on(node.client()?.account_txs(&address, before, limit as usize))?;
+            if node.json {
+                print_json(&entries);
+            } else if entries.is_empty() {
+                outln!(
+                    "no committed transfers of {address}{}",
+                    before.map_or(String::new(), |h| format!(" before height {h}"))
+                );
+            } else {
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            thousands(e.height),
+                            short(&e.hash.to_hex()),
+                            if e.sent { "sent to" } else { "received from" }.into(),
+                            e.counterparty.to_string(),
+                            if e.sent {
+                                format!("-{}", thousands(e.amount))
+                            } else {
+                                format!("+{}", thousands(e.amount))
+                            },
+                        ]
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    table(&["height", "hash", "", "counterparty", "amount"], &rows)
+                );
+                if entries.len() as u64 == limit {
+                    let oldest = entries.last().map_or(0, |e| e.height);
+                    outln!("older: lantau query history {address} --before {oldest}");
+                }
+            }
+        }
+        QueryCommand::Mempool { from, limit, node } => {
+            let from = from.as_deref().map(parse_address).transpose()?;
+            let view = rt.block_on(node.client()?.mempool(limit as usize, from.as_ref()))?;
+            if node.json {
+                print_json(&view);
+            } else {
+                outln!(
+                    "{} transactions, {} bytes (admits up to {} and {} bytes)",
+                    thousands(view.txs as u64),
+                    thousands(view.bytes as u64),
+                    thousands(view.max_txs as u64),
+                    thousands(view.max_bytes as u64)
+                );
+                if !view.pending.is_empty() {
+                    let rows: Vec<Vec<String>> = view
+                        .pending
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                short(&p.hash.to_hex()),
+                                short(&p.from.to_string()),
+                                short(&p.to.to_string()),
+                                thousands(p.amount),
+                                p.nonce.to_string(),
+                                if p.ready {
+                                    "ready"
+                                } else {
+                                    "waits for an earlier nonce"
+                                }
+                                .into(),
+                            ]
+                        })
+                        .collect();
+                    out!(
+                        "{}",
+                        table(&["hash", "from", "to", "amount", "nonce", "state"], &rows)
                     );
                 }
             }
@@ -515,7 +501,7 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
 }
 
 /// First and last 6 hex characters, for tables.
-fn short(hex: &str) -> String {
+pub(crate) fn short(hex: &str) -> String {
     if hex.len() <= 14 {
         return hex.into();
     }

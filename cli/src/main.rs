@@ -34,6 +34,10 @@ mod log_file;
 mod output;
 mod start;
 mod testnet_cmds;
+mod transfers;
+mod tx_batch;
+mod tx_cmds;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -65,7 +69,14 @@ enum Command {
         /// Where to write the key; refuses to overwrite.
         #[arg(long, default_value = "lantau.key")]
         out: PathBuf,
+        /// Seal the key with a passphrase (asked twice, or LANTAU_KEY_PASSPHRASE); every
+        /// command that signs with it then asks for it.
+        #[arg(long)]
+        encrypt: bool,
     },
+    /// Move account keys in and out: export a key's secret, import one (optionally sealed).
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
     /// Print the address (public key) of a key file.
     Address {
         /// The key file (`lantau keygen`, or a testnet's keys/<name>.key).
@@ -119,14 +130,17 @@ enum Command {
     /// Local testnets of N validators, each a background process.
     #[command(subcommand)]
     Testnet(testnet_cmds::TestnetCommand),
-    /// Build, sign and submit transactions.
+    /// Build, sign and submit transactions (online, or signed offline and broadcast).
     #[command(subcommand)]
-    Tx(client_cmds::TxCommand),
+    Tx(tx_cmds::TxCommand),
     /// Read accounts, transactions, blocks and node state.
     #[command(subcommand)]
     Query(client_cmds::QueryCommand),
     /// The node's chain, height, round, peers, mempool and sync state (`query status`).
     Status(client_cmds::NodeArgs),
+    /// Follow the chain live: each block as the node commits it, or one transaction's fate
+    /// (--tx) until it commits.
+    Watch(watch::WatchArgs),
     /// Benchmark: fresh local testnets under open-loop load (and faults), swept over rates
     /// and validator counts; writes CSV/JSON, SVG plots and an HTML report.
     Bench(Box<bench_cmds::BenchArgs>),
@@ -190,8 +204,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keygen { out } => keys::keygen(&out),
-        Command::Address { key } => keys::load(&key).map(|k| outln!("{}", k.public())),
+        Command::Keygen { out, encrypt } => keys::keygen(&out, encrypt),
+        Command::Key(cmd) => keys::run(cmd),
+        Command::Address { key } => keys::address(&key).map(|a| outln!("{a}")),
         Command::Init {
             home,
             chain_id,
@@ -233,7 +248,8 @@ fn main() {
             .map_err(anyhow::Error::from),
         Command::Testnet(cmd) => testnet_cmds::run(cmd),
         Command::Genesis(cmd) => genesis_cmds::run(cmd),
-        Command::Tx(cmd) => client_cmds::run_tx(cmd),
+        Command::Tx(cmd) => tx_cmds::run(cmd),
+        Command::Watch(args) => watch::run(args),
         Command::Query(cmd) => client_cmds::run_query(cmd),
         Command::Status(node) => client_cmds::run_query(client_cmds::QueryCommand::Status { node }),
         Command::Bench(args) => bench_cmds::run(*args),
