@@ -161,7 +161,10 @@ impl Node {
     /// hold (an echo) is not a refusal; one that is malformed or badly signed is.
     pub(super) fn count_refusals(&self, results: &[Result<ledger::Hash, Refusal>], gossip: bool) {
         for e in results.iter().filter_map(|r| r.as_ref().err()) {
-            if !(gossip && matches!(e, Refusal::Duplicate(_))) {
+            // Gossip races the blocks: a batch that arrives after the block holding its
+            // transactions finds them stale (or already held). That is the protocol working,
+            // not a refusal an operator should see; a client's stale nonce still counts.
+            if !(gossip && matches!(e, Refusal::Duplicate(_) | Refusal::StaleNonce { .. })) {
                 self.metrics.tx_refused(e.code().as_str());
             }
         }
