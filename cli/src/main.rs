@@ -26,6 +26,7 @@ macro_rules! out {
 
 mod bench_cmds;
 mod client_cmds;
+mod dashboard;
 mod demo;
 mod error_codes;
 mod genesis_cmds;
@@ -141,6 +142,9 @@ enum Command {
     /// Follow the chain live: each block as the node commits it, or one transaction's fate
     /// (--tx) until it commits.
     Watch(watch::WatchArgs),
+    /// A live page of the network in the browser: each validator's state, committed tx/s and
+    /// blocks/s, commit latency, latest blocks, refusals and peer scores.
+    Dashboard(dashboard::DashboardArgs),
     /// Benchmark: fresh local testnets under open-loop load (and faults), swept over rates
     /// and validator counts; writes CSV/JSON, SVG plots and an HTML report.
     Bench(Box<bench_cmds::BenchArgs>),
@@ -250,6 +254,7 @@ fn main() {
         Command::Genesis(cmd) => genesis_cmds::run(cmd),
         Command::Tx(cmd) => tx_cmds::run(cmd),
         Command::Watch(args) => watch::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Query(cmd) => client_cmds::run_query(cmd),
         Command::Status(node) => client_cmds::run_query(client_cmds::QueryCommand::Status { node }),
         Command::Bench(args) => bench_cmds::run(*args),

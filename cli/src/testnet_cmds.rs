@@ -366,6 +366,7 @@ fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
         dir.display()
     );
     outln!("logs:      lantau testnet logs --dir {}", dir.display());
+    outln!("dashboard: lantau dashboard --dir {}", dir.display());
     outln!("stop:      lantau testnet down --dir {}", dir.display());
     Ok(())
 }

@@ -2,22 +2,13 @@
 //! sealed keys, export and import, offline signing and broadcast, CSV batches, an account's
 //! history, the mempool, and following the chain live.
 
+mod common;
+
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 
-fn lantau(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lantau"));
-    c.env("LANTAU_TESTNET_DIR", dir)
-        .env_remove("LANTAU_NODE")
-        .env_remove("LANTAU_KEY_PASSPHRASE")
-        .stdin(Stdio::null());
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    lantau(dir).args(args).output().expect("runs lantau")
-}
+use common::{Testnet, json, lantau, ok, run};
 
 fn with_passphrase(dir: &Path, passphrase: &str, args: &[&str]) -> Output {
     lantau(dir)
@@ -37,10 +28,6 @@ fn succeeded(args: &[&str], out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn ok(dir: &Path, args: &[&str]) -> String {
-    succeeded(args, run(dir, args))
-}
-
 /// Exit code 1 with `expected` in the error.
 fn failed(args: &[&str], out: Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -49,18 +36,6 @@ fn failed(args: &[&str], out: Output, expected: &str) {
         stderr.contains(expected) && !stderr.contains("panicked"),
         "lantau {args:?}: expected {expected:?} in {stderr}"
     );
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-struct Testnet(PathBuf);
-
-impl Drop for Testnet {
-    fn drop(&mut self) {
-        let _ = run(&self.0, &["testnet", "down"]);
-    }
 }
 
 fn address_in(keygen_output: &str) -> String {
@@ -77,19 +52,7 @@ fn a_wallet_user_s_commands_on_a_live_testnet() {
     let dir = tmp.path().join("net");
     let d = dir.as_path();
     let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    ok(
-        d,
-        &[
-            "testnet",
-            "init",
-            "--validators",
-            "4",
-            "--block-interval-ms",
-            "50",
-        ],
-    );
-    let _guard = Testnet(dir.clone());
-    ok(d, &["testnet", "up", "--timeout-secs", "60"]);
+    let (_testnet, _) = Testnet::up(d);
     let alice = dir.join("keys/alice.key").to_str().unwrap().to_string();
     let bob = ledger::Keypair::from_seed("bob").public().to_string();
 

@@ -158,6 +158,8 @@ pub struct CommitInfo {
     /// This node's clock when the block was durably committed.
     pub committed_at_ms: u64,
     pub txs: Vec<Hash>,
+    /// The validator that proposed it.
+    pub proposer: PublicKey,
 }
 
 impl CommitInfo {
@@ -168,6 +170,7 @@ impl CommitInfo {
             proposed_at_ms: block.header.timestamp_ms,
             committed_at_ms,
             txs,
+            proposer: block.header.proposer,
         }
     }
 }

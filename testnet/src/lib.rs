@@ -1,12 +1,14 @@
 //! Drives lantau networks from outside, the way an operator or a researcher would: an HTTP
 //! client for the node API ([`client`]), local multi-process testnets ([`init`],
-//! [`processes`], described by [`manifest`]), and the benchmark harness.
+//! [`processes`], described by [`manifest`]), the benchmark harness, and the live
+//! [`dashboard`].
 
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod client;
 mod client_error;
+pub mod dashboard;
 pub mod events;
 pub mod init;
 pub mod manifest;

@@ -451,6 +451,7 @@ mod tests {
             proposed_at_ms: 2_900,
             committed_at_ms: 3_000,
             txs: committed,
+            proposer: ledger::Keypair::from_seed("v0").public(),
         }];
         let window = Window {
             load_start_ms: 0,
@@ -498,6 +499,7 @@ mod tests {
             proposed_at_ms: 1_100,
             committed_at_ms: 1_300,
             txs: vec![w.hashes[0], w.hashes[1]],
+            proposer: ledger::Keypair::from_seed("v0").public(),
         }];
         let window = Window {
             load_start_ms: 0,
