@@ -173,6 +173,39 @@ fn the_dashboard_shows_the_network_live_in_a_browser() {
     wait_until("the dashboard to see node2 up again", || node2_up(&url));
     assert_eq!(node_state(&look(&url, 2000), "node2"), "up");
 
+    // Validators anywhere, by URL: one that answers, one that cannot (a closed port).
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(d, &["testnet", "status", "--json"])).unwrap();
+    let node0 = status[0]["api"].as_str().unwrap().to_string();
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let mut anywhere = lantau(d)
+        .args(["dashboard", "--nodes", &format!("{node0},{closed}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(anywhere.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _anywhere = Dashboard(anywhere);
+    let other = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    wait_until("the URL dashboard's first poll", || {
+        snapshot(&other)["nodes"][0]["up"] == true
+    });
+    let nodes = snapshot(&other)["nodes"].clone();
+    assert_eq!(nodes.as_array().unwrap().len(), 2, "{nodes}");
+    assert_eq!(nodes[1]["up"], false, "{nodes}");
+    assert!(
+        nodes[1]["error"].as_str().unwrap().contains("cannot reach"),
+        "{nodes}"
+    );
+    let dom = look(&other, 2000);
+    assert_eq!(attr(&dom, "<body", "data-errors"), "0");
+
     // A screenshot of the whole page, not blank.
     let shot = tmp.path().join("dashboard.png");
     let out = Command::new("chromium-headless-shell")
@@ -214,6 +247,12 @@ fn snapshot(url: &str) -> serde_json::Value {
     stream.read_to_string(&mut response).unwrap();
     let body = response.split_once("\r\n\r\n").unwrap().1;
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
