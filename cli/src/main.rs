@@ -35,6 +35,7 @@ mod log_file;
 mod output;
 mod start;
 mod testnet_cmds;
+mod testnet_docker;
 mod transfers;
 mod tx_batch;
 mod tx_cmds;

@@ -50,6 +50,11 @@ pub struct InitArgs {
     /// Least time between blocks, in milliseconds.
     #[arg(long, default_value_t = 200)]
     block_interval_ms: u64,
+    /// Run the validators as containers (Docker Engine with Compose), each its own host on
+    /// a network of its own, from a docker-compose.yml written into the testnet folder; the
+    /// image is built here from this binary (no registry needed).
+    #[arg(long, conflicts_with = "hosts")]
+    docker: bool,
 }
 
 #[derive(Subcommand)]
@@ -81,6 +86,35 @@ pub enum TestnetCommand {
     /// Stop every validator and delete the testnet's folder: homes, chains, keys and logs.
     /// Refuses a folder that holds no testnet.
     Rm {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Freeze one validator (SIGSTOP, or `docker pause`): it neither answers nor votes,
+    /// and its links stay open. `testnet resume` lets it run again.
+    Pause {
+        #[command(flatten)]
+        dir: DirArg,
+        /// `node2` or `2`.
+        node: String,
+    },
+    /// Let a paused validator run again.
+    Resume {
+        #[command(flatten)]
+        dir: DirArg,
+        /// `node2` or `2`.
+        node: String,
+    },
+    /// Cut the links between groups of validators of a --docker testnet, e.g. `0,1|2,3`
+    /// (2|2: no side has a quorum) or `node0|node1,node2,node3` (1|3). Replaces any earlier
+    /// partition; `testnet heal` removes it.
+    Partition {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Every validator once, groups separated by `|`, members by `,`.
+        groups: String,
+    },
+    /// Remove a partition: every validator reaches every other again.
+    Heal {
         #[command(flatten)]
         dir: DirArg,
     },
@@ -129,7 +163,7 @@ pub enum TestnetCommand {
 pub fn run(cmd: TestnetCommand) -> Result<()> {
     match cmd {
         TestnetCommand::Init { dir, init } => {
-            let manifest = testnet::init::init(&dir.dir, &init_options(&init))?;
+            let manifest = make(&dir.dir, &init)?;
             outln!(
                 "initialised {} validators in {}",
                 manifest.nodes.len(),
@@ -161,6 +195,11 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
         TestnetCommand::Stop { dir, node, kill } => {
             let manifest = Manifest::load(&dir.dir)?;
             let (_, entry) = manifest.node(&node)?;
+            if let Some(net) = &manifest.docker {
+                testnet::docker::set_running(&dir.dir, net, &entry.name, false, kill)?;
+                outln!("{} {}", if kill { "killed" } else { "stopped" }, entry.name);
+                return Ok(());
+            }
             let how = if kill { Stop::Kill } else { Stop::Graceful };
             if processes::stop_node(&dir.dir, entry, how, Duration::from_secs(10)) {
                 outln!("{} {}", if kill { "killed" } else { "stopped" }, entry.name);
@@ -172,6 +211,11 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
         TestnetCommand::Start { dir, node } => {
             let manifest = Manifest::load(&dir.dir)?;
             let (_, entry) = manifest.node(&node)?;
+            if let Some(net) = &manifest.docker {
+                testnet::docker::set_running(&dir.dir, net, &entry.name, true, false)?;
+                outln!("started {}; it catches up through block sync", entry.name);
+                return Ok(());
+            }
             let binary = std::env::current_exe().context("finding the lantau binary")?;
             let (pid, new) = processes::start_node(&binary, &dir.dir, entry)?;
             if new {
@@ -182,6 +226,37 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             } else {
                 outln!("{} is already running (pid {pid})", entry.name);
             }
+            Ok(())
+        }
+        TestnetCommand::Pause { dir, node } => pause(&dir.dir, &node, true),
+        TestnetCommand::Resume { dir, node } => pause(&dir.dir, &node, false),
+        TestnetCommand::Partition { dir, groups } => {
+            let (manifest, net) = docker_testnet(&dir.dir, "partition")?;
+            let groups = groups
+                .split('|')
+                .map(|g| {
+                    g.split(',')
+                        .map(|name| manifest.node(name.trim()).map(|(i, _)| i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            testnet::docker::partition(&manifest, &net, &groups)?;
+            let shown: Vec<String> = groups
+                .iter()
+                .map(|g| {
+                    g.iter()
+                        .map(|&i| manifest.nodes[i].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            outln!("partitioned {}", shown.join(" | "));
+            Ok(())
+        }
+        TestnetCommand::Heal { dir } => {
+            let (manifest, net) = docker_testnet(&dir.dir, "heal")?;
+            testnet::docker::heal(&manifest, &net)?;
+            outln!("healed: every validator reaches every other");
             Ok(())
         }
         TestnetCommand::Status { dir, json } => status(&dir.dir, json),
@@ -220,6 +295,16 @@ pub fn warn_if_no_fault_tolerated(validators: usize) {
     }
 }
 
+/// A new testnet in `dir`: processes, or containers with `--docker`.
+fn make(dir: &Path, init: &InitArgs) -> Result<Manifest> {
+    let options = init_options(init);
+    if init.docker {
+        let binary = std::env::current_exe().context("finding the lantau binary")?;
+        return Ok(testnet::docker::init(dir, &options, &binary)?);
+    }
+    Ok(testnet::init::init(dir, &options)?)
+}
+
 fn init_options(args: &InitArgs) -> InitOptions {
     let validators = args.validators.unwrap_or(DEFAULT_VALIDATORS);
     warn_if_no_fault_tolerated(validators);
@@ -236,6 +321,7 @@ fn init_options(args: &InitArgs) -> InitOptions {
         receive_only: args.accounts.receive_only.clone(),
         open_receiving: args.accounts.open_receiving,
         config,
+        docker: None,
     }
 }
 
@@ -261,7 +347,7 @@ fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
             dir.display(),
             options.validators
         );
-        testnet::init::init(dir, &options)?;
+        make(dir, init)?;
     }
     let manifest = Manifest::load(dir)?;
     // Flags that shape a new testnet cannot change an existing one: say so rather than
@@ -289,7 +375,34 @@ fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
         );
     }
 
+    if init.docker && manifest.docker.is_none() {
+        bail!(
+            "the testnet in {} runs its validators as processes, not containers; {remake}",
+            dir.display()
+        );
+    }
     let binary = std::env::current_exe().context("finding the lantau binary")?;
+    if let Some(net) = &manifest.docker {
+        crate::testnet_docker::up(dir, &manifest, net, &binary, timeout)?;
+        status(dir, false)?;
+        outln!();
+        outln!(
+            "demo keys: {}/keys/{{alice,bob,carol,dave}}.key",
+            dir.display()
+        );
+        outln!(
+            "compose:   {}/{} (project {})",
+            dir.display(),
+            testnet::docker::COMPOSE_FILE,
+            net.project
+        );
+        outln!("dashboard: lantau dashboard --dir {}", dir.display());
+        outln!(
+            "stop:      lantau testnet down --dir {}  (removes the containers; the homes stay)",
+            dir.display()
+        );
+        return Ok(());
+    }
     let mut started = Vec::new();
     for node in &manifest.nodes {
         let (_, new) = processes::start_node(&binary, dir, node)?;
@@ -371,8 +484,37 @@ fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// A --docker testnet's manifest and network; `what` names the command for the error.
+fn docker_testnet(dir: &Path, what: &str) -> Result<(Manifest, testnet::docker::DockerNet)> {
+    let manifest = Manifest::load(dir)?;
+    let Some(net) = manifest.docker.clone() else {
+        bail!(
+            "`testnet {what}` cuts links between containers: make the testnet with --docker (processes on one machine share loopback; `lantau bench --faults` cuts them through proxies)"
+        );
+    };
+    Ok((manifest, net))
+}
+
+fn pause(dir: &Path, node: &str, paused: bool) -> Result<()> {
+    let manifest = Manifest::load(dir)?;
+    let (_, entry) = manifest.node(node)?;
+    let verb = if paused { "paused" } else { "resumed" };
+    if let Some(net) = &manifest.docker {
+        testnet::docker::set_paused(dir, net, &entry.name, paused)?;
+    } else if !processes::pause_node(dir, entry, paused) {
+        bail!("{} is not running", entry.name);
+    }
+    outln!("{verb} {}", entry.name);
+    Ok(())
+}
+
 fn down(dir: &Path) -> Result<()> {
     let manifest = Manifest::load(dir)?;
+    if let Some(net) = &manifest.docker {
+        testnet::docker::down(dir, net)?;
+        outln!("stopped and removed {} containers", manifest.nodes.len());
+        return Ok(());
+    }
     let mut stopped = 0;
     for node in &manifest.nodes {
         if processes::stop_node(dir, node, Stop::Graceful, Duration::from_secs(10)) {

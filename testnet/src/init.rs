@@ -31,6 +31,10 @@ pub struct InitOptions {
     pub open_receiving: bool,
     /// Applied to every validator's config.toml.
     pub config: NodeConfig,
+    /// Containers instead of processes: each validator a host of its own on this Docker
+    /// network (its homes are written as for `hosts`, at the containers' addresses; the
+    /// chain is open and funds the demo accounts, like any local testnet).
+    pub docker: Option<crate::docker_net::DockerNet>,
 }
 
 /// A chain id no other default testnet shares. Signatures bind the chain id, so a transfer
@@ -47,6 +51,7 @@ impl Default for InitOptions {
             validators: 4,
             chain_id: fresh_chain_id(),
             hosts: vec![],
+            docker: None,
             funded: vec![],
             receive_only: vec![],
             open_receiving: false,
@@ -118,6 +123,11 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
     // Keys derived from public seeds are anyone's: never fund them on a chain meant for other
     // machines.
     let demo = options.hosts.is_empty();
+    let docker_hosts: Vec<String> = options
+        .docker
+        .as_ref()
+        .map(|net| (0..n).map(|i| net.ip(i)).collect())
+        .unwrap_or_default();
     // Decided before anything is written: a refused chain leaves no half-made homes.
     let permissions = permissions_of(options)?;
     if Manifest::exists(dir) {
@@ -139,7 +149,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
         home::ensure_fresh(&home_dir)?;
         let mut config = options.config.clone();
         config.moniker = name.clone();
-        let (p2p, api) = match options.hosts.get(i) {
+        let (p2p, api) = match options.hosts.get(i).or(docker_hosts.get(i)) {
             None => {
                 let (p2p_port, api_port) = (free_local_port(), free_local_port());
                 config.p2p_listen = p2p_address("127.0.0.1", p2p_port);
@@ -156,7 +166,13 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
                 config.p2p_listen = "/ip4/0.0.0.0/tcp/26656".into();
                 config.api_listen = "0.0.0.0:26657".into();
                 config.verify_threads = 0;
-                (p2p_address(host, 26656), format!("http://{host}:26657"))
+                let api = if options.docker.is_some() {
+                    // Published on this machine's loopback (see `docker::compose_file`).
+                    format!("http://127.0.0.1:{}", free_local_port())
+                } else {
+                    format!("http://{host}:26657")
+                };
+                (p2p_address(host, 26656), api)
             }
         };
         let signed = ceremony::make_entry(&home_dir, &name, &p2p, 1).map_err(ceremony_error)?;
@@ -199,6 +215,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Manifest, TestnetError>
     let manifest = Manifest {
         chain_id: options.chain_id.clone(),
         nodes: planned.into_iter().map(|p| p.entry).collect(),
+        docker: options.docker.clone(),
     };
     manifest.save(dir)?;
     Ok(manifest)

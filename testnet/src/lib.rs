@@ -9,6 +9,8 @@ pub mod bench;
 pub mod client;
 mod client_error;
 pub mod dashboard;
+pub mod docker;
+mod docker_net;
 pub mod events;
 pub mod init;
 pub mod manifest;

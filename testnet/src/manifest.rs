@@ -15,6 +15,9 @@ pub const MANIFEST: &str = "testnet.toml";
 pub struct Manifest {
     pub chain_id: String,
     pub nodes: Vec<NodeEntry>,
+    /// Set for a testnet of containers (`init --docker`): the engine runs the validators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<crate::docker_net::DockerNet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

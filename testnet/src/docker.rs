@@ -1,0 +1,402 @@
+//! Testnets whose validators are containers (`lantau testnet init --docker`): each its own
+//! host with its own address on a user-defined bridge network, run by a generated
+//! `docker-compose.yml` that a person can read and run by hand.
+//!
+//! There is no registry: the image is built here `FROM scratch` with the running `lantau`
+//! binary and the shared libraries it links (what `ldd` names), tagged by the binary's
+//! SHA-256, so it is built once per binary. The homes are bind-mounted, so `testnet logs`
+//! reads the same `node.log` files as for processes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::TestnetError;
+use crate::manifest::Manifest;
+
+/// The compose file `init --docker` writes into the testnet folder.
+pub const COMPOSE_FILE: &str = "docker-compose.yml";
+/// Where a validator's home is mounted in its container.
+const HOME_IN_CONTAINER: &str = "/home/lantau";
+
+pub use crate::docker_net::DockerNet;
+
+fn docker_error(what: &str, reason: impl std::fmt::Display) -> TestnetError {
+    TestnetError::Usage(format!(
+        "{what}: {reason} (a Docker engine must be running: `docker info`)"
+    ))
+}
+
+fn run(command: &mut Command, what: &str) -> Result<Output, TestnetError> {
+    let out = command.output().map_err(|e| docker_error(what, e))?;
+    if !out.status.success() {
+        return Err(docker_error(
+            what,
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(out)
+}
+
+/// A compose project name and a /24 no Docker network on this engine uses yet.
+pub fn pick_network(chain_id: &str) -> Result<DockerNet, TestnetError> {
+    let ids = run(
+        Command::new("docker").args(["network", "ls", "-q"]),
+        "listing Docker networks",
+    )?;
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let mut inspect = Command::new("docker");
+    inspect
+        .args([
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ])
+        .args(&ids);
+    let used =
+        String::from_utf8_lossy(&run(&mut inspect, "reading Docker networks")?.stdout).into_owned();
+    let project = format!(
+        "lantau-{}",
+        chain_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_lowercase()
+    );
+    (0..=255u8)
+        .map(|x| format!("172.28.{x}"))
+        .find(|prefix| !used.contains(&format!("{prefix}.")))
+        .map(|subnet_prefix| DockerNet {
+            project,
+            subnet_prefix,
+        })
+        .ok_or_else(|| TestnetError::Usage("no free 172.28.x.0/24 for a Docker network".into()))
+}
+
+/// The compose file for `manifest`'s validators on `net`.
+pub fn compose_file(manifest: &Manifest, net: &DockerNet, image: &str) -> String {
+    let mut out = format!(
+        "# Written by `lantau testnet init --docker`: one container per validator, each its own\n\
+         # host at a fixed address on the network below, its home bind-mounted from this folder\n\
+         # and its API published on 127.0.0.1. Run it with `lantau testnet up`, or by hand with\n\
+         # `docker-compose -p {project} up -d` (LANTAU_IMAGE names another image).\n\
+         version: \"2.4\"\nservices:\n",
+        project = net.project
+    );
+    for (i, node) in manifest.nodes.iter().enumerate() {
+        let api_port = node.api.rsplit(':').next().unwrap_or("26657");
+        out.push_str(&format!(
+            "  {name}:\n\
+             \x20   image: \"${{LANTAU_IMAGE:-{image}}}\"\n\
+             \x20   container_name: {project}-{name}\n\
+             \x20   command: [\"start\", \"--home\", \"{HOME_IN_CONTAINER}\", \"--log-file\", \"{HOME_IN_CONTAINER}/node.log\"]\n\
+             \x20   volumes:\n\
+             \x20     - \"./{home}:{HOME_IN_CONTAINER}\"\n\
+             \x20   networks:\n\
+             \x20     lantau:\n\
+             \x20       ipv4_address: {ip}\n\
+             \x20   ports:\n\
+             \x20     - \"127.0.0.1:{api_port}:26657\"\n\
+             \x20   healthcheck:\n\
+             \x20     test: [\"CMD\", \"/lantau\", \"status\", \"--node\", \"http://127.0.0.1:26657\"]\n\
+             \x20     interval: 2s\n\
+             \x20     timeout: 2s\n\
+             \x20     retries: 30\n\
+             \x20   restart: unless-stopped\n\
+             \x20   stop_grace_period: 10s\n",
+            name = node.name,
+            project = net.project,
+            home = node.home.display(),
+            ip = net.ip(i),
+        ));
+    }
+    out.push_str(&format!(
+        "networks:\n  lantau:\n    name: {project}\n    ipam:\n      config:\n        - subnet: {subnet}\n",
+        project = net.project,
+        subnet = net.subnet()
+    ));
+    out
+}
+
+/// The image tag for `binary`: its SHA-256, so a rebuilt binary gets a new image.
+pub fn image_tag(binary: &Path) -> Result<String, TestnetError> {
+    let bytes = fs::read(binary).map_err(|e| TestnetError::io(binary, e))?;
+    Ok(format!(
+        "lantau:{}",
+        &ledger::crypto::sha256(&[&bytes]).to_hex()[..16]
+    ))
+}
+
+/// Build the image for `binary` unless this engine has it already; its tag.
+pub fn ensure_image(binary: &Path) -> Result<String, TestnetError> {
+    let tag = image_tag(binary)?;
+    let known = Command::new("docker")
+        .args(["image", "inspect", &tag])
+        .output()
+        .map_err(|e| docker_error("looking for the image", e))?;
+    if known.status.success() {
+        return Ok(tag);
+    }
+    let context = tempfile_dir()?;
+    let copy = |from: &Path, to: &Path| -> Result<(), TestnetError> {
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| TestnetError::io(parent, e))?;
+        }
+        fs::copy(from, to).map_err(|e| TestnetError::io(from, e))?;
+        Ok(())
+    };
+    copy(binary, &context.join("lantau"))?;
+    let ldd = run(
+        Command::new("ldd").arg(binary),
+        "listing the binary's libraries",
+    )?;
+    for library in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let path = Path::new(library);
+        copy(path, &context.join(path.strip_prefix("/").unwrap_or(path)))?;
+    }
+    fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/lantau\"]\n",
+    )
+    .map_err(|e| TestnetError::io(&context, e))?;
+    let built = run(
+        Command::new("docker")
+            .args(["build", "-q", "-t", &tag])
+            .arg(&context),
+        "building the lantau image",
+    );
+    let _ = fs::remove_dir_all(&context);
+    built?;
+    Ok(tag)
+}
+
+fn tempfile_dir() -> Result<PathBuf, TestnetError> {
+    let dir = std::env::temp_dir().join(format!("lantau-image-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| TestnetError::io(&dir, e))?;
+    Ok(dir)
+}
+
+/// `docker-compose` (Compose v1) if installed, else `docker compose` (the v2 plugin).
+fn compose_command() -> Command {
+    let v1 = Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if v1 {
+        Command::new("docker-compose")
+    } else {
+        let mut c = Command::new("docker");
+        c.arg("compose");
+        c
+    }
+}
+
+/// Run compose on the testnet in `dir` with `args` (`up -d`, `kill node2`, `down`...).
+pub fn compose(
+    dir: &Path,
+    net: &DockerNet,
+    image: Option<&str>,
+    args: &[&str],
+) -> Result<Output, TestnetError> {
+    let mut c = compose_command();
+    c.current_dir(dir)
+        .args(["-p", &net.project, "-f", COMPOSE_FILE])
+        .args(args);
+    if let Some(image) = image {
+        c.env("LANTAU_IMAGE", image);
+    }
+    run(&mut c, &format!("docker compose {}", args.join(" ")))
+}
+
+/// Make a docker testnet in `dir`: the homes (as `init::init` writes them, at the
+/// containers' addresses) and the compose file naming this binary's image.
+pub fn init(
+    dir: &Path,
+    options: &crate::init::InitOptions,
+    binary: &Path,
+) -> Result<Manifest, TestnetError> {
+    let net = pick_network(&options.chain_id)?;
+    let options = crate::init::InitOptions {
+        docker: Some(net.clone()),
+        ..options.clone()
+    };
+    let manifest = crate::init::init(dir, &options)?;
+    let path = dir.join(COMPOSE_FILE);
+    fs::write(&path, compose_file(&manifest, &net, &image_tag(binary)?))
+        .map_err(|e| TestnetError::io(&path, e))?;
+    Ok(manifest)
+}
+
+/// Start (or create) every container, with this binary's image (built if missing).
+pub fn up(dir: &Path, net: &DockerNet, binary: &Path) -> Result<String, TestnetError> {
+    let image = ensure_image(binary)?;
+    compose(dir, net, Some(&image), &["up", "-d"])?;
+    Ok(image)
+}
+
+/// Remove the containers and the network; the homes (chains, keys, logs) stay.
+pub fn down(dir: &Path, net: &DockerNet) -> Result<(), TestnetError> {
+    compose(dir, net, None, &["down", "--timeout", "10"]).map(|_| ())
+}
+
+/// Stop one validator's container (`kill`: SIGKILL, a crash), or start it again.
+pub fn set_running(
+    dir: &Path,
+    net: &DockerNet,
+    node: &str,
+    running: bool,
+    kill: bool,
+) -> Result<(), TestnetError> {
+    let args: &[&str] = match (running, kill) {
+        (true, _) => &["start", node],
+        (false, true) => &["kill", node],
+        (false, false) => &["stop", node],
+    };
+    compose(dir, net, None, args).map(|_| ())
+}
+
+/// Wait until every validator answers on its published API and has committed `blocks`.
+pub async fn wait_until_committing(
+    manifest: &Manifest,
+    blocks: u64,
+    timeout: std::time::Duration,
+) -> Result<(), TestnetError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let clients: Vec<_> = manifest
+        .nodes
+        .iter()
+        .map(|n| crate::client::Client::new(&n.api).with_timeout(std::time::Duration::from_secs(2)))
+        .collect();
+    loop {
+        let mut behind = Vec::new();
+        for (client, node) in clients.iter().zip(&manifest.nodes) {
+            match client.status().await {
+                Ok(s) if s.committed_height >= blocks => {}
+                _ => behind.push(node.name.clone()),
+            }
+        }
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TestnetError::NotHealthy {
+                secs: timeout.as_secs(),
+                unreachable: behind,
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Freeze one validator's container (`docker pause`: its processes stop, its links stay
+/// open and unanswered), or let it run again.
+pub fn set_paused(
+    dir: &Path,
+    net: &DockerNet,
+    node: &str,
+    paused: bool,
+) -> Result<(), TestnetError> {
+    let verb = if paused { "pause" } else { "unpause" };
+    compose(dir, net, None, &[verb, node]).map(|_| ())
+}
+
+/// The host pid of a running container's first process (its network namespace is ours to
+/// enter as root).
+fn container_pid(net: &DockerNet, node: &str) -> Result<u32, TestnetError> {
+    let name = format!("{}-{node}", net.project);
+    let out = run(
+        Command::new("docker").args(["inspect", "-f", "{{.State.Pid}}", &name]),
+        &format!("finding {name}"),
+    )?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&pid| pid > 0)
+        .ok_or_else(|| TestnetError::Usage(format!("{name} is not running")))
+}
+
+/// `ip route` in a container's network namespace, with this machine's `ip` (the image has
+/// no tools: it is the binary and its libraries).
+fn route(pid: u32, verb: &str, ip: &str) -> Result<Output, std::io::Error> {
+    Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "route",
+            verb,
+            "blackhole",
+        ])
+        .arg(format!("{ip}/32"))
+        .output()
+}
+
+/// Cut every link between validators of different `groups` (indices into the manifest;
+/// every validator in exactly one group): each container drops what it would send to the
+/// others' addresses (a blackhole route), so both directions fail and TCP times out as on a
+/// real cut. Replaces any earlier partition.
+pub fn partition(
+    manifest: &Manifest,
+    net: &DockerNet,
+    groups: &[Vec<usize>],
+) -> Result<(), TestnetError> {
+    let n = manifest.nodes.len();
+    let mut group_of = vec![None; n];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            if i >= n || group_of[i].replace(g).is_some() {
+                return Err(TestnetError::Usage(format!(
+                    "{} is in more than one group (or none such): name each validator once",
+                    manifest.nodes.get(i).map_or("?", |v| v.name.as_str())
+                )));
+            }
+        }
+    }
+    if let Some(i) = group_of.iter().position(Option::is_none) {
+        return Err(TestnetError::Usage(format!(
+            "{} is in no group: name every validator once, e.g. 0,1|2,3",
+            manifest.nodes[i].name
+        )));
+    }
+    heal(manifest, net)?;
+    for i in 0..n {
+        let pid = container_pid(net, &manifest.nodes[i].name)?;
+        for j in (0..n).filter(|&j| group_of[j] != group_of[i]) {
+            let out = route(pid, "add", &net.ip(j)).map_err(|e| docker_error("nsenter", e))?;
+            if !out.status.success() {
+                return Err(docker_error(
+                    &format!(
+                        "cutting {} from {}",
+                        manifest.nodes[i].name, manifest.nodes[j].name
+                    ),
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove every cut [`partition`] made (in the containers that are running).
+pub fn heal(manifest: &Manifest, net: &DockerNet) -> Result<(), TestnetError> {
+    for (i, node) in manifest.nodes.iter().enumerate() {
+        let Ok(pid) = container_pid(net, &node.name) else {
+            continue; // stopped: a restart comes back without routes
+        };
+        for j in (0..manifest.nodes.len()).filter(|&j| j != i) {
+            // Absent when there was no cut: nothing to remove.
+            let _ = route(pid, "del", &net.ip(j));
+        }
+    }
+    Ok(())
+}
