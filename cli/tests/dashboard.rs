@@ -100,7 +100,15 @@ fn the_dashboard_shows_the_network_live_in_a_browser() {
         .unwrap_or_else(|| panic!("no URL in {first:?}"))
         .to_string();
 
-    // Loaded: no errors, polled, four validators up at the heights they report.
+    // Loaded: no errors, polled, four validators up at the heights they report (once the
+    // dashboard's first poll is in: it runs on real time, the page on virtual time).
+    wait_until("the dashboard's first poll", || {
+        snapshot(&url)["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["up"] == true)
+    });
     let before: Vec<u64> = (0..4).map(|i| height(d, i)).collect();
     let dom = look(&url, 3000);
     assert_eq!(
@@ -147,6 +155,15 @@ fn the_dashboard_shows_the_network_live_in_a_browser() {
             "--wait",
         ],
     );
+    // The dashboard polls in real time: wait until it has seen the counters move (the page
+    // then draws what it has; the page's own clock is virtual and would not wait).
+    wait_until("the dashboard to see the batch commit", || {
+        snapshot(&url)["rates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r[1].as_f64().unwrap() > 0.0)
+    });
     let loaded = look(&url, 3000);
     let loaded_max: f64 = attr(&loaded, "id=\"tps-chart\"", "data-max")
         .parse()

@@ -503,16 +503,17 @@ fn a_four_validator_testnet_from_the_command_line() {
 }
 
 /// The release binary ships with compressed line tables (cli/build.rs): RocksDB's debug info
-/// once made it 490 MB, and uncompressed line tables 61 MB.
+/// once made it 490 MB, and uncompressed line tables 61 MB. The bound is for that kind of
+/// regression, not for features: 41 MB with the dashboard, containers and DNS dialing.
 #[test]
-fn the_release_binary_stays_under_40_mb() {
+fn the_release_binary_stays_under_48_mb() {
     if cfg!(debug_assertions) {
         return; // debug builds carry full debug info by design
     }
     let size = std::fs::metadata(env!("CARGO_BIN_EXE_lantau"))
         .unwrap()
         .len();
-    assert!(size < 40 << 20, "lantau is {} MB", size >> 20);
+    assert!(size < 48 << 20, "lantau is {} MB", size >> 20);
 }
 
 #[test]
