@@ -55,6 +55,15 @@ pub struct InitArgs {
     /// image is built here from this binary (no registry needed).
     #[arg(long, conflicts_with = "hosts")]
     docker: bool,
+    /// Also write Kubernetes manifests into <dir>/k8s for a real cluster: a StatefulSet of
+    /// one pod per validator on different nodes, a headless Service whose DNS names genesis
+    /// uses as p2p addresses, the genesis in a ConfigMap and the keys in a Secret; apply with
+    /// `kubectl apply -k <dir>/k8s`. Permissioned like --hosts: give --account.
+    #[arg(long, conflicts_with_all = ["hosts", "docker"])]
+    k8s: bool,
+    /// With --k8s: the namespace the manifests use.
+    #[arg(long, default_value = "lantau", requires = "k8s")]
+    namespace: String,
 }
 
 #[derive(Subcommand)]
@@ -170,7 +179,13 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
                 dir.dir.display()
             );
             out!("{}", layout_table(&manifest));
-            if init.hosts.is_empty() {
+            if init.k8s {
+                outln!(
+                    "apply them with: kubectl apply -k {}/{} (set the image the cluster pulls in its kustomization.yaml)",
+                    dir.dir.display(),
+                    testnet::k8s::K8S_DIR
+                );
+            } else if init.hosts.is_empty() {
                 outln!(
                     "start them with: lantau testnet up --dir {}",
                     dir.dir.display()
@@ -302,6 +317,11 @@ fn make(dir: &Path, init: &InitArgs) -> Result<Manifest> {
         let binary = std::env::current_exe().context("finding the lantau binary")?;
         return Ok(testnet::docker::init(dir, &options, &binary)?);
     }
+    if init.k8s {
+        let binary = std::env::current_exe().context("finding the lantau binary")?;
+        let image = testnet::docker::image_tag(&binary)?;
+        return Ok(testnet::k8s::init(dir, &options, &init.namespace, &image)?);
+    }
     Ok(testnet::init::init(dir, &options)?)
 }
 
@@ -335,6 +355,11 @@ fn layout_table(manifest: &Manifest) -> String {
 }
 
 fn up(dir: &Path, init: &InitArgs, timeout: Duration) -> Result<()> {
+    if init.k8s {
+        bail!(
+            "--k8s writes manifests for a cluster: use `lantau testnet init --k8s`, then `kubectl apply -k <dir>/k8s`"
+        );
+    }
     if !init.hosts.is_empty() {
         bail!(
             "--hosts makes homes for other machines: use `lantau testnet init --hosts`, then start each home on its host"

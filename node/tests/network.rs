@@ -203,6 +203,41 @@ async fn a_restarted_validator_catches_up_through_block_sync() {
     .await;
 }
 
+/// Validators named by DNS names in their peer lists (as genesis names pods in Kubernetes)
+/// resolve them through the transport and commit together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validators_dial_each_other_by_dns_name() {
+    let alice = Keypair::from_seed("alice");
+    let mut net = start_only(4, 0, &alice);
+    let by_name: Vec<(PeerId, Multiaddr)> = net
+        .peers
+        .iter()
+        .map(|(peer, address)| {
+            let port = address
+                .iter()
+                .find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                    _ => None,
+                })
+                .unwrap();
+            (
+                *peer,
+                format!("/dns4/localhost/tcp/{port}").parse().unwrap(),
+            )
+        })
+        .collect();
+    for i in 0..4 {
+        let mut setup = net.setup(i);
+        setup.network.peers = by_name.clone();
+        net.handles[i] = Some(service::start(setup).unwrap());
+    }
+    wait_for(
+        "validators that know each other by name to commit",
+        async || net.min_height().await >= 3,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_outside_the_genesis_set_cannot_connect() {
     let alice = Keypair::from_seed("alice");

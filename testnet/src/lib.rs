@@ -13,6 +13,7 @@ pub mod docker;
 mod docker_net;
 pub mod events;
 pub mod init;
+pub mod k8s;
 pub mod manifest;
 pub mod processes;
 

@@ -57,6 +57,10 @@ pub(super) fn build(
             yamux::Config::default,
         )
         .map_err(|e| setup(&e))?
+        // Genesis may name validators by DNS name (`/dns4/lantau-0.lantau.ns.svc...`, as the
+        // Kubernetes manifests do): resolved at each dial, so a pod that moves is found anew.
+        .with_dns()
+        .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .validation_mode(ValidationMode::Strict)
