@@ -98,6 +98,14 @@ pub enum TestnetCommand {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Build the container image from this binary (what --docker testnets and the
+    /// Kubernetes manifests run) and print its tag; --save also writes it as a tarball to
+    /// `docker load` on another host or push to a cluster's registry.
+    Image {
+        /// Also write the image here (`docker save`).
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
     /// Freeze one validator (SIGSTOP, or `docker pause`): it neither answers nor votes,
     /// and its links stay open. `testnet resume` lets it run again.
     Pause {
@@ -241,6 +249,16 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             } else {
                 outln!("{} is already running (pid {pid})", entry.name);
             }
+            Ok(())
+        }
+        TestnetCommand::Image { save } => {
+            let binary = std::env::current_exe().context("finding the lantau binary")?;
+            let tag = testnet::docker::ensure_image(&binary)?;
+            if let Some(path) = save {
+                testnet::docker::save_image(&tag, &path)?;
+                eprintln!("wrote {} (`docker load -i` it elsewhere)", path.display());
+            }
+            outln!("{tag}");
             Ok(())
         }
         TestnetCommand::Pause { dir, node } => pause(&dir.dir, &node, true),

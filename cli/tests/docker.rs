@@ -250,6 +250,16 @@ fn a_testnet_of_containers_commits_and_survives_a_kill_partitions_and_a_pause() 
         height(&apis[1]) >= resumed_at
     });
 
+    // The image a cluster would run: built once per binary, so the same tag as the testnet's.
+    let tag = ok(d, &["testnet", "image"]);
+    let image = docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.Image}}",
+        &format!("{project}-node0"),
+    ]);
+    assert_eq!(tag.trim(), image.trim());
+
     // Down removes the containers and the network; the homes stay.
     ok(d, &["testnet", "down"]);
     let left = docker(&["ps", "-aq", "--filter", &format!("name={project}-")]);

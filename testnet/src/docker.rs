@@ -177,6 +177,18 @@ pub fn ensure_image(binary: &Path) -> Result<String, TestnetError> {
     Ok(tag)
 }
 
+/// Write image `tag` to `path` as a tarball (`docker save`).
+pub fn save_image(tag: &str, path: &Path) -> Result<(), TestnetError> {
+    run(
+        Command::new("docker")
+            .args(["save", "-o"])
+            .arg(path)
+            .arg(tag),
+        &format!("saving {tag}"),
+    )
+    .map(|_| ())
+}
+
 fn tempfile_dir() -> Result<PathBuf, TestnetError> {
     let dir = std::env::temp_dir().join(format!("lantau-image-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);

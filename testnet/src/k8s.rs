@@ -84,8 +84,8 @@ pub fn init(
     }
     let mut kustomization = String::from(
         "# `kubectl apply -k .` (this folder) applies every manifest. The image must be one the\n\
-         # cluster can pull: push the one `lantau testnet up --docker` builds (or `docker save`\n\
-         # it onto the nodes) and set it here, e.g.\n\
+         # cluster can pull: `lantau testnet image` builds it (`--save FILE` for `docker load`\n\
+         # on the nodes); push it to your registry and name it here, e.g.\n\
          # images:\n#   - name: lantau\n#     newName: registry.example.com/lantau\n#     newTag: 0.1.0\n\
          apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
     );
