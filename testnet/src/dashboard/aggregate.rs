@@ -187,13 +187,12 @@ impl Aggregator {
         }
     }
 
-    /// The height to ask `node`'s `/v1/commits` from: after what is kept, else recent ones.
+    /// The height to ask `node`'s `/v1/commits` from: the first not kept yet, but no more
+    /// than the last 20 it committed (the page shows recent blocks, not all of them).
     pub fn commits_from(&self, node: usize) -> u64 {
-        let committed = self.nodes[node].row.committed_height;
-        match self.blocks.keys().next_back() {
-            Some(&last) => (last + 1).min(committed.saturating_sub(20)).max(1),
-            None => committed.saturating_sub(20).max(1),
-        }
+        let recent = self.nodes[node].row.committed_height.saturating_sub(20);
+        let next = self.blocks.keys().next_back().map_or(0, |&last| last + 1);
+        next.max(recent).max(1)
     }
 
     /// Take one poll of validator `node`.
@@ -464,6 +463,25 @@ mod tests {
             ok(14_000 + (HISTORY_SECS + 5) * 1000, 10, 120, 3, vec![]),
         );
         assert!(a.snapshot(0).rates.iter().all(|r| r.0 > 14_000));
+    }
+
+    #[test]
+    fn commits_are_asked_from_the_first_block_not_kept_and_never_far_back() {
+        let mut a = two();
+        assert_eq!(a.commits_from(0), 1, "nothing known yet");
+        let commit = |height| CommitInfo {
+            height,
+            round: 0,
+            proposed_at_ms: 0,
+            committed_at_ms: 1,
+            txs: vec![],
+            proposer: Keypair::from_seed("v0").public(),
+        };
+        a.record(0, ok(1_000, 100, 0, 0, vec![commit(99), commit(100)]));
+        assert_eq!(a.commits_from(0), 101);
+        // Far ahead of what is kept: only its last 20.
+        a.record(1, ok(1_000, 300, 0, 0, vec![]));
+        assert_eq!(a.commits_from(1), 280);
     }
 
     #[test]
