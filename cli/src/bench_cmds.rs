@@ -79,6 +79,14 @@ pub struct BenchArgs {
     /// or silent (see `lantau start --help`). Load goes to the honest validators only.
     #[arg(long = "byzantine", value_name = "NODE:BEHAVIOUR")]
     byzantine: Vec<String>,
+    /// Where the validators run: `processes` on this machine, or `docker` containers, each
+    /// its own host on a network of its own (kill, pause and partition faults go to the
+    /// engine; added link latency needs processes) [default: processes].
+    #[arg(long, value_parser = ["processes", "docker"])]
+    engine: Option<String>,
+    /// With --engine docker: CPUs each validator's container may use (e.g. 0.5).
+    #[arg(long, value_name = "CPUS")]
+    cpus_per_validator: Option<f64>,
     /// Results directory [default: bench-results/<UTC time>, e.g. 2026-12-03T13-45-10Z].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -168,6 +176,14 @@ fn config(args: BenchArgs) -> Result<(BenchConfig, Option<PathBuf>)> {
     }
     for f in &args.faults {
         c.faults.push(parse_fault(f)?);
+    }
+    match args.engine.as_deref() {
+        Some("docker") => c.engine = testnet::bench::config::Engine::Docker,
+        Some(_) => c.engine = testnet::bench::config::Engine::Processes,
+        None => {}
+    }
+    if args.cpus_per_validator.is_some() {
+        c.cpus_per_validator = args.cpus_per_validator;
     }
     for b in &args.byzantine {
         let (node, behaviour) = b.split_once(':').with_context(|| {

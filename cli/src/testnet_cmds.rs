@@ -273,7 +273,7 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            testnet::docker::partition(&manifest, &net, &groups)?;
+            testnet::docker_links::partition(&manifest, &net, &groups)?;
             let shown: Vec<String> = groups
                 .iter()
                 .map(|g| {
@@ -288,7 +288,7 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
         }
         TestnetCommand::Heal { dir } => {
             let (manifest, net) = docker_testnet(&dir.dir, "heal")?;
-            testnet::docker::heal(&manifest, &net)?;
+            testnet::docker_links::heal(&manifest, &net)?;
             outln!("healed: every validator reaches every other");
             Ok(())
         }

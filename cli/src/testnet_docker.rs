@@ -27,7 +27,12 @@ pub fn up(
         net.subnet(),
         started.elapsed().as_secs_f64()
     );
-    runtime()?.block_on(testnet::docker::wait_until_committing(manifest, 2, timeout))?;
+    runtime()?.block_on(testnet::docker::wait_until_committing(
+        manifest,
+        &[],
+        2,
+        timeout,
+    ))?;
     eprintln!(
         "{} validators are up and committing blocks ({:.1} s after `up`)",
         manifest.nodes.len(),

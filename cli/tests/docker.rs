@@ -270,4 +270,59 @@ fn a_testnet_of_containers_commits_and_survives_a_kill_partitions_and_a_pause() 
             .any(|n| n == project)
     );
     assert!(dir.join("node0/genesis.json").exists());
+
+    // The bench harness on containers (after the testnet above is gone: one network at a
+    // time): a short point with a kill, CPU-limited, audited as on processes.
+    let out = tmp.path().join("bench");
+    let bench = Command::new(env!("CARGO_BIN_EXE_lantau"))
+        .args([
+            "bench",
+            "--engine",
+            "docker",
+            "--cpus-per-validator",
+            "1",
+            "--rates",
+            "300",
+            "--duration-secs",
+            "3",
+            "--warmup-secs",
+            "1",
+            "--fault",
+            "2:kill:2",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let summary = json(&std::fs::read_to_string(out.join("summary.json")).unwrap());
+    assert_eq!(
+        summary["params"]["engine"], "docker",
+        "{}",
+        summary["params"]
+    );
+    let p = &summary["points"][0];
+    assert_eq!(p["complete"], true, "{p}");
+    assert_eq!(
+        (p["dropped"].as_u64(), p["crash_lost"].as_u64()),
+        (Some(0), Some(0)),
+        "{p}"
+    );
+    assert_eq!(
+        p["committed"], p["accepted"],
+        "committed = acknowledged: {p}"
+    );
+    assert!(p["faults"].to_string().contains("kill"), "{p}");
+    // The containers' validators are measured like processes (their host pids).
+    let measured = p["resources"]["validators"].as_array().unwrap();
+    assert!(
+        measured.len() >= 3 && measured.iter().all(|v| v["cpu_secs"].as_f64() > Some(0.0)),
+        "{p}"
+    );
+    let left = docker(&["ps", "-aq", "--filter", "name=lantau-bench"]);
+    assert!(left.trim().is_empty(), "the bench left containers: {left}");
 }

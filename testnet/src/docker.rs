@@ -21,7 +21,7 @@ const HOME_IN_CONTAINER: &str = "/home/lantau";
 
 pub use crate::docker_net::DockerNet;
 
-fn docker_error(what: &str, reason: impl std::fmt::Display) -> TestnetError {
+pub(crate) fn docker_error(what: &str, reason: impl std::fmt::Display) -> TestnetError {
     TestnetError::Usage(format!(
         "{what}: {reason} (a Docker engine must be running: `docker info`)"
     ))
@@ -77,8 +77,14 @@ pub fn pick_network(chain_id: &str) -> Result<DockerNet, TestnetError> {
         .ok_or_else(|| TestnetError::Usage("no free 172.28.x.0/24 for a Docker network".into()))
 }
 
-/// The compose file for `manifest`'s validators on `net`.
-pub fn compose_file(manifest: &Manifest, net: &DockerNet, image: &str) -> String {
+/// The compose file for `manifest`'s validators on `net` (each with its `byzantine`
+/// behaviour, if any, and at most `cpus` CPUs, if given).
+pub fn compose_file(
+    manifest: &Manifest,
+    net: &DockerNet,
+    image: &str,
+    cpus: Option<f64>,
+) -> String {
     let mut out = format!(
         "# Written by `lantau testnet init --docker`: one container per validator, each its own\n\
          # host at a fixed address on the network below, its home bind-mounted from this folder\n\
@@ -89,11 +95,17 @@ pub fn compose_file(manifest: &Manifest, net: &DockerNet, image: &str) -> String
     );
     for (i, node) in manifest.nodes.iter().enumerate() {
         let api_port = node.api.rsplit(':').next().unwrap_or("26657");
+        let byzantine = node
+            .byzantine
+            .as_ref()
+            .map_or(String::new(), |b| format!(", \"--byzantine\", \"{b}\""));
+        let cpus = cpus.map_or(String::new(), |c| format!("    cpus: {c}\n"));
         out.push_str(&format!(
             "  {name}:\n\
              \x20   image: \"${{LANTAU_IMAGE:-{image}}}\"\n\
              \x20   container_name: {project}-{name}\n\
-             \x20   command: [\"start\", \"--home\", \"{HOME_IN_CONTAINER}\", \"--log-file\", \"{HOME_IN_CONTAINER}/node.log\"]\n\
+             \x20   command: [\"start\", \"--home\", \"{HOME_IN_CONTAINER}\", \"--log-file\", \"{HOME_IN_CONTAINER}/node.log\"{byzantine}]\n\
+             {cpus}\
              \x20   volumes:\n\
              \x20     - \"./{home}:{HOME_IN_CONTAINER}\"\n\
              \x20   networks:\n\
@@ -241,16 +253,42 @@ pub fn init(
         ..options.clone()
     };
     let manifest = crate::init::init(dir, &options)?;
-    let path = dir.join(COMPOSE_FILE);
-    fs::write(&path, compose_file(&manifest, &net, &image_tag(binary)?))
-        .map_err(|e| TestnetError::io(&path, e))?;
+    write_compose(dir, &manifest, &image_tag(binary)?, None)?;
     Ok(manifest)
+}
+
+/// (Re)write `dir`'s compose file for `manifest` (a docker testnet's).
+pub fn write_compose(
+    dir: &Path,
+    manifest: &Manifest,
+    image: &str,
+    cpus: Option<f64>,
+) -> Result<(), TestnetError> {
+    let net = manifest
+        .docker
+        .as_ref()
+        .ok_or_else(|| TestnetError::Usage("not a docker testnet".into()))?;
+    let path = dir.join(COMPOSE_FILE);
+    fs::write(&path, compose_file(manifest, net, image, cpus))
+        .map_err(|e| TestnetError::io(&path, e))
 }
 
 /// Start (or create) every container, with this binary's image (built if missing).
 pub fn up(dir: &Path, net: &DockerNet, binary: &Path) -> Result<String, TestnetError> {
+    up_only(dir, net, binary, &[])
+}
+
+/// Start only the `services` named (all when empty).
+pub fn up_only(
+    dir: &Path,
+    net: &DockerNet,
+    binary: &Path,
+    services: &[String],
+) -> Result<String, TestnetError> {
     let image = ensure_image(binary)?;
-    compose(dir, net, Some(&image), &["up", "-d"])?;
+    let mut args = vec!["up", "-d"];
+    args.extend(services.iter().map(String::as_str));
+    compose(dir, net, Some(&image), &args)?;
     Ok(image)
 }
 
@@ -275,21 +313,27 @@ pub fn set_running(
     compose(dir, net, None, args).map(|_| ())
 }
 
-/// Wait until every validator answers on its published API and has committed `blocks`.
+/// Wait until the validators at `nodes` (all, when empty) answer on their published APIs and
+/// have committed `blocks`.
 pub async fn wait_until_committing(
     manifest: &Manifest,
+    nodes: &[usize],
     blocks: u64,
     timeout: std::time::Duration,
 ) -> Result<(), TestnetError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let clients: Vec<_> = manifest
-        .nodes
+    let watched: Vec<&crate::manifest::NodeEntry> = if nodes.is_empty() {
+        manifest.nodes.iter().collect()
+    } else {
+        nodes.iter().map(|&i| &manifest.nodes[i]).collect()
+    };
+    let clients: Vec<_> = watched
         .iter()
         .map(|n| crate::client::Client::new(&n.api).with_timeout(std::time::Duration::from_secs(2)))
         .collect();
     loop {
         let mut behind = Vec::new();
-        for (client, node) in clients.iter().zip(&manifest.nodes) {
+        for (client, node) in clients.iter().zip(&watched) {
             match client.status().await {
                 Ok(s) if s.committed_height >= blocks => {}
                 _ => behind.push(node.name.clone()),
@@ -322,7 +366,7 @@ pub fn set_paused(
 
 /// The host pid of a running container's first process (its network namespace is ours to
 /// enter as root).
-fn container_pid(net: &DockerNet, node: &str) -> Result<u32, TestnetError> {
+pub fn container_pid(net: &DockerNet, node: &str) -> Result<u32, TestnetError> {
     let name = format!("{}-{node}", net.project);
     let out = run(
         Command::new("docker").args(["inspect", "-f", "{{.State.Pid}}", &name]),
@@ -334,81 +378,4 @@ fn container_pid(net: &DockerNet, node: &str) -> Result<u32, TestnetError> {
         .ok()
         .filter(|&pid| pid > 0)
         .ok_or_else(|| TestnetError::Usage(format!("{name} is not running")))
-}
-
-/// `ip route` in a container's network namespace, with this machine's `ip` (the image has
-/// no tools: it is the binary and its libraries).
-fn route(pid: u32, verb: &str, ip: &str) -> Result<Output, std::io::Error> {
-    Command::new("nsenter")
-        .args([
-            "-t",
-            &pid.to_string(),
-            "-n",
-            "ip",
-            "route",
-            verb,
-            "blackhole",
-        ])
-        .arg(format!("{ip}/32"))
-        .output()
-}
-
-/// Cut every link between validators of different `groups` (indices into the manifest;
-/// every validator in exactly one group): each container drops what it would send to the
-/// others' addresses (a blackhole route), so both directions fail and TCP times out as on a
-/// real cut. Replaces any earlier partition.
-pub fn partition(
-    manifest: &Manifest,
-    net: &DockerNet,
-    groups: &[Vec<usize>],
-) -> Result<(), TestnetError> {
-    let n = manifest.nodes.len();
-    let mut group_of = vec![None; n];
-    for (g, members) in groups.iter().enumerate() {
-        for &i in members {
-            if i >= n || group_of[i].replace(g).is_some() {
-                return Err(TestnetError::Usage(format!(
-                    "{} is in more than one group (or none such): name each validator once",
-                    manifest.nodes.get(i).map_or("?", |v| v.name.as_str())
-                )));
-            }
-        }
-    }
-    if let Some(i) = group_of.iter().position(Option::is_none) {
-        return Err(TestnetError::Usage(format!(
-            "{} is in no group: name every validator once, e.g. 0,1|2,3",
-            manifest.nodes[i].name
-        )));
-    }
-    heal(manifest, net)?;
-    for i in 0..n {
-        let pid = container_pid(net, &manifest.nodes[i].name)?;
-        for j in (0..n).filter(|&j| group_of[j] != group_of[i]) {
-            let out = route(pid, "add", &net.ip(j)).map_err(|e| docker_error("nsenter", e))?;
-            if !out.status.success() {
-                return Err(docker_error(
-                    &format!(
-                        "cutting {} from {}",
-                        manifest.nodes[i].name, manifest.nodes[j].name
-                    ),
-                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Remove every cut [`partition`] made (in the containers that are running).
-pub fn heal(manifest: &Manifest, net: &DockerNet) -> Result<(), TestnetError> {
-    for (i, node) in manifest.nodes.iter().enumerate() {
-        let Ok(pid) = container_pid(net, &node.name) else {
-            continue; // stopped: a restart comes back without routes
-        };
-        for j in (0..manifest.nodes.len()).filter(|&j| j != i) {
-            // Absent when there was no cut: nothing to remove.
-            let _ = route(pid, "del", &net.ip(j));
-        }
-    }
-    Ok(())
 }

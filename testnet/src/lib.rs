@@ -10,6 +10,7 @@ pub mod client;
 mod client_error;
 pub mod dashboard;
 pub mod docker;
+pub mod docker_links;
 mod docker_net;
 pub mod events;
 pub mod init;

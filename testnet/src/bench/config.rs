@@ -11,6 +11,9 @@
 //! latency_ms = 20            # added to every link, each way (TCP proxies) ...
 //! jitter_ms = 5              # ... plus up to this much, uniformly
 //!
+//! engine = "docker"          # validators as containers (default "processes")
+//! cpus_per_validator = 0.5   # docker only: a CPU limit per container
+//!
 //! [[faults]]                 # at a time after the load starts
 //! at_secs = 8
 //! kind = "kill"              # kill | stop | restart | pause | resume | partition | heal
@@ -51,6 +54,20 @@ pub struct BenchConfig {
     pub faults: Vec<Fault>,
     /// Validators that misbehave for the whole run (`lantau start --byzantine`).
     pub byzantine: Vec<ByzantineNode>,
+    /// Where the validators run: processes on this machine, or containers (each its own
+    /// host on a Docker network; faults go to the engine).
+    pub engine: Engine,
+    /// With the docker engine: CPUs each validator's container may use (`cpus:`).
+    pub cpus_per_validator: Option<f64>,
+}
+
+/// `engine = "processes"` (the default) or `"docker"`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    #[default]
+    Processes,
+    Docker,
 }
 
 /// `[[byzantine]] node = 3, behaviour = "equivocate"`.
@@ -83,6 +100,8 @@ impl Default for BenchConfig {
             jitter_ms: 0,
             faults: vec![],
             byzantine: vec![],
+            engine: Engine::Processes,
+            cpus_per_validator: None,
         }
     }
 }
@@ -123,6 +142,11 @@ impl BenchConfig {
 
     /// Proxies sit on every link when a run needs link faults or added latency.
     pub fn needs_proxies(&self) -> bool {
+        // Containers are partitioned by the engine (`docker_links::partition`), not by proxies.
+        self.engine == Engine::Processes && self.needs_link_faults()
+    }
+
+    fn needs_link_faults(&self) -> bool {
         self.latency_ms > 0
             || self.jitter_ms > 0
             || self.faults.iter().any(|f| f.kind == FaultKind::Partition)
@@ -138,6 +162,20 @@ impl BenchConfig {
         }
         if self.repeat == 0 {
             return usage("repeat must be at least 1".into());
+        }
+        if self.engine == Engine::Docker && (self.latency_ms > 0 || self.jitter_ms > 0) {
+            return usage(
+                "added link latency goes through the process engine's proxies; the docker engine runs links as they are".into(),
+            );
+        }
+        if self.cpus_per_validator.is_some() && self.engine != Engine::Docker {
+            return usage("--cpus-per-validator limits containers: give --engine docker".into());
+        }
+        if self
+            .cpus_per_validator
+            .is_some_and(|c| c.is_nan() || c <= 0.0)
+        {
+            return usage("--cpus-per-validator must be positive".into());
         }
         if self.senders == 0 || self.burst_ms == 0 {
             return usage("senders and burst_ms must be positive".into());

@@ -13,6 +13,34 @@ use super::results::AppliedFault;
 use crate::manifest::Manifest;
 use crate::processes::{self, Stop};
 
+/// A fault on a docker testnet: the engine stops, starts, pauses and resumes containers, and
+/// cuts links in their network namespaces.
+fn engine_fault(dir: &std::path::Path, manifest: &Manifest, kind: FaultKind, nodes: &[usize]) {
+    let Some(net) = &manifest.docker else { return };
+    let result = match kind {
+        FaultKind::Partition => {
+            let rest: Vec<usize> = (0..manifest.nodes.len())
+                .filter(|i| !nodes.contains(i))
+                .collect();
+            crate::docker_links::partition(manifest, net, &[nodes.to_vec(), rest])
+        }
+        FaultKind::Heal => crate::docker_links::heal(manifest, net),
+        kind => nodes.iter().try_for_each(|&i| {
+            let name = &manifest.nodes[i].name;
+            match kind {
+                FaultKind::Kill => crate::docker::set_running(dir, net, name, false, true),
+                FaultKind::Stop => crate::docker::set_running(dir, net, name, false, false),
+                FaultKind::Restart => crate::docker::set_running(dir, net, name, true, false),
+                FaultKind::Pause => crate::docker::set_paused(dir, net, name, true),
+                _ => crate::docker::set_paused(dir, net, name, false),
+            }
+        }),
+    };
+    if let Err(e) = result {
+        eprintln!("fault {kind:?} on {nodes:?} failed: {e}");
+    }
+}
+
 pub(super) async fn run_faults(
     config: BenchConfig,
     binary: PathBuf,
@@ -38,6 +66,14 @@ pub(super) async fn run_faults(
             _ => vec![],
         };
         let what = match f.kind {
+            kind if manifest.docker.is_some() => {
+                let (dir, manifest, nodes) = (dir.clone(), manifest.clone(), f.nodes.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    engine_fault(&dir, &manifest, kind, &nodes)
+                })
+                .await;
+                describe(kind, &names)
+            }
             FaultKind::Partition | FaultKind::Heal => {
                 if let Some(links) = &links {
                     match f.kind {

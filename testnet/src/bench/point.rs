@@ -13,7 +13,7 @@ use interface::now_ms;
 use ledger::Hash;
 use tokio::time::Instant;
 
-use super::config::{self, BenchConfig};
+use super::config::{self, BenchConfig, Engine};
 use super::faults::run_faults;
 use super::load::{self, Ack, Workload};
 use super::results::{self, AppliedFault, PointSummary, Window, write};
@@ -36,6 +36,10 @@ struct Teardown {
 
 impl Drop for Teardown {
     fn drop(&mut self) {
+        if let Some(net) = &self.manifest.docker {
+            let _ = crate::docker::down(&self.dir, net);
+            return;
+        }
         for node in &self.manifest.nodes {
             processes::stop_node(&self.dir, node, Stop::Graceful, Duration::from_secs(5));
         }
@@ -235,16 +239,17 @@ async fn start_testnet(
             )
         })
         .collect();
-    let manifest = crate::init::init(
-        &net_dir,
-        &InitOptions {
-            validators: n,
-            chain_id: CHAIN_ID.into(),
-            funded,
-            config: node_config,
-            ..InitOptions::default()
-        },
-    )?;
+    let options = InitOptions {
+        validators: n,
+        chain_id: CHAIN_ID.into(),
+        funded,
+        config: node_config,
+        ..InitOptions::default()
+    };
+    let manifest = match config.engine {
+        Engine::Processes => crate::init::init(&net_dir, &options)?,
+        Engine::Docker => crate::docker::init(&net_dir, &options, binary)?,
+    };
     let links = if config.needs_proxies() {
         Some(insert_proxies(&net_dir, &manifest, config).await?)
     } else {
@@ -259,18 +264,30 @@ async fn start_testnet(
         manifest.nodes[b.node].byzantine = Some(b.behaviour.clone());
     }
     let live: Vec<usize> = (0..n).filter(|i| !config.offline.contains(i)).collect();
-    for &i in &live {
-        processes::start_node(binary, &net_dir, &manifest.nodes[i])?;
+    if let Some(net) = &manifest.docker {
+        // The behaviours and CPU limits go into the compose file; the engine starts them.
+        let image = crate::docker::ensure_image(binary)?;
+        crate::docker::write_compose(&net_dir, &manifest, &image, config.cpus_per_validator)?;
+        let services: Vec<String> = live
+            .iter()
+            .map(|&i| manifest.nodes[i].name.clone())
+            .collect();
+        crate::docker::up_only(&net_dir, net, binary, &services)?;
+        crate::docker::wait_until_committing(&manifest, &live, 2, Duration::from_secs(90)).await?;
+    } else {
+        for &i in &live {
+            processes::start_node(binary, &net_dir, &manifest.nodes[i])?;
+        }
+        processes::wait_until_producing(
+            &net_dir,
+            &manifest,
+            &live,
+            2,
+            Duration::from_secs(90),
+            |_| {},
+        )
+        .await?;
     }
-    processes::wait_until_producing(
-        &net_dir,
-        &manifest,
-        &live,
-        2,
-        Duration::from_secs(90),
-        |_| {},
-    )
-    .await?;
     Ok(Testnet {
         dir: net_dir,
         manifest,

@@ -55,7 +55,12 @@ pub fn measure(dir: &Path, manifest: &Manifest, cpu_at_load_start: f64) -> Resou
         .nodes
         .iter()
         .filter_map(|node| {
-            let usage = interface::procfs::usage(Some(processes::running_pid(dir, node)?))?;
+            // A container's validator is a process of this machine too: its pid from the engine.
+            let pid = match &manifest.docker {
+                Some(net) => crate::docker::container_pid(net, &node.name).ok()? as i32,
+                None => processes::running_pid(dir, node)?,
+            };
+            let usage = interface::procfs::usage(Some(pid))?;
             Some(ProcessUse {
                 name: node.name.clone(),
                 cpu_secs: usage.cpu_secs,
