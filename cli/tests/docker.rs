@@ -40,8 +40,12 @@ impl Drop for Cleanup {
     }
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_within(30, what, done)
+}
+
+fn wait_within(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
@@ -205,7 +209,8 @@ fn a_testnet_of_containers_commits_and_survives_a_kill_partitions_and_a_pause() 
     ok(d, &["testnet", "heal"]);
     let healed = Instant::now();
     let top = *still.iter().max().unwrap();
-    wait_for("all four to commit after the 2|2 heal", || {
+    // The bound for a heal: every validator commits new heights within 15 s.
+    wait_within(15, "all four to commit after the 2|2 heal", || {
         heights().iter().all(|&h| h >= top + 2)
     });
     eprintln!(
