@@ -231,7 +231,7 @@ fn a_testnet_of_containers_commits_and_survives_a_kill_partitions_and_a_pause() 
     ok(d, &["testnet", "heal"]);
     let healed = Instant::now();
     let target = height(&apis[1]);
-    wait_for("node0 to catch up after the 1|3 heal", || {
+    wait_within(15, "node0 to catch up after the 1|3 heal", || {
         height(&apis[0]) >= target
     });
     eprintln!(
