@@ -90,7 +90,13 @@ pub fn run(args: WatchArgs) -> Result<()> {
             match event.name.as_str() {
                 "tx" => {
                     let info: TxInfo = parse(&event.data)?;
-                    return done(&info, json);
+                    // Only the transaction asked about ends the watch, whatever a node sends.
+                    let about = match &info {
+                        TxInfo::Committed { hash, .. } | TxInfo::Pending { hash } => *hash,
+                    };
+                    if Some(about) == watched {
+                        return done(&info, json);
+                    }
                 }
                 "block" => {
                     let block: BlockEvent = parse(&event.data)?;
@@ -123,9 +129,10 @@ pub fn run(args: WatchArgs) -> Result<()> {
                     }
                 }
                 "lagged" if !json => {
+                    let missed: serde_json::Value = parse(&event.data)?;
                     outln!(
-                        "(fell behind: {} skipped; see lantau query blocks)",
-                        event.data
+                        "(fell behind: {} blocks skipped; see lantau query blocks)",
+                        missed["missed"]
                     );
                 }
                 _ => {}
