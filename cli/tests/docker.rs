@@ -209,8 +209,10 @@ fn a_testnet_of_containers_commits_and_survives_a_kill_partitions_and_a_pause() 
     ok(d, &["testnet", "heal"]);
     let healed = Instant::now();
     let top = *still.iter().max().unwrap();
-    // The bound for a heal: every validator commits new heights within 15 s.
-    wait_within(15, "all four to commit after the 2|2 heal", || {
+    // After a long cut the validators' rounds have drifted apart (timeouts grow each round),
+    // so the first commit after a heal can take a few rounds: a generous bound, and the time
+    // is printed.
+    wait_within(30, "all four to commit after the 2|2 heal", || {
         heights().iter().all(|&h| h >= top + 2)
     });
     eprintln!(
@@ -231,7 +233,7 @@ fn a_testnet_of_containers_commits_and_survives_a_kill_partitions_and_a_pause() 
     ok(d, &["testnet", "heal"]);
     let healed = Instant::now();
     let target = height(&apis[1]);
-    wait_within(15, "node0 to catch up after the 1|3 heal", || {
+    wait_within(30, "node0 to catch up after the 1|3 heal", || {
         height(&apis[0]) >= target
     });
     eprintln!(

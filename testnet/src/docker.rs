@@ -175,7 +175,9 @@ pub fn ensure_image(binary: &Path) -> Result<String, TestnetError> {
     }
     fs::write(
         context.join("Dockerfile"),
-        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/lantau\"]\n",
+        format!(
+            "FROM scratch\nLABEL {BUILT_BY_LABEL}=lantau\nCOPY . /\nENTRYPOINT [\"/lantau\"]\n"
+        ),
     )
     .map_err(|e| TestnetError::io(&context, e))?;
     let built = run(
@@ -186,7 +188,34 @@ pub fn ensure_image(binary: &Path) -> Result<String, TestnetError> {
     );
     let _ = fs::remove_dir_all(&context);
     built?;
+    remove_older_images(&tag);
     Ok(tag)
+}
+
+/// Marks the images [`ensure_image`] builds, so it can find its own.
+const BUILT_BY_LABEL: &str = "org.lantau.built-by";
+
+/// Each build of lantau makes a 46 MB image; keep only the newest. An older one a container
+/// still uses is left (`docker rmi` refuses it); a testnet that ran on one gets this binary's
+/// image at its next `up`.
+fn remove_older_images(keep: &str) {
+    let Ok(listed) = Command::new("docker")
+        .args([
+            "images",
+            "--filter",
+            &format!("label={BUILT_BY_LABEL}=lantau"),
+        ])
+        .args(["--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+    else {
+        return;
+    };
+    for old in String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|t| *t != keep && t.starts_with("lantau:"))
+    {
+        let _ = Command::new("docker").args(["rmi", old]).output();
+    }
 }
 
 /// Write image `tag` to `path` as a tarball (`docker save`).
