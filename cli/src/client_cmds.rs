@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use interface::http::TxInfo;
-use ledger::{Address, Hash};
+use interface::http::{TxAnswer, TxInfo};
+use ledger::{Account, Address, Hash};
 use serde::Serialize;
 use testnet::client::Client;
 
@@ -14,6 +14,7 @@ use crate::error_codes::coded;
 use crate::output::{table, thousands, utc};
 use crate::runtime;
 use crate::testnet_cmds::default_dir;
+use crate::verified::TrustArgs;
 
 #[derive(Args)]
 pub struct NodeArgs {
@@ -65,7 +66,8 @@ impl NodeArgs {
 
 #[derive(Subcommand)]
 pub enum QueryCommand {
-    /// Balance and next nonce of an address (or of the key in --key).
+    /// Balance and nonce of an address (or of the key in --key), verified: the answer must
+    /// carry a proof against a header that a quorum of the genesis validators signed.
     Account {
         /// The account's address (64 hex characters; an account is its owner's public key).
         #[arg(required_unless_present = "key", conflicts_with = "key")]
@@ -73,6 +75,12 @@ pub enum QueryCommand {
         /// A key file instead of the address: the account it signs for.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The account as it was after this block (the node keeps the last
+        /// `state_versions_kept` heights provable). Default: the latest.
+        #[arg(long, conflicts_with = "trust_node")]
+        height: Option<u64>,
+        #[command(flatten)]
+        trust: TrustArgs,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -106,9 +114,13 @@ pub enum QueryCommand {
         node: NodeArgs,
     },
     /// A transaction by hash: pending, or committed (and so executed) at a height.
+    /// Verified like `query account` once committed: the node must prove the transaction
+    /// is in a block a quorum signed.
     Tx {
         /// The transaction hash printed by `lantau tx transfer` (64 hex characters).
         hash: String,
+        #[command(flatten)]
+        trust: TrustArgs,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -175,34 +187,110 @@ pub(crate) fn print_tx(info: &TxInfo) {
     }
 }
 
+/// What a committed transaction moved, from the block the node says holds it (checked to
+/// be this transaction; `--trust-node` reads check no more than that).
+fn committed_transfer(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    hash: &Hash,
+    info: &TxInfo,
+) -> Result<Option<ledger::Transfer>> {
+    let TxInfo::Committed { height, index, .. } = info else {
+        return Ok(None);
+    };
+    let view = rt.block_on(client.block(Some(*height)))?;
+    let tx = view
+        .block
+        .txs
+        .get(*index as usize)
+        .filter(|t| t.hash() == *hash);
+    Ok(Some(tx.map(|t| t.transfer.clone()).ok_or_else(|| {
+        coded(
+            "bad_response",
+            format!(
+                "the node says {hash} is at height {height} index {index}, but that block holds no such transaction there"
+            ),
+        )
+    })?))
+}
+
 pub fn run_query(cmd: QueryCommand) -> Result<()> {
     let rt = runtime()?;
     match cmd {
-        QueryCommand::Account { address, key, node } => {
+        QueryCommand::Account {
+            address,
+            key,
+            height,
+            trust,
+            node,
+        } => {
             let address = match (address, key) {
                 (Some(address), _) => parse_address(&address)?,
                 (None, Some(key)) => crate::keys::address(&key)?,
                 (None, None) => unreachable!("clap requires one of them"),
             };
-            let account = rt.block_on(node.client()?.account(&address))?;
+            let client = node.client()?;
+            let trusted = trust.trusted()?;
+            // The pending count is the node's mempool: its word, shown only for the latest.
+            let view = match height {
+                None => Some(rt.block_on(client.account(&address))?),
+                Some(_) => None,
+            };
+            let (account, verified) = match (&trusted, view) {
+                (None, Some(v)) => (
+                    v.exists.then_some(Account {
+                        balance: v.balance,
+                        nonce: v.nonce,
+                    }),
+                    None,
+                ),
+                (None, None) => unreachable!("--height conflicts with --trust-node"),
+                (Some(t), _) => {
+                    let answer = rt.block_on(client.account_proof(&address, height))?;
+                    let (account, verified) = testnet::light::account(t, &address, height, &answer)
+                        .map_err(|e| crate::verified::refused(client.url(), e))?;
+                    (account, Some(verified))
+                }
+            };
+            let a = account.unwrap_or_default();
+            let next_nonce = view.map(|v| v.next_nonce.max(a.nonce));
             if node.json {
-                print_json(&account);
-            } else if !account.exists {
-                outln!("address  {address}");
+                let mut value = serde_json::json!({
+                    "balance": a.balance,
+                    "nonce": a.nonce,
+                    "exists": account.is_some(),
+                });
+                if let Some(n) = next_nonce {
+                    value["next_nonce"] = n.into();
+                }
+                if let Some(v) = &verified {
+                    value["verified"] = serde_json::json!({
+                        "height": v.height,
+                        "signers": v.signers,
+                        "validators": v.validators,
+                    });
+                }
+                print_json(&value);
+                return Ok(());
+            }
+            outln!("address  {address}");
+            if account.is_none() {
                 outln!(
                     "no such account on this chain: it was not funded in genesis and has never been paid (check the address)"
                 );
             } else {
-                outln!("address  {address}");
-                outln!("balance  {}", thousands(account.balance));
-                outln!("nonce    {}", account.nonce);
-                if account.next_nonce != account.nonce {
+                outln!("balance  {}", thousands(a.balance));
+                outln!("nonce    {}", a.nonce);
+                if let Some(n) = next_nonce.filter(|n| *n != a.nonce) {
                     outln!(
-                        "pending  {} (the next transfer takes nonce {})",
-                        account.next_nonce - account.nonce,
-                        account.next_nonce
+                        "pending  {} (the next transfer takes nonce {n}; this node's mempool, not verified)",
+                        n - a.nonce,
                     );
                 }
+            }
+            match verified {
+                Some(v) => outln!("{v}"),
+                None => outln!("not verified: the node's word (--trust-node)"),
             }
         }
         QueryCommand::History {
@@ -293,7 +381,7 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                 }
             }
         }
-        QueryCommand::Tx { hash, node } => {
+        QueryCommand::Tx { hash, trust, node } => {
             let hash: Hash = hash.parse().map_err(|e| {
                 coded(
                     "bad_hash",
@@ -301,26 +389,34 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                 )
             })?;
             let client = node.client()?;
-            let info = rt.block_on(client.tx(&hash))?;
-            // What it moved, from the block that holds it (checked to be this transaction).
-            let transfer = match &info {
-                TxInfo::Committed { height, index, .. } => {
-                    let view = rt.block_on(client.block(Some(*height)))?;
-                    let tx = view
-                        .block
-                        .txs
-                        .get(*index as usize)
-                        .filter(|t| t.hash() == hash);
-                    Some(tx.map(|t| t.transfer.clone()).ok_or_else(|| {
-                        coded(
-                            "bad_response",
+            let (info, transfer, verified) = match trust.trusted()? {
+                Some(trusted) => match rt.block_on(client.tx_proof(&hash))? {
+                    TxAnswer::Proved(proof) => {
+                        let (tx, verified) = testnet::light::tx(&trusted, &hash, &proof)
+                            .map_err(|e| crate::verified::refused(client.url(), e))?;
+                        let info = TxInfo::Committed {
+                            hash,
+                            height: proof.height,
+                            index: proof.index,
+                        };
+                        (info, Some(tx.transfer), Some(verified))
+                    }
+                    TxAnswer::Unproved(TxInfo::Committed { height, .. }) => {
+                        return Err(coded(
+                            "not_verified",
                             format!(
-                                "the node says {hash} is at height {height} index {index}, but that block holds no such transaction there"
+                                "{} says {hash} committed at height {height} but sent no proof of it, so it is not believed",
+                                client.url()
                             ),
-                        )
-                    })?)
+                        ));
+                    }
+                    TxAnswer::Unproved(pending) => (pending, None, None),
+                },
+                None => {
+                    let info = rt.block_on(client.tx(&hash))?;
+                    let transfer = committed_transfer(&rt, &client, &hash, &info)?;
+                    (info, transfer, None)
                 }
-                TxInfo::Pending { .. } => None,
             };
             if node.json {
                 let mut value = serde_json::to_value(&info).expect("serialises");
@@ -331,6 +427,13 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                         "amount": t.amount,
                         "nonce": t.nonce,
                         "memo": String::from_utf8_lossy(&t.memo),
+                    });
+                }
+                if let Some(v) = &verified {
+                    value["verified"] = serde_json::json!({
+                        "height": v.height,
+                        "signers": v.signers,
+                        "validators": v.validators,
                     });
                 }
                 print_json(&value);
@@ -344,6 +447,13 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                     if !t.memo.is_empty() {
                         outln!("memo    {}", String::from_utf8_lossy(&t.memo));
                     }
+                }
+                match (&verified, &info) {
+                    (Some(v), _) => outln!("{v}"),
+                    (None, TxInfo::Pending { .. }) if !trust.trust_node => outln!(
+                        "not verified: a pending transaction is the node's word until it commits"
+                    ),
+                    _ => outln!("not verified: the node's word (--trust-node)"),
                 }
             }
         }

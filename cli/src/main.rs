@@ -39,6 +39,7 @@ mod testnet_docker;
 mod transfers;
 mod tx_batch;
 mod tx_cmds;
+mod verified;
 mod watch;
 
 use std::path::PathBuf;

@@ -228,11 +228,7 @@ fn transfer(t: &TransferArgs, nonce: Option<u64>, wait: &WaitArgs, node: &NodeAr
 }
 
 fn read_chain_id(path: &Path) -> Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let genesis = ledger::Genesis::from_json(&text)
-        .with_context(|| format!("{} is not a lantau genesis", path.display()))?;
-    Ok(genesis.chain_id)
+    Ok(crate::verified::read_genesis(path)?.chain_id)
 }
 
 fn write_new(path: &Path, text: &str) -> Result<()> {

@@ -142,8 +142,12 @@ fn the_readme_walkthrough_works_as_written() {
                     "{promise}: {out}"
                 );
                 assert!(out.contains("nonce    0"), "{out}");
+                assert!(out.contains("verified at height"), "{promise}: {out}");
             }
-            "query tx" => assert!(out.contains("committed and executed at height"), "{out}"),
+            "query tx" => {
+                assert!(out.contains("committed and executed at height"), "{out}");
+                assert!(out.contains("verified at height"), "{promise}: {out}");
+            }
             "query block" => assert!(out.contains("certified  by"), "{out}"),
             "query history" => assert!(out.contains("received from"), "{out}"),
             "watch --blocks" => assert_eq!(
@@ -405,7 +409,8 @@ fn the_readme_consortium_runs_as_written_on_four_hosts() {
                     .unwrap();
                 for i in 0..4 {
                     let query = format!(
-                        "lantau query account {} --json --node http://10.0.0.{}:26657",
+                        // Verified by the genesis the assembler wrote (its working directory).
+                        "lantau query account {} --json --genesis genesis.json --node http://10.0.0.{}:26657",
                         values["<shop>"],
                         i + 1
                     );

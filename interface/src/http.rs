@@ -54,6 +54,9 @@ pub enum ErrorCode {
     Duplicate,
     /// The endpoint needs the node's API token (`Authorization: Bearer ...`).
     Unauthorized,
+    /// A proof was asked for a height whose state this node no longer keeps (or has not
+    /// committed yet).
+    HeightNotKept,
     /// A code this client does not know (a newer server).
     #[serde(other)]
     Unknown,
@@ -93,6 +96,7 @@ impl ErrorCode {
         ErrorCode::ZeroAmount,
         ErrorCode::Duplicate,
         ErrorCode::Unauthorized,
+        ErrorCode::HeightNotKept,
     ];
 
     /// The code as it appears in JSON.
@@ -129,6 +133,7 @@ impl ErrorCode {
             ErrorCode::WrongChain => "wrong_chain",
             ErrorCode::Duplicate => "duplicate",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::HeightNotKept => "height_not_kept",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -221,6 +226,46 @@ impl TxInfo {
             index: record.index,
         }
     }
+}
+
+/// `GET /v1/accounts/{address}?prove=true[&height=H]`: the account at a height (none: it
+/// has no account there) and what proves it to a client that trusts only the genesis. The
+/// three proof parts are hex of their `ledger::encoding` bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountProofView {
+    pub address: Address,
+    pub height: u64,
+    pub account: Option<ledger::Account>,
+    /// The block header at `height`, whose `state_root` the proof leads to.
+    pub header: String,
+    /// The commit certificate of that header.
+    pub certificate: String,
+    /// The account's path in the state tree (inclusion, or exclusion when `account` is
+    /// null).
+    pub proof: String,
+}
+
+/// `GET /v1/txs/{hash}?prove=true` for a committed transaction: it, its block's header and
+/// certificate, and its Merkle path to the header's `tx_root` (hex, `ledger::encoding`).
+/// Inclusion is the receipt: a committed block holds only transfers that executed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TxProofView {
+    pub hash: Hash,
+    pub height: u64,
+    pub index: u32,
+    pub tx: String,
+    pub header: String,
+    pub certificate: String,
+    pub path: String,
+}
+
+/// `GET /v1/txs/{hash}?prove=true`: a proof when the transaction is committed, else the
+/// plain answer (a pending transaction has nothing to prove yet).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum TxAnswer {
+    Proved(TxProofView),
+    Unproved(TxInfo),
 }
 
 /// `GET /v1/accounts/{address}`.

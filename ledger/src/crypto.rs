@@ -20,7 +20,9 @@ pub mod domain {
     pub const PROPOSAL: &[u8] = b"lantau/proposal/v1\0";
     pub const MERKLE_LEAF: &[u8] = b"\x00";
     pub const MERKLE_NODE: &[u8] = b"\x01";
-    pub const STATE: &[u8] = b"lantau/state/v1\0";
+    /// Every hash in the state tree (`state_tree`): account keys and values, leaves, inner
+    /// nodes.
+    pub const STATE_TREE: &[u8] = b"lantau/state/v2\0";
     pub const GENESIS: &[u8] = b"lantau/genesis/v1\0";
     /// A consortium member's genesis entry, signed by its validator key and its node key.
     pub const GENESIS_ENTRY: &[u8] = b"lantau/genesis-entry/v1\0";

@@ -83,6 +83,41 @@ pub fn decode_limited<T: Decode<()>, const LIMIT: usize>(bytes: &[u8]) -> Result
     Ok(value)
 }
 
+/// The value the bytes start with, ignoring what follows it: a stored block's header, read
+/// without decoding (and re-hashing) its transactions. Only for lantau's own records.
+pub fn decode_prefix<T: Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    bincode::decode_from_slice(bytes, config::<MAX_DECODE_BYTES>())
+        .map(|(value, _)| value)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// Canonical bytes of a value that another crate defines with serde only (the state tree's
+/// nodes and proofs, from `jmt`): the same configuration as [`encode`].
+pub fn encode_serde<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, config::<MAX_DECODE_BYTES>())
+        .expect("in-memory lantau values are below the encoding limit")
+}
+
+/// [`decode_limited`] for a serde-only value: the size limit first, no trailing bytes.
+pub fn decode_serde<T: serde::de::DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    if bytes.len() > LIMIT {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            limit: LIMIT,
+        });
+    }
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config::<LIMIT>())
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if read != bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            trailing: bytes.len() - read,
+        });
+    }
+    Ok(value)
+}
+
 /// The element count a sequence's encoding starts with (a fixed-width u64), read without
 /// decoding the rest: a node refusing a whole batch can count it without allocating. None if
 /// the bytes are too short to hold it.

@@ -3,13 +3,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod block;
 pub mod crypto;
 pub mod ed25519;
 pub mod encoding;
 pub mod genesis;
+pub mod light;
 pub mod merkle;
 pub mod state;
+pub mod state_tree;
 #[cfg(feature = "storage")]
 pub mod storage;
 pub mod timeouts;
@@ -24,8 +27,8 @@ pub use genesis::{
     Genesis, GenesisAccount, GenesisValidator, P2pEndpoint, PermissionError, Permissions,
 };
 pub use state::{
-    Account, AccountTx, BlockExecError, ChainRules, ExecError, Execution, State, TransferError,
-    TxRecord,
+    Account, AccountTx, BlockExecError, ChainRules, ExecError, ExecuteError, Execution, State,
+    TransferError, TxRecord,
 };
 pub use tx::{SignedTx, Transfer, TxBatch, TxError};
 pub use validators::{Validator, ValidatorSet};

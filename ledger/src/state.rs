@@ -3,29 +3,22 @@
 //! Execution never looks at signatures: a block reaches execution only after consensus
 //! decided it, and re-deciding validity here could make honest nodes diverge (see `verify`).
 //!
-//! The state root is a hash chain over state changes:
-//! `root(h) = SHA-256(STATE || root(h-1) || height || changed accounts in address order)`,
-//! and at genesis the same over the whole allocation. It is computed in time proportional to
-//! the accounts a block touches, and two nodes that executed the same blocks from the same
-//! genesis agree on it; a node whose state diverged in any account disagrees forever after.
-//! It is not a Merkle commitment: it cannot prove a single account's balance.
+//! The state root is the root of the authenticated tree over every account
+//! (`state_tree`) after the block; executing computes it from the parent version without
+//! writing, so judging a proposal that is never decided changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{Address, Hash, domain, sha256};
-use crate::encoding;
+use crate::crypto::{Address, Hash};
 use crate::genesis::{Genesis, PermissionError, Permissions};
+use crate::state_tree::{self, MemoryTree, StateTree, StateTreeError, TreeUpdate};
 use crate::tx::{SignedTx, Transfer};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
-pub struct Account {
-    pub balance: u64,
-    /// Nonce the next transfer from this account must carry.
-    pub nonce: u64,
-}
+pub use crate::account::Account;
 
 /// The rules every transfer in a block must pass against the state before it: one chain,
 /// its account permissions. Admission checks the same rules, so a mempool holds only what
@@ -91,6 +84,16 @@ pub struct BlockExecError {
     pub error: ExecError,
 }
 
+/// Executing a block failed: a transfer cannot execute (the block is invalid), or the state
+/// tree cannot be read (this node cannot judge at all).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecuteError {
+    #[error(transparent)]
+    Block(#[from] BlockExecError),
+    #[error(transparent)]
+    Tree(#[from] StateTreeError),
+}
+
 /// The result of executing a block against a state, not yet applied. Every transfer in it
 /// executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,47 +102,85 @@ pub struct Execution {
     /// New value of every account the block touched, in address order.
     pub changes: BTreeMap<Address, Account>,
     pub state_root: Hash,
+    /// The tree's new version: what the commit writes.
+    pub tree_update: TreeUpdate,
 }
 
-/// All accounts, in memory. Storage persists each block's changes; a restarted node reloads
-/// the accounts from storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// All accounts, in memory, and the authenticated tree over them (version = height).
+/// Storage persists each block's changes; a restarted node reloads the accounts from storage
+/// and reads the tree where it lies.
+#[derive(Clone)]
 pub struct State {
     accounts: HashMap<Address, Account>,
     height: u64,
     root: Hash,
+    tree: Arc<dyn StateTree>,
 }
 
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("height", &self.height)
+            .field("root", &self.root)
+            .field("accounts", &self.accounts.len())
+            .finish()
+    }
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        (self.height, self.root, &self.accounts) == (other.height, other.root, &other.accounts)
+    }
+}
+
+impl Eq for State {}
+
 impl State {
+    /// The genesis allocation as version 0 of a tree in memory.
     pub fn from_genesis(genesis: &Genesis) -> Self {
-        let changes: BTreeMap<Address, Account> = genesis
-            .accounts
-            .iter()
-            .map(|a| {
-                (
-                    a.address,
-                    Account {
-                        balance: a.balance,
-                        nonce: 0,
-                    },
-                )
-            })
-            .collect();
-        let root = chain_root(&Hash::ZERO, 0, &changes);
+        Self::from_accounts(genesis_accounts(genesis))
+    }
+
+    /// `accounts` as height 0, its tree in memory.
+    pub fn from_accounts(accounts: impl IntoIterator<Item = (Address, Account)>) -> Self {
+        let changes: BTreeMap<Address, Account> = accounts.into_iter().collect();
+        let tree = Arc::new(MemoryTree::default());
+        let (root, update) = state_tree::update(tree.as_ref(), 0, &changes)
+            .expect("a new tree in memory cannot fail to read");
+        tree.applied(&update);
         Self {
             accounts: changes.into_iter().collect(),
             height: 0,
             root,
+            tree,
         }
     }
 
-    /// Rebuild from persisted parts (storage's job to supply them consistently).
-    pub fn from_parts(accounts: HashMap<Address, Account>, height: u64, root: Hash) -> Self {
+    /// The genesis tree's first version: what storage writes when it creates a database.
+    pub fn genesis_update(genesis: &Genesis) -> (Hash, TreeUpdate) {
+        state_tree::update(&MemoryTree::default(), 0, &genesis_accounts(genesis))
+            .expect("a new tree in memory cannot fail to read")
+    }
+
+    /// Rebuild from persisted parts (storage's job to supply them consistently: `tree`
+    /// holds version `height`, whose root is `root`).
+    pub fn from_parts(
+        accounts: HashMap<Address, Account>,
+        height: u64,
+        root: Hash,
+        tree: Arc<dyn StateTree>,
+    ) -> Self {
         Self {
             accounts,
             height,
             root,
+            tree,
         }
+    }
+
+    /// The tree this state's root is the root of.
+    pub fn tree(&self) -> &Arc<dyn StateTree> {
+        &self.tree
     }
 
     pub fn account(&self, address: &Address) -> Account {
@@ -170,17 +211,13 @@ impl State {
 
     /// Execute `txs` as block `self.height() + 1` without changing `self`; every transfer
     /// must execute, or the block is invalid.
-    pub fn execute(
-        &self,
-        rules: &ChainRules,
-        txs: &[SignedTx],
-    ) -> Result<Execution, BlockExecError> {
+    pub fn execute(&self, rules: &ChainRules, txs: &[SignedTx]) -> Result<Execution, ExecuteError> {
         let mut run = Run::new(self, txs.len());
         for (index, tx) in txs.iter().enumerate() {
             run.apply(rules, &tx.transfer)
                 .map_err(|error| BlockExecError { index, error })?;
         }
-        Ok(run.finish())
+        Ok(run.finish()?)
     }
 
     /// Execute the transfers of `txs` that can run, in order, skipping the others (a
@@ -190,12 +227,12 @@ impl State {
         &self,
         rules: &ChainRules,
         txs: &[SignedTx],
-    ) -> (Execution, Vec<usize>) {
+    ) -> Result<(Execution, Vec<usize>), StateTreeError> {
         let mut run = Run::new(self, txs.len());
         let kept = (0..txs.len())
             .filter(|&i| run.apply(rules, &txs[i].transfer).is_ok())
             .collect();
-        (run.finish(), kept)
+        Ok((run.finish()?, kept))
     }
 
     /// Apply an execution made from this state.
@@ -207,9 +244,24 @@ impl State {
         );
         self.accounts
             .extend(execution.changes.iter().map(|(a, acc)| (*a, *acc)));
+        self.tree.applied(&execution.tree_update);
         self.height = execution.height;
         self.root = execution.state_root;
     }
+}
+
+fn genesis_accounts(genesis: &Genesis) -> BTreeMap<Address, Account> {
+    genesis
+        .accounts
+        .iter()
+        .map(|a| {
+            let account = Account {
+                balance: a.balance,
+                nonce: 0,
+            };
+            (a.address, account)
+        })
+        .collect()
 }
 
 fn check_transfer(
@@ -288,26 +340,18 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Execution {
+    fn finish(self) -> Result<Execution, StateTreeError> {
         let height = self.state.height + 1;
         let changes: BTreeMap<Address, Account> = self.changes.into_iter().collect();
-        let state_root = chain_root(&self.state.root, height, &changes);
-        Execution {
+        let (state_root, tree_update) =
+            state_tree::update(self.state.tree.as_ref(), height, &changes)?;
+        Ok(Execution {
             height,
             changes,
             state_root,
-        }
+            tree_update,
+        })
     }
-}
-
-fn chain_root(prev: &Hash, height: u64, changes: &BTreeMap<Address, Account>) -> Hash {
-    let body: Vec<(&Address, &Account)> = changes.iter().collect();
-    sha256(&[
-        domain::STATE,
-        &prev.0,
-        &height.to_le_bytes(),
-        &encoding::encode(&body),
-    ])
 }
 
 /// Where a committed transaction is. It executed: a block holding a transfer that does not
@@ -436,16 +480,18 @@ mod tests {
         ];
         for (bad, error) in cases {
             let got = s.execute(&open(), &[good.clone(), bad]);
-            assert_eq!(got, Err(BlockExecError { index: 1, error }));
+            assert_eq!(got, Err(BlockExecError { index: 1, error }.into()));
         }
-        let (e, kept) = s.execute_runnable(
-            &open(),
-            &[
-                transfer(&stranger, bob.public(), 1, 0),
-                good.clone(),
-                good.clone(),
-            ],
-        );
+        let (e, kept) = s
+            .execute_runnable(
+                &open(),
+                &[
+                    transfer(&stranger, bob.public(), 1, 0),
+                    good.clone(),
+                    good.clone(),
+                ],
+            )
+            .unwrap();
         assert_eq!(kept, vec![1]);
         assert_eq!(e, s.execute(&open(), &[good]).unwrap());
         assert!(!e.changes.contains_key(&stranger.public()));
@@ -462,7 +508,10 @@ mod tests {
             senders: vec![alice.public()],
             open_receiving: false,
         });
-        let refused = |tx: SignedTx| s.execute(&rules, &[tx]).unwrap_err().error;
+        let refused = |tx: SignedTx| match s.execute(&rules, &[tx]) {
+            Err(ExecuteError::Block(e)) => e.error,
+            other => panic!("expected a refused transfer, got {other:?}"),
+        };
         assert_eq!(
             refused(transfer(&bob, alice.public(), 1, 0)),
             ExecError::Transfer(PermissionError::Sender(bob.public()).into())
@@ -515,7 +564,7 @@ mod tests {
                     let amount = if amount == 399 { u64::MAX } else { amount };
                     transfer(&keys[from], to, amount, nonce)
                 }).collect();
-                let (e, kept) = s.execute_runnable(&open(), &txs);
+                let (e, kept) = s.execute_runnable(&open(), &txs).unwrap();
                 let runnable: Vec<SignedTx> = kept.iter().map(|&i| txs[i].clone()).collect();
                 prop_assert_eq!(s.execute(&open(), &runnable), Ok(e.clone()));
                 s.apply(&e);

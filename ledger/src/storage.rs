@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bincode::{Decode, Encode};
 use rocksdb::{
@@ -18,7 +20,11 @@ use crate::crypto::{Address, Hash, PublicKey};
 use crate::encoding::{self, DecodeError};
 use crate::genesis::Genesis;
 use crate::state::{Account, Execution, State};
+use crate::state_tree::{self, AccountPath, StateTree};
 use crate::vote::CommitCertificate;
+
+mod tree;
+use tree::{CF_TREE_NODES, CF_TREE_STALE, CF_TREE_VALUES, StoreTree};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_CERTS: &str = "certificates";
@@ -30,7 +36,7 @@ const CF_SIGNING: &str = "signing";
 /// Each account's committed transfers, sent and received: key `address ++ height ++ index`
 /// (big-endian, so an account's entries are contiguous and in chain order).
 const CF_ACCOUNT_TXS: &str = "account_txs";
-const COLUMN_FAMILIES: [&str; 8] = [
+const COLUMN_FAMILIES: [&str; 11] = [
     CF_BLOCKS,
     CF_CERTS,
     CF_BLOCK_INDEX,
@@ -39,14 +45,23 @@ const COLUMN_FAMILIES: [&str; 8] = [
     CF_META,
     CF_SIGNING,
     CF_ACCOUNT_TXS,
+    CF_TREE_NODES,
+    CF_TREE_VALUES,
+    CF_TREE_STALE,
 ];
 
 const KEY_SCHEMA: &[u8] = b"schema";
 const KEY_GENESIS: &[u8] = b"genesis";
 const KEY_TIP: &[u8] = b"tip";
+/// The oldest state tree version pruning keeps (nodes reached only by older ones are gone).
+const KEY_TREE_FIRST_KEPT: &[u8] = b"tree-first-kept";
 /// 2: transaction records carry no receipt (every transfer in a committed block executed).
 /// 3: each account's transfers are indexed (`account_txs`), for its history.
-const SCHEMA_VERSION: u32 = 3;
+/// 4: the state root is the root of a Merkle tree over every account (`state_tree`).
+const SCHEMA_VERSION: u32 = 4;
+
+/// Heights whose state stays provable unless the node is configured otherwise.
+pub const DEFAULT_STATE_VERSIONS_KEPT: u64 = 1000;
 
 /// The last committed block. At height 0 (nothing committed) `block_hash` is the genesis hash,
 /// which block 1 names as its parent: every chain is rooted in its genesis.
@@ -113,6 +128,12 @@ pub enum StorageError {
         id: Hash,
         at: Option<u64>,
     },
+    #[error(
+        "the state at height {height} is no longer kept: this node keeps heights {oldest}..={tip} provable (config state_versions_kept); ask for a recent height"
+    )]
+    Pruned { height: u64, oldest: u64, tip: u64 },
+    #[error(transparent)]
+    StateTree(#[from] state_tree::StateTreeError),
     #[error("database I/O: {0}")]
     Io(#[from] rocksdb::Error),
 }
@@ -123,9 +144,12 @@ pub enum StorageError {
 pub const MAX_TOTAL_WAL_BYTES: u64 = 32 * 1024 * 1024;
 
 pub struct Store {
-    db: DB,
+    /// Shared with the state tree's reader (`tree::StoreTree`), which `State` holds.
+    db: Arc<DB>,
     /// Keys of the signing log's live entries, oldest first (see `append_signing_record`).
     signing_keys: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// How many of the newest state tree versions commits keep (at least 1).
+    versions_kept: AtomicU64,
 }
 
 fn height_key(height: u64) -> [u8; 8] {
@@ -172,8 +196,9 @@ impl Store {
         let db = DB::open_cf_descriptors(&opts, path, cfs)
             .map_err(|source| open_error(existed, &shown, source))?;
         let store = Store {
-            db,
+            db: Arc::new(db),
             signing_keys: Default::default(),
+            versions_kept: AtomicU64::new(DEFAULT_STATE_VERSIONS_KEPT),
         };
         let genesis_hash = genesis.hash();
         match store.get_meta::<u32>(KEY_SCHEMA)? {
@@ -217,15 +242,20 @@ impl Store {
     }
 
     fn write_genesis(&self, genesis: &Genesis) -> Result<(), StorageError> {
-        let state = State::from_genesis(genesis);
         let mut batch = WriteBatch::default();
-        for (address, account) in state.accounts() {
-            batch.put_cf(self.cf(CF_STATE), address.0, encoding::encode(account));
+        for a in &genesis.accounts {
+            let account = Account {
+                balance: a.balance,
+                nonce: 0,
+            };
+            batch.put_cf(self.cf(CF_STATE), a.address.0, encoding::encode(&account));
         }
+        let (state_root, update) = State::genesis_update(genesis);
+        tree::write_update(&self.db, &mut batch, 0, &update);
         let tip = Tip {
             height: 0,
             block_hash: genesis.hash(),
-            state_root: state.root(),
+            state_root,
         };
         batch.put_cf(
             self.cf(CF_META),
@@ -265,7 +295,59 @@ impl Store {
                 })?);
             accounts.insert(address, decode(&value, || format!("account {address}"))?);
         }
-        Ok(State::from_parts(accounts, tip.height, tip.state_root))
+        let tree: Arc<dyn StateTree> = Arc::new(StoreTree {
+            db: Arc::downgrade(&self.db),
+        });
+        // The tree and the tip are written in one batch; disagreeing means damage.
+        let root = state_tree::root(tree.as_ref(), tip.height)?;
+        if root != tip.state_root {
+            return Err(StorageError::Corrupt {
+                what: format!("state tree at height {}", tip.height),
+                error: DecodeError::Malformed(format!(
+                    "its root {root} is not the tip's state root {}",
+                    tip.state_root
+                )),
+            });
+        }
+        Ok(State::from_parts(
+            accounts,
+            tip.height,
+            tip.state_root,
+            tree,
+        ))
+    }
+
+    /// Keep the newest `n` (at least 1) state tree versions provable; older ones are pruned
+    /// as blocks commit.
+    pub fn set_state_versions_kept(&self, n: u64) {
+        self.versions_kept.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// The oldest height whose state this store can still prove.
+    pub fn oldest_provable(&self) -> Result<u64, StorageError> {
+        Ok(self.get_meta::<u64>(KEY_TREE_FIRST_KEPT)?.unwrap_or(0))
+    }
+
+    /// `address`'s account at `height` (None: it has none) and its path to that height's
+    /// state root.
+    pub fn prove_account(
+        &self,
+        height: u64,
+        address: &Address,
+    ) -> Result<(Option<Account>, AccountPath), StorageError> {
+        let tip = self.tip()?.height;
+        let oldest = self.oldest_provable()?;
+        if height < oldest || height > tip {
+            return Err(StorageError::Pruned {
+                height,
+                oldest,
+                tip,
+            });
+        }
+        let tree = StoreTree {
+            db: Arc::downgrade(&self.db),
+        };
+        Ok(state_tree::prove(&tree, height, address)?)
     }
 
     pub fn tip(&self) -> Result<Tip, StorageError> {
@@ -378,6 +460,17 @@ impl Store {
         for (address, account) in &execution.changes {
             batch.put_cf(state, address.0, encoding::encode(account));
         }
+        tree::write_update(&self.db, &mut batch, height, &execution.tree_update);
+        let first_kept = (height + 1).saturating_sub(self.versions_kept.load(Ordering::Relaxed));
+        let pruned_through = self.oldest_provable()?;
+        if first_kept > pruned_through {
+            tree::prune(&self.db, &mut batch, pruned_through + 1, first_kept)?;
+            batch.put_cf(
+                self.cf(CF_META),
+                KEY_TREE_FIRST_KEPT,
+                encoding::encode(&first_kept),
+            );
+        }
         let new_tip = Tip {
             height,
             block_hash: hash,
@@ -460,6 +553,25 @@ impl Store {
                 decode(&bytes, || format!("block {height}"))?,
                 bytes.len(),
             ))),
+        }
+    }
+
+    /// A stored block's header, without decoding its transactions (a block's encoding
+    /// starts with its header).
+    pub fn header(&self, height: u64) -> Result<Option<crate::BlockHeader>, StorageError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_BLOCKS), height_key(height))?
+        {
+            None => Ok(None),
+            Some(bytes) => {
+                encoding::decode_prefix(&bytes)
+                    .map(Some)
+                    .map_err(|error| StorageError::Corrupt {
+                        what: format!("block {height}'s header"),
+                        error,
+                    })
+            }
         }
     }
 
@@ -1054,5 +1166,94 @@ mod tests {
             .expect("lock must be held");
         assert!(matches!(err, StorageError::Locked { .. }), "{err}");
         assert!(err.to_string().contains("another lantau process"), "{err}");
+    }
+
+    fn count(store: &Store, cf: &str) -> usize {
+        store
+            .db
+            .iterator_cf(store.cf(cf), IteratorMode::Start)
+            .count()
+    }
+
+    /// The newest heights prove every account (and every absence) against the roots their
+    /// headers carried, before and after a restart; older ones are refused by name, and
+    /// what only they reached is deleted.
+    #[test]
+    fn recent_heights_stay_provable_after_pruning_and_a_restart() {
+        let dir = scratch_dir();
+        let g = genesis(4, &[("alice", 1_000_000), ("bob", 0), ("carol", 5)]);
+        let (alice, bob) = (Keypair::from_seed("alice"), Keypair::from_seed("bob"));
+        let stranger = Keypair::from_seed("stranger").public();
+        let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+        store.set_state_versions_kept(10);
+        let mut roots = vec![store.tip().unwrap().state_root];
+        for n in 0..1_000u64 {
+            let b = commit_next(
+                &store,
+                &mut state,
+                vec![transfer(&alice, bob.public(), 1, n)],
+            );
+            roots.push(b.header.state_root);
+        }
+        let unpruned_nodes = count(&store, CF_TREE_NODES);
+        drop(store);
+        let (store, reopened) = Store::open(dir.path(), &g).unwrap();
+        store.set_state_versions_kept(10);
+        assert_eq!(reopened, state);
+        assert_eq!(store.oldest_provable().unwrap(), 991);
+        for h in 991..=1000u64 {
+            let root = roots[h as usize];
+            let (bob_then, path) = store.prove_account(h, &bob.public()).unwrap();
+            assert_eq!(
+                bob_then,
+                Some(Account {
+                    balance: h,
+                    nonce: 0
+                })
+            );
+            state_tree::verify(&root, &bob.public(), bob_then.as_ref(), &path).unwrap();
+            let (none, path) = store.prove_account(h, &stranger).unwrap();
+            assert_eq!(none, None);
+            state_tree::verify(&root, &stranger, None, &path).unwrap();
+            // Carol's leaf was last written at genesis: its value must survive pruning.
+            let (carol, path) = store
+                .prove_account(h, &Keypair::from_seed("carol").public())
+                .unwrap();
+            assert_eq!(carol.map(|c| c.balance), Some(5));
+            state_tree::verify(
+                &root,
+                &Keypair::from_seed("carol").public(),
+                carol.as_ref(),
+                &path,
+            )
+            .unwrap();
+        }
+        for h in [0, 990, 1001] {
+            assert!(
+                matches!(
+                    store.prove_account(h, &bob.public()),
+                    Err(StorageError::Pruned {
+                        oldest: 991,
+                        tip: 1000,
+                        ..
+                    })
+                ),
+                "height {h}"
+            );
+        }
+        // Three accounts: a handful of nodes per kept version, not per height ever.
+        let (nodes, values) = (count(&store, CF_TREE_NODES), count(&store, CF_TREE_VALUES));
+        assert!(
+            nodes <= 80,
+            "{nodes} nodes kept (before the restart: {unpruned_nodes})"
+        );
+        assert!(values <= 30, "{values} values kept");
+        let mut state = reopened;
+        commit_next(
+            &store,
+            &mut state,
+            vec![transfer(&alice, bob.public(), 1, 1_000)],
+        );
+        assert_eq!(store.oldest_provable().unwrap(), 992);
     }
 }

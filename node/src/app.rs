@@ -12,7 +12,7 @@ use ledger::storage::{StorageError, Store, Tip};
 use ledger::verify::{Admitted, TxVerifier};
 use ledger::{
     Account, Address, Block, BlockError, BlockExecError, BlockHeader, ChainRules,
-    CommitCertificate, Execution, Genesis, Hash, PublicKey, SignedTx, State, TxError,
+    CommitCertificate, ExecuteError, Execution, Genesis, Hash, PublicKey, SignedTx, State, TxError,
 };
 
 use crate::mempool::{CommitRate, Mempool, MempoolLimits};
@@ -41,6 +41,8 @@ pub struct AppConfig {
     /// Admit only what the chain commits within this long at its recent rate (at least one
     /// block's worth); 0 = count and byte bounds only.
     pub mempool_max_drain_ms: u64,
+    /// Heights whose state stays provable (older tree versions are pruned).
+    pub state_versions_kept: u64,
 }
 
 impl AppConfig {
@@ -68,6 +70,7 @@ impl Default for AppConfig {
             empty_block_wait_ms: 0,
             mempool_max_per_sender: c.mempool_max_per_sender,
             mempool_max_drain_ms: c.mempool_max_drain_ms,
+            state_versions_kept: c.state_versions_kept,
         }
     }
 }
@@ -127,6 +130,7 @@ pub struct Application {
 impl Application {
     pub fn open(dir: &Path, genesis: &Genesis, config: AppConfig) -> Result<Self, StorageError> {
         let (store, state) = Store::open(dir, genesis)?;
+        store.set_state_versions_kept(config.state_versions_kept);
         Ok(Self {
             rules: ChainRules::of(genesis),
             verifier: Arc::new(TxVerifier::new(
@@ -279,7 +283,7 @@ impl Application {
             self.config.max_block_bytes,
             &self.state,
         );
-        let (execution, kept) = self.state.execute_runnable(&self.rules, &txs);
+        let (execution, kept) = self.state.execute_runnable(&self.rules, &txs)?;
         if kept.len() != txs.len() {
             hashes = kept.iter().map(|&i| hashes[i]).collect();
             txs = kept.iter().map(|&i| txs[i].clone()).collect();
@@ -303,31 +307,39 @@ impl Application {
 
     /// Judge a proposed block: structure, signatures (verified-once cache) and execution,
     /// where every transfer must execute. `Err` only when this validator cannot judge at
-    /// all (its tip is unreadable), which must stop it rather than make it vote nil forever.
+    /// all (its tip or state tree is unreadable), which must stop it rather than make it vote
+    /// nil forever.
     pub fn validate(&mut self, block: &Block) -> Result<Result<(), InvalidBlock>, StorageError> {
         let tip = self.store.tip()?;
-        Ok(self.judge(block, &tip))
-    }
-
-    fn judge(&mut self, block: &Block, tip: &Tip) -> Result<(), InvalidBlock> {
-        let ids = block.check_structure(
+        let ids = match block.check_structure(
             &self.rules.chain_id,
             tip.height + 1,
             &tip.block_hash,
             ledger::block::MAX_BLOCK_TXS,
-        )?;
-        self.verifier
+        ) {
+            Ok(ids) => ids,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        if self
+            .verifier
             .verify_block_txs_by_id(&block.txs, &ids)
-            .map_err(|_| InvalidBlock::Signature)?;
-        let execution = self.state.execute(&self.rules, &block.txs)?;
+            .is_err()
+        {
+            return Ok(Err(InvalidBlock::Signature));
+        }
+        let execution = match self.state.execute(&self.rules, &block.txs) {
+            Ok(execution) => execution,
+            Err(ExecuteError::Block(e)) => return Ok(Err(e.into())),
+            Err(ExecuteError::Tree(e)) => return Err(e.into()),
+        };
         if execution.state_root != block.header.state_root {
-            return Err(InvalidBlock::StateRoot {
+            return Ok(Err(InvalidBlock::StateRoot {
                 claimed: block.header.state_root,
                 computed: execution.state_root,
-            });
+            }));
         }
         self.executions.insert(block.hash(), (execution, ids));
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Commit a decided block. Execution never re-checks signatures: the block is certified.
@@ -343,9 +355,12 @@ impl Application {
             None => (
                 self.state
                     .execute(&self.rules, &block.txs)
-                    .map_err(|error| AppError::DecidedBlockInexecutable {
-                        height: block.header.height,
-                        error,
+                    .map_err(|e| match e {
+                        ExecuteError::Block(error) => AppError::DecidedBlockInexecutable {
+                            height: block.header.height,
+                            error,
+                        },
+                        ExecuteError::Tree(e) => AppError::Storage(e.into()),
                     })?,
                 block.txs.iter().map(SignedTx::hash).collect(),
             ),

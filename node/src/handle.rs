@@ -222,6 +222,21 @@ impl NodeHandle {
         })
     }
 
+    pub async fn account_proof(
+        &self,
+        address: Address,
+        height: Option<u64>,
+    ) -> Result<interface::http::AccountProofView, NodeError> {
+        self.read(move |r| r.account_proof(&address, height)).await
+    }
+
+    pub async fn tx_proof(
+        &self,
+        hash: Hash,
+    ) -> Result<Option<interface::http::TxProofView>, NodeError> {
+        self.read(move |r| r.tx_proof(&hash)).await
+    }
+
     pub async fn tx(&self, hash: Hash) -> Result<TxStatus, NodeError> {
         if let Some(record) = self.read(move |r| r.tx(&hash)).await? {
             return Ok(TxStatus::Committed(record));

@@ -91,6 +91,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             mempool_max_drain_ms: config.mempool_max_drain_ms,
             empty_block_wait_ms: config.empty_block_wait_ms,
             verify_threads: config.verify_threads,
+            state_versions_kept: config.state_versions_kept,
         },
     };
     let api_token = read_api_token(home, &config.api_token_file)?;

@@ -12,6 +12,9 @@ use tokio::sync::{broadcast, watch};
 
 use crate::commit_log::{CommitInfo, CommitLog};
 use interface::http::NodeStatus as Status;
+use interface::http::{AccountProofView, TxProofView};
+use ledger::encoding;
+use ledger::merkle::merkle_path;
 
 /// Commit notifications kept for slow listeners; one that falls further behind re-reads the
 /// store instead.
@@ -135,6 +138,81 @@ impl Reads {
             (Some(b), Some(c)) => Some((b, c)),
             _ => None,
         })
+    }
+
+    /// `address`'s account at `height` (None: the tip) with the header, certificate and
+    /// state proof that let a light client check it.
+    pub fn account_proof(
+        &self,
+        address: &Address,
+        height: Option<u64>,
+    ) -> Result<AccountProofView, StorageError> {
+        let tip = self.store.tip()?.height;
+        let height = height.unwrap_or(tip);
+        // Height 0 has no header or certificate: the genesis file is its proof.
+        let (header, certificate) = match (
+            (height > 0)
+                .then(|| self.store.header(height))
+                .transpose()?
+                .flatten(),
+            (height > 0)
+                .then(|| self.store.certificate(height))
+                .transpose()?
+                .flatten(),
+        ) {
+            (Some(h), Some(c)) => (h, c),
+            _ => {
+                return Err(StorageError::Pruned {
+                    height,
+                    oldest: self.store.oldest_provable()?.max(1),
+                    tip,
+                });
+            }
+        };
+        let (account, path) = self.store.prove_account(height, address)?;
+        Ok(AccountProofView {
+            address: *address,
+            height,
+            account,
+            header: hex::encode(encoding::encode(&header)),
+            certificate: hex::encode(encoding::encode(&certificate)),
+            proof: hex::encode(ledger::light::encode_account_path(&path)),
+        })
+    }
+
+    /// A committed transaction with its block's header and certificate and its Merkle path
+    /// to the header's `tx_root` (None: not committed here).
+    pub fn tx_proof(&self, hash: &Hash) -> Result<Option<TxProofView>, StorageError> {
+        let Some(record) = self.store.tx(hash)? else {
+            return Ok(None);
+        };
+        let (Some(block), Some(certificate)) = (
+            self.store.block(record.height)?,
+            self.store.certificate(record.height)?,
+        ) else {
+            return Ok(None);
+        };
+        let ids = block.tx_hashes();
+        let index = record.index as usize;
+        let (Some(tx), Some(path)) = (block.txs.get(index), merkle_path(&ids, index)) else {
+            return Err(StorageError::Corrupt {
+                what: format!("the index entry of {hash}"),
+                error: encoding::DecodeError::Malformed(format!(
+                    "it names transaction {index} of block {}, which has {}",
+                    record.height,
+                    ids.len()
+                )),
+            });
+        };
+        Ok(Some(TxProofView {
+            hash: *hash,
+            height: record.height,
+            index: record.index,
+            tx: hex::encode(tx.encode()),
+            header: hex::encode(encoding::encode(&block.header)),
+            certificate: hex::encode(encoding::encode(&certificate)),
+            path: hex::encode(encoding::encode(&path)),
+        }))
     }
 
     /// Wait up to `wait` for `hash` to be committed, woken by each commit.

@@ -9,8 +9,8 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use interface::http::{
-    AccountView, ApiError, BatchSubmitted, BlockView, CommitInfo, MempoolView, NodeStatus,
-    PeerView, SubmitRequest, Submitted, TxInfo,
+    AccountProofView, AccountView, ApiError, BatchSubmitted, BlockView, CommitInfo, MempoolView,
+    NodeStatus, PeerView, SubmitRequest, Submitted, TxAnswer, TxInfo,
 };
 use ledger::{AccountTx, Address, Hash, SignedTx, TxBatch, Validator};
 use serde::de::DeserializeOwned;
@@ -214,6 +214,22 @@ impl Client {
 
     pub async fn account(&self, address: &Address) -> Result<AccountView, ClientError> {
         self.get(&format!("/v1/accounts/{address}")).await
+    }
+
+    /// The account at `height` (None: the node's tip) with what proves it.
+    pub async fn account_proof(
+        &self,
+        address: &Address,
+        height: Option<u64>,
+    ) -> Result<AccountProofView, ClientError> {
+        let at = height.map(|h| format!("&height={h}")).unwrap_or_default();
+        self.get(&format!("/v1/accounts/{address}?prove=true{at}"))
+            .await
+    }
+
+    /// A committed transaction with what proves it, or the plain answer if it is pending.
+    pub async fn tx_proof(&self, hash: &Hash) -> Result<TxAnswer, ClientError> {
+        self.get(&format!("/v1/txs/{hash}?prove=true")).await
     }
 
     pub async fn tx(&self, hash: &Hash) -> Result<TxInfo, ClientError> {

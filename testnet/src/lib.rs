@@ -15,6 +15,7 @@ mod docker_net;
 pub mod events;
 pub mod init;
 pub mod k8s;
+pub mod light;
 pub mod manifest;
 pub mod processes;
 

@@ -3,7 +3,7 @@
 //! the node's application does (structure, signatures, execution against the state root), so
 //! a tampered body or a block built on a wrong state is refused for the same reasons.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ledger::block::MAX_BLOCK_TXS;
 use ledger::merkle::merkle_root;
@@ -31,7 +31,7 @@ impl Accounts {
     }
 
     pub fn genesis(&self) -> State {
-        let accounts: HashMap<PublicKey, Account> = self
+        let accounts: BTreeMap<PublicKey, Account> = self
             .keys
             .iter()
             .map(|k| {
@@ -42,7 +42,7 @@ impl Accounts {
                 (k.public(), account)
             })
             .collect();
-        State::from_parts(accounts, 0, Hash::ZERO)
+        State::from_accounts(accounts)
     }
 
     pub fn supply(&self) -> u128 {
@@ -83,7 +83,9 @@ impl Accounts {
             .collect();
         // A proposer keeps only what executes (a drawn transfer may send to itself or more
         // than its sender holds).
-        let (execution, kept) = state.execute_runnable(&ChainRules::open(CHAIN_ID), &drawn);
+        let (execution, kept) = state
+            .execute_runnable(&ChainRules::open(CHAIN_ID), &drawn)
+            .expect("the simulator's state tree is in memory");
         let txs: Vec<SignedTx> = kept.iter().map(|&i| drawn[i].clone()).collect();
         let hashes: Vec<Hash> = txs.iter().map(SignedTx::hash).collect();
         Block {

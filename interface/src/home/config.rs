@@ -65,6 +65,10 @@ pub const CONFIG_DOCS: &[(&str, &str)] = &[
         "Blocks a transfer may wait in the mempool for an earlier nonce of its sender.",
     ),
     (
+        "state_versions_kept",
+        "Heights whose state stays provable (`GET /v1/accounts/{address}?prove=true&height=H`); older versions of the state tree are pruned as blocks commit. At least 1.",
+    ),
+    (
         "mempool_max_per_sender",
         "Most transactions one sender may have waiting (429 `sender_limit` beyond).",
     ),
@@ -143,6 +147,8 @@ pub struct NodeConfig {
     pub mempool_gap_ttl_blocks: u64,
     /// Most transactions one sender may have waiting in the mempool.
     pub mempool_max_per_sender: usize,
+    /// Heights whose state stays provable; older tree versions are pruned.
+    pub state_versions_kept: u64,
     /// With an empty mempool the proposer waits up to this long after the last commit for a
     /// transaction before proposing an empty block (fewer empty blocks on an idle chain).
     /// Must be below `timeouts.propose_base_ms`; 0 = propose at once.
@@ -174,6 +180,7 @@ impl Default for NodeConfig {
             mempool_max_drain_ms: 1_500,
             mempool_gap_ttl_blocks: 100,
             mempool_max_per_sender: 10_000,
+            state_versions_kept: 1_000,
             empty_block_wait_ms: 500,
             api_token_file: String::new(),
             verify_threads: 0,

@@ -31,6 +31,11 @@ pub(super) fn error(status: StatusCode, code: ErrorCode, message: impl Into<Stri
 pub(super) fn node_error(e: NodeError) -> Response {
     match e {
         NodeError::Full(refusal) => refused(&refusal),
+        NodeError::Storage(e @ ledger::storage::StorageError::Pruned { .. }) => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::HeightNotKept,
+            e.to_string(),
+        ),
         NodeError::Storage(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::StorageError,

@@ -8,11 +8,13 @@
 //! | POST | `/v1/txs/batch` (body: an encoded `TxBatch`) | [`BatchSubmitted`] |
 //! | GET | `/v1/commits?from=H` | [`CommitInfo`]s of recent blocks, with this node's commit times |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce", "next_nonce"}` (committed, and counting this node's pending transfers) |
+//! | GET | `/v1/accounts/{address}?prove=true&height=H` | [`AccountProofView`]: the account (or null) at H (default: the tip) with header, certificate and state proof; 404 `height_not_kept` outside the kept heights |
 //! | GET | `/v1/accounts/{address}/txs?limit=N&before=H` | its committed transfers, newest first ([`ledger::AccountTx`]) |
 //! | GET | `/v1/mempool?limit=N&from=ADDRESS` | [`MempoolView`] |
 //! | GET | `/v1/events?tx=HASH` | Server-Sent Events: committed blocks (see `events`) |
 //! | GET | `/v1/validators` | `[{"public_key", "power"}]` |
 //! | GET | `/v1/txs/{hash}` | `{"status": "pending", "hash"}` or `{"status": "committed", "hash", "height", "index"}`; 404 |
+//! | GET | `/v1/txs/{hash}?prove=true` | [`TxProofView`] for a committed transaction (header, certificate, Merkle path); else as without it |
 //! | GET | `/v1/blocks/{height}` or `/v1/blocks/latest` | `{"block", "certificate"}`; 404 |
 //! | GET | `/v1/status` | [`NodeStatus`] |
 //! | GET | `/v1/peers` | `[{"peer_id", "score"}]` |

@@ -58,14 +58,39 @@ fn address_in(
     })
 }
 
+#[derive(Deserialize)]
+pub(super) struct ProveQuery {
+    #[serde(default)]
+    prove: bool,
+    height: Option<u64>,
+}
+
 pub(super) async fn account(
     State(node): State<NodeHandle>,
     address: Result<Path<String>, PathRejection>,
+    q: Result<Query<ProveQuery>, QueryRejection>,
 ) -> Response {
     let address = match address_in(address, "") {
         Ok(a) => a,
         Err(refused) => return *refused,
     };
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e),
+    };
+    if q.prove {
+        return match node.account_proof(address, q.height).await {
+            Ok(p) => Json(p).into_response(),
+            Err(e) => node_error(e),
+        };
+    }
+    if q.height.is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadQuery,
+            "height= needs prove=true (an unproven read is of the latest state)",
+        );
+    }
     match node.account_view(address).await {
         Ok(a) => Json(a).into_response(),
         Err(e) => node_error(e),
@@ -134,7 +159,12 @@ pub(super) async fn account_txs(
 pub(super) async fn tx(
     State(node): State<NodeHandle>,
     hash: Result<Path<String>, PathRejection>,
+    q: Result<Query<ProveQuery>, QueryRejection>,
 ) -> Response {
+    let prove = match q {
+        Ok(Query(q)) => q.prove,
+        Err(e) => return bad_query(e),
+    };
     let hash = match hash {
         Ok(Path(h)) => h,
         Err(e) => return bad_path(ErrorCode::BadHash, e),
@@ -143,6 +173,14 @@ pub(super) async fn tx(
         Ok(h) => h,
         Err(e) => return error(StatusCode::BAD_REQUEST, ErrorCode::BadHash, format!("{e}")),
     };
+    if prove {
+        match node.tx_proof(hash).await {
+            Ok(Some(p)) => return Json(p).into_response(),
+            // Pending or unknown: nothing to prove, answered as without `prove`.
+            Ok(None) => {}
+            Err(e) => return node_error(e),
+        }
+    }
     match node.tx(hash).await {
         Ok(TxStatus::Pending) => Json(TxInfo::Pending { hash }).into_response(),
         Ok(TxStatus::Committed(r)) => Json(TxInfo::committed(hash, r)).into_response(),

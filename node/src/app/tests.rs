@@ -74,7 +74,7 @@ fn send(from: &Keypair, to: &Keypair, amount: u64, nonce: u64) -> SignedTx {
 /// receipts).
 fn forged_block(app: &Application, txs: Vec<SignedTx>) -> Block {
     let tip = app.tip().unwrap();
-    let (execution, _) = app.state.execute_runnable(&app.rules, &txs);
+    let (execution, _) = app.state.execute_runnable(&app.rules, &txs).unwrap();
     Block {
         header: BlockHeader {
             chain_id: "app-test".into(),
