@@ -247,8 +247,25 @@ fn a_four_validator_testnet_from_the_command_line() {
         account["balance"] == 77
     });
     let human = ok(d, &["query", "account", &address]);
-    let by_key = ok(d, &["query", "account", "--key", me.to_str().unwrap()]);
-    assert_eq!(by_key, human, "the key file's account is the address's");
+    // At the same height (the chain moves on between two queries).
+    let height = human
+        .split("verified at height ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a verified answer: {human}"));
+    let at_height = ok(d, &["query", "account", &address, "--height", height]);
+    let by_key = ok(
+        d,
+        &[
+            "query",
+            "account",
+            "--key",
+            me.to_str().unwrap(),
+            "--height",
+            height,
+        ],
+    );
+    assert_eq!(by_key, at_height, "the key file's account is the address's");
     assert!(human.contains("balance  77"), "{human}");
     let block = json(&ok(d, &["query", "block", "latest", "--json"]));
     assert!(block["certificate"]["signatures"].as_array().unwrap().len() >= 3);
