@@ -24,19 +24,22 @@ use crate::state_tree::{self, AccountPath, StateTree};
 use crate::vote::CommitCertificate;
 
 mod tree;
-use tree::{CF_TREE_NODES, CF_TREE_STALE, CF_TREE_VALUES, StoreTree};
+use tree::{
+    CF_TREE_NODES, CF_TREE_STALE, CF_TREE_STALE_VALUES, CF_TREE_VALUES, NodeCache, StoreTree,
+};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_CERTS: &str = "certificates";
 const CF_BLOCK_INDEX: &str = "block_index";
 const CF_TXS: &str = "txs";
+/// Each account's latest value and the height it last changed at: `encode((Account, u64))`.
 const CF_STATE: &str = "state";
 const CF_META: &str = "meta";
 const CF_SIGNING: &str = "signing";
 /// Each account's committed transfers, sent and received: key `address ++ height ++ index`
 /// (big-endian, so an account's entries are contiguous and in chain order).
 const CF_ACCOUNT_TXS: &str = "account_txs";
-const COLUMN_FAMILIES: [&str; 11] = [
+const COLUMN_FAMILIES: [&str; 12] = [
     CF_BLOCKS,
     CF_CERTS,
     CF_BLOCK_INDEX,
@@ -48,6 +51,7 @@ const COLUMN_FAMILIES: [&str; 11] = [
     CF_TREE_NODES,
     CF_TREE_VALUES,
     CF_TREE_STALE,
+    CF_TREE_STALE_VALUES,
 ];
 
 const KEY_SCHEMA: &[u8] = b"schema";
@@ -150,6 +154,11 @@ pub struct Store {
     signing_keys: std::sync::Mutex<Vec<Vec<u8>>>,
     /// How many of the newest state tree versions commits keep (at least 1).
     versions_kept: AtomicU64,
+    /// The state tree's recent nodes, shared with its reader.
+    node_cache: Arc<NodeCache>,
+    /// The height each account last changed at: the version of its newest value in the
+    /// tree, which its next change supersedes (and pruning later deletes).
+    changed_at: std::sync::Mutex<HashMap<Address, u64>>,
 }
 
 fn height_key(height: u64) -> [u8; 8] {
@@ -199,6 +208,8 @@ impl Store {
             db: Arc::new(db),
             signing_keys: Default::default(),
             versions_kept: AtomicU64::new(DEFAULT_STATE_VERSIONS_KEPT),
+            node_cache: Arc::default(),
+            changed_at: Default::default(),
         };
         let genesis_hash = genesis.hash();
         match store.get_meta::<u32>(KEY_SCHEMA)? {
@@ -248,10 +259,14 @@ impl Store {
                 balance: a.balance,
                 nonce: 0,
             };
-            batch.put_cf(self.cf(CF_STATE), a.address.0, encoding::encode(&account));
+            batch.put_cf(
+                self.cf(CF_STATE),
+                a.address.0,
+                encoding::encode(&(account, 0u64)),
+            );
         }
         let (state_root, update) = State::genesis_update(genesis);
-        tree::write_update(&self.db, &mut batch, 0, &update);
+        tree::write_update(&self.db, &mut batch, 0, &update, []);
         let tip = Tip {
             height: 0,
             block_hash: genesis.hash(),
@@ -286,6 +301,7 @@ impl Store {
     fn load_state(&self) -> Result<State, StorageError> {
         let tip = self.tip()?;
         let mut accounts = HashMap::new();
+        let mut changed_at = HashMap::new();
         for item in self.db.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
             let (key, value) = item?;
             let address =
@@ -293,10 +309,14 @@ impl Store {
                     what: format!("state key of {} bytes", key.len()),
                     error: DecodeError::Malformed("address must be 32 bytes".into()),
                 })?);
-            accounts.insert(address, decode(&value, || format!("account {address}"))?);
+            let (account, at): (Account, u64) = decode(&value, || format!("account {address}"))?;
+            accounts.insert(address, account);
+            changed_at.insert(address, at);
         }
+        *self.changed_at.lock().unwrap_or_else(|p| p.into_inner()) = changed_at;
         let tree: Arc<dyn StateTree> = Arc::new(StoreTree {
             db: Arc::downgrade(&self.db),
+            cache: self.node_cache.clone(),
         });
         // The tree and the tip are written in one batch; disagreeing means damage.
         let root = state_tree::root(tree.as_ref(), tip.height)?;
@@ -346,6 +366,7 @@ impl Store {
         }
         let tree = StoreTree {
             db: Arc::downgrade(&self.db),
+            cache: self.node_cache.clone(),
         };
         Ok(state_tree::prove(&tree, height, address)?)
     }
@@ -457,14 +478,26 @@ impl Store {
             );
         }
         let state = self.cf(CF_STATE);
+        let mut changed_at = self.changed_at.lock().unwrap_or_else(|p| p.into_inner());
         for (address, account) in &execution.changes {
-            batch.put_cf(state, address.0, encoding::encode(account));
+            batch.put_cf(state, address.0, encoding::encode(&(*account, height)));
         }
-        tree::write_update(&self.db, &mut batch, height, &execution.tree_update);
+        let superseded = execution
+            .changes
+            .keys()
+            .filter_map(|a| changed_at.get(a).map(|previous| (*a, *previous)));
+        tree::write_update(
+            &self.db,
+            &mut batch,
+            height,
+            &execution.tree_update,
+            superseded,
+        );
         let first_kept = (height + 1).saturating_sub(self.versions_kept.load(Ordering::Relaxed));
         let pruned_through = self.oldest_provable()?;
+        let mut pruned = Vec::new();
         if first_kept > pruned_through {
-            tree::prune(&self.db, &mut batch, pruned_through + 1, first_kept)?;
+            pruned = tree::prune(&self.db, &mut batch, pruned_through + 1, first_kept)?;
             batch.put_cf(
                 self.cf(CF_META),
                 KEY_TREE_FIRST_KEPT,
@@ -478,6 +511,10 @@ impl Store {
         };
         batch.put_cf(self.cf(CF_META), KEY_TIP, encoding::encode(&new_tip));
         self.write_synced(batch)?;
+        changed_at.extend(execution.changes.keys().map(|a| (*a, height)));
+        drop(changed_at);
+        self.node_cache.pruned(&pruned);
+        self.node_cache.written(&execution.tree_update);
         Ok(new_tip)
     }
 
@@ -659,7 +696,9 @@ impl Store {
     }
 
     pub fn account(&self, address: &Address) -> Result<Option<Account>, StorageError> {
-        self.get(CF_STATE, &address.0, || format!("account {address}"))
+        let stored: Option<(Account, u64)> =
+            self.get(CF_STATE, &address.0, || format!("account {address}"))?;
+        Ok(stored.map(|(account, _)| account))
     }
 
     fn get<T: Decode<()>>(
