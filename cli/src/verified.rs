@@ -18,8 +18,8 @@ pub struct TrustArgs {
     #[arg(long)]
     pub trust_node: bool,
     /// The chain's genesis.json: the validator set answers are checked against. Default:
-    /// the local testnet's (`lantau testnet up`).
-    #[arg(long, env = "LANTAU_GENESIS", conflicts_with = "trust_node")]
+    /// the local testnet's (`lantau testnet up`). Unused with --trust-node.
+    #[arg(long, env = "LANTAU_GENESIS")]
     pub genesis: Option<PathBuf>,
 }
 

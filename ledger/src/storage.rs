@@ -133,7 +133,7 @@ pub enum StorageError {
         at: Option<u64>,
     },
     #[error(
-        "the state at height {height} is no longer kept: this node keeps heights {oldest}..={tip} provable (config state_versions_kept); ask for a recent height"
+        "the state at height {height} is not kept here: this node keeps heights {oldest}..={tip} provable (older ones are pruned: config state_versions_kept); ask for one of those"
     )]
     Pruned { height: u64, oldest: u64, tip: u64 },
     #[error(transparent)]
