@@ -1072,3 +1072,115 @@ async fn event_streams_tell_commits_and_are_bounded_and_histories_list_transfers
     assert_eq!(open_events(&app, "").await.status(), StatusCode::OK);
     drop((body, late, blocks));
 }
+
+/// Proofs: an account and an absence verify against the genesis validator, a transaction's
+/// inclusion does, and bad or unanswerable questions get their codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_verify_and_bad_proof_requests_get_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start(dir.path(), &alice);
+    let app = router(node, LIMIT);
+    let tx = pays_bob(&alice, 0);
+    let (s, v) = call(&app, "POST", "/v1/txs?wait_ms=10000", &tx_json(&tx)).await;
+    assert_eq!(
+        (s, &v["status"]),
+        (StatusCode::OK, &"committed".into()),
+        "{v}"
+    );
+    let height = v["height"].as_u64().unwrap();
+    let trusted = ledger::light::Trusted {
+        chain_id: "api-test".into(),
+        validators: ledger::ValidatorSet::equal([Keypair::from_seed("api-validator").public()])
+            .unwrap(),
+    };
+    let unhex = |v: &serde_json::Value, k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
+    let bob = Keypair::from_seed("bob").public();
+    for (who, expect) in [
+        (bob, Some(1)),
+        (Keypair::from_seed("nobody").public(), None),
+    ] {
+        let (s, v) = call(
+            &app,
+            "GET",
+            &format!("/v1/accounts/{who}?prove=true&height={height}"),
+            "",
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["height"], height);
+        let account: Option<ledger::Account> =
+            serde_json::from_value(v["account"].clone()).unwrap();
+        assert_eq!(account.map(|a| a.balance), expect);
+        let certified = ledger::light::verify_account(
+            &trusted,
+            &who,
+            account.as_ref(),
+            height,
+            &unhex(&v, "header"),
+            &unhex(&v, "certificate"),
+            &unhex(&v, "proof"),
+        )
+        .unwrap();
+        assert_eq!((certified.signers, certified.validators), (1, 1));
+    }
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!("/v1/txs/{}?prove=true", tx.hash()),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, proved) = ledger::light::verify_tx(
+        &trusted,
+        &tx.hash(),
+        v["height"].as_u64().unwrap(),
+        &unhex(&v, "tx"),
+        &unhex(&v, "header"),
+        &unhex(&v, "certificate"),
+        &unhex(&v, "path"),
+    )
+    .unwrap();
+    assert_eq!(proved, tx);
+    for (uri, status, expected) in [
+        (
+            format!("/v1/accounts/{bob}?prove=true&height=0"),
+            StatusCode::NOT_FOUND,
+            "height_not_kept",
+        ),
+        (
+            format!("/v1/accounts/{bob}?prove=true&height=999999"),
+            StatusCode::NOT_FOUND,
+            "height_not_kept",
+        ),
+        (
+            format!("/v1/accounts/{bob}?prove=true&height=x"),
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+        ),
+        (
+            format!("/v1/accounts/{bob}?prove=maybe"),
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+        ),
+        (
+            format!("/v1/accounts/{bob}?height=1"),
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+        ),
+        (
+            "/v1/accounts/xyz?prove=true".to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_address",
+        ),
+        (
+            format!("/v1/txs/{}?prove=true", "ab".repeat(32)),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        let (s, v) = call(&app, "GET", &uri, "").await;
+        assert_eq!((s, code(&v).as_str()), (status, expected), "{uri}: {v}");
+    }
+}
