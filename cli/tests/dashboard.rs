@@ -9,9 +9,9 @@ mod common;
 use std::io::BufRead as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{Testnet, lantau, ok};
+use common::{Testnet, lantau, ok, wait_until};
 
 /// Stops the dashboard even when an assertion fails.
 struct Dashboard(Child);
@@ -270,12 +270,4 @@ fn snapshot(url: &str) -> serde_json::Value {
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

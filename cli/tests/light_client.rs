@@ -9,9 +9,8 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use common::{Testnet, json, ok, run};
+use common::{Testnet, json, ok, run, wait_until};
 
 #[derive(Clone, Copy, Debug)]
 enum Lie {
@@ -161,14 +160,6 @@ fn fails(dir: &Path, args: &[&str], reason: &str) -> String {
         "lantau {args:?}: wanted {reason:?} in:\n{stderr}"
     );
     stderr
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
