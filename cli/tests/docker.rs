@@ -314,14 +314,15 @@ fn a_testnet_of_containers_commits_and_survives_a_kill_partitions_and_a_pause() 
     );
     let p = &summary["points"][0];
     assert_eq!(p["complete"], true, "{p}");
+    // A kill may take with it what node2 acknowledged and had not gossiped yet (a mempool is
+    // not durable); the audit counts those as lost in the kill (accepted there just before
+    // it), and their senders' later nonces as stranded. Nothing else may go missing.
+    assert_eq!(p["dropped"].as_u64(), Some(0), "{p}");
+    let count = |k: &str| p[k].as_u64().unwrap();
     assert_eq!(
-        (p["dropped"].as_u64(), p["crash_lost"].as_u64()),
-        (Some(0), Some(0)),
-        "{p}"
-    );
-    assert_eq!(
-        p["committed"], p["accepted"],
-        "committed = acknowledged: {p}"
+        count("committed") + count("crash_lost") + count("stranded"),
+        count("accepted"),
+        "every acknowledged transfer committed or was lost in the kill: {p}"
     );
     assert!(p["faults"].to_string().contains("kill"), "{p}");
     // The containers' validators are measured like processes (their host pids).
