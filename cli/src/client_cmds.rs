@@ -264,11 +264,7 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                     value["next_nonce"] = n.into();
                 }
                 if let Some(v) = &verified {
-                    value["verified"] = serde_json::json!({
-                        "height": v.height,
-                        "signers": v.signers,
-                        "validators": v.validators,
-                    });
+                    value["verified"] = serde_json::to_value(v).expect("serialises");
                 }
                 print_json(&value);
                 return Ok(());
@@ -430,11 +426,7 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                     });
                 }
                 if let Some(v) = &verified {
-                    value["verified"] = serde_json::json!({
-                        "height": v.height,
-                        "signers": v.signers,
-                        "validators": v.validators,
-                    });
+                    value["verified"] = serde_json::to_value(v).expect("serialises");
                 }
                 print_json(&value);
             } else {

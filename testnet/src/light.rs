@@ -6,8 +6,9 @@ use interface::http::{AccountProofView, TxProofView};
 use ledger::light::{Certified, LightError, Trusted};
 use ledger::{Account, Address, Hash, SignedTx};
 
-/// An answer that verified: at which height, and by how many validators' signatures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An answer that verified: at which height, and by how many validators' signatures (the
+/// `verified` object of `--json` answers).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Verified {
     pub height: u64,
     pub signers: usize,
