@@ -75,8 +75,9 @@ pub struct BenchArgs {
     #[arg(long = "fault")]
     faults: Vec<String>,
     /// A validator that lies for the whole run, NODE:BEHAVIOUR, repeatable: 3:equivocate.
-    /// BEHAVIOUR is equivocate, withhold, tamper-relay, tamper-sync, flood-rounds, fake-pol
-    /// or silent (see `lantau start --help`). Load goes to the honest validators only.
+    /// BEHAVIOUR is equivocate, withhold, tamper-relay, tamper-sync, flood-rounds, fake-pol,
+    /// silent, hide-batches, bad-batches or phantom-batches (see `lantau start --help`).
+    /// Load goes to the honest validators only.
     #[arg(long = "byzantine", value_name = "NODE:BEHAVIOUR")]
     byzantine: Vec<String>,
     /// Where the validators run: `processes` on this machine, or `docker` containers, each
@@ -262,6 +263,12 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
             config.latency_cap_ms
         ),
     }
+    outln!(
+        "{}",
+        outcome
+            .ceiling
+            .line(outcome.peak.as_ref().map(|p| p.committed_tps))
+    );
     outln!("report: {}", outcome.report.display());
     let lost: usize = outcome.points.iter().map(|p| p.dropped).sum();
     if lost > 0 {

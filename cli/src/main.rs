@@ -108,7 +108,8 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
         /// Research testnets only: misbehave on purpose in one way (equivocate, withhold,
-        /// tamper-relay, tamper-sync, flood-rounds, fake-pol, silent). Refused unless the
+        /// tamper-relay, tamper-sync, flood-rounds, fake-pol, silent, hide-batches,
+        /// bad-batches, phantom-batches). Refused unless the
         /// chain id marks a test chain (test, bench, demo, devnet) or the next flag is given.
         #[arg(long, value_name = "BEHAVIOUR")]
         byzantine: Option<interface::byzantine::Behaviour>,

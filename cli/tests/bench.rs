@@ -30,6 +30,22 @@ fn bench(out: &Path, extra: &[&str]) -> serde_json::Value {
     );
     let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
     let run: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    // The ceiling every peak is a ratio of, measured in the same run, in all three places.
+    let line = run["ceiling_line"]
+        .as_str()
+        .expect("a ceiling line")
+        .to_string();
+    assert!(
+        line.starts_with("ceiling ") && line.contains(" validators)"),
+        "{line}"
+    );
+    assert!(stdout.contains(&line), "{stdout}");
+    assert!(
+        run["ceiling"]["tx_per_sec"].as_f64().unwrap() > 0.0,
+        "{run}"
+    );
+    let page = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(page.contains(&line), "the report names the ceiling");
     // What ran, where and how, next to the points.
     assert!(
         run["version"].as_str().unwrap().contains("(commit "),

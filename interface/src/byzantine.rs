@@ -21,10 +21,17 @@ pub enum Behaviour {
     FakePol,
     /// Sends no consensus messages at all.
     Silent,
+    /// Gossips none of its transaction batches: its proposals name batches only it holds,
+    /// which the others must fetch from it.
+    HideBatches,
+    /// As `hide-batches`, and answers batch fetches with bytes that match no digest asked for.
+    BadBatches,
+    /// Its proposals name a batch that does not exist.
+    PhantomBatches,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 7] = [
+    pub const ALL: [Behaviour; 10] = [
         Behaviour::Equivocate,
         Behaviour::Withhold,
         Behaviour::TamperRelay,
@@ -32,6 +39,9 @@ impl Behaviour {
         Behaviour::FloodRounds,
         Behaviour::FakePol,
         Behaviour::Silent,
+        Behaviour::HideBatches,
+        Behaviour::BadBatches,
+        Behaviour::PhantomBatches,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +53,9 @@ impl Behaviour {
             Behaviour::FloodRounds => "flood-rounds",
             Behaviour::FakePol => "fake-pol",
             Behaviour::Silent => "silent",
+            Behaviour::HideBatches => "hide-batches",
+            Behaviour::BadBatches => "bad-batches",
+            Behaviour::PhantomBatches => "phantom-batches",
         }
     }
 }

@@ -18,6 +18,8 @@ pub mod domain {
     pub const BLOCK_HEADER: &[u8] = b"lantau/block-header/v1\0";
     pub const VOTE: &[u8] = b"lantau/vote/v1\0";
     pub const PROPOSAL: &[u8] = b"lantau/proposal/v1\0";
+    /// A gossiped transaction batch's digest, by which proposals name it.
+    pub const TX_BATCH: &[u8] = b"lantau/tx-batch/v1\0";
     pub const MERKLE_LEAF: &[u8] = b"\x00";
     pub const MERKLE_NODE: &[u8] = b"\x01";
     /// Every hash in the state tree (`state_tree`): account keys and values, leaves, inner

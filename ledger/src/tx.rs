@@ -46,6 +46,12 @@ impl TxBatch {
         encoding::encode(self)
     }
 
+    /// The digest proposals name an encoded batch by: over its bytes as sent, so a batch
+    /// fetched from anyone can be checked against the name before it is decoded.
+    pub fn digest(bytes: &[u8]) -> Hash {
+        sha256(&[domain::TX_BATCH, bytes])
+    }
+
     /// How many transactions an encoded batch says it holds, without decoding it (an upper
     /// bound only until it decodes: the bytes may lie).
     pub fn peek_len(bytes: &[u8]) -> Option<u64> {

@@ -116,7 +116,11 @@ impl Byzantine {
                 }
                 other => vec![(Route::All, other)],
             },
-            Behaviour::TamperRelay | Behaviour::TamperSync => vec![(Route::All, msg)],
+            Behaviour::TamperRelay
+            | Behaviour::TamperSync
+            | Behaviour::HideBatches
+            | Behaviour::BadBatches
+            | Behaviour::PhantomBatches => vec![(Route::All, msg)],
         }
     }
 
@@ -133,6 +137,32 @@ impl Byzantine {
         let mut tampered: SignedProposal = (**p).clone();
         tamper_body(&mut tampered.proposal.block, &self.key, &self.chain_id);
         Some(Message::Proposal(Box::new(tampered)).encode())
+    }
+
+    /// Whether this validator's transaction batches stay unpublished (`hide-batches`,
+    /// `bad-batches`).
+    pub fn hides_batches(&self) -> bool {
+        matches!(
+            self.behaviour,
+            Behaviour::HideBatches | Behaviour::BadBatches
+        )
+    }
+
+    /// What `bad-batches` answers a batch fetch with: each batch with a byte changed, so
+    /// nothing it sends matches a digest asked for.
+    pub fn corrupt_batches(&self, batches: &mut [Vec<u8>]) {
+        if self.behaviour == Behaviour::BadBatches {
+            for bytes in batches {
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 0x01;
+                }
+            }
+        }
+    }
+
+    /// The made-up batch `phantom-batches` names in its proposals.
+    pub fn phantom_batch(&self) -> Option<Hash> {
+        (self.behaviour == Behaviour::PhantomBatches).then_some(Hash([0xba; 32]))
     }
 
     /// `tamper-sync`'s liar, handed to the task that serves sync replies.

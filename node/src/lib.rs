@@ -8,6 +8,7 @@ pub mod admission;
 pub mod api;
 pub mod api_server;
 pub mod app;
+pub mod batches;
 pub mod byzantine;
 pub mod commit_log;
 pub mod handle;

@@ -95,6 +95,9 @@ pub struct Metrics {
     pub blocks_committed: Counter,
     pub gossip_rejected: Counter,
     pub sync_rejected: Counter,
+    pub batches_fetched: Counter,
+    pub batch_replies_rejected: Counter,
+    pub proposals_unresolved: Counter,
     pub api_connections_refused: Counter,
     pub api_event_streams: Gauge,
     pub api_event_streams_refused: Counter,
@@ -194,6 +197,21 @@ impl Metrics {
             sync_rejected: reg!(
                 "sync_replies_rejected",
                 "Block sync replies that did not verify (malformed, body not matching its header, wrong parent or certificate); their senders are not asked again for a while",
+                Counter::default()
+            ),
+            batches_fetched: reg!(
+                "batches_fetched",
+                "Transaction batches a compact proposal named that this validator lacked, fetched from a peer and matching their digests",
+                Counter::default()
+            ),
+            batch_replies_rejected: reg!(
+                "batch_replies_rejected",
+                "Batch fetch replies holding bytes that match no digest asked for, or no batch; their senders are not asked again for a while",
+                Counter::default()
+            ),
+            proposals_unresolved: reg!(
+                "proposals_unresolved",
+                "Compact proposals given up on because no peer served a batch they named (the proposer loses its round)",
                 Counter::default()
             ),
             api_connections_refused: reg!(

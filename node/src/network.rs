@@ -15,9 +15,13 @@ use tokio::sync::mpsc;
 /// Largest gossip message: a proposal carrying a full block.
 pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
 
+mod batch_protocol;
 mod event_loop;
 mod swarm;
 mod sync_protocol;
+pub use batch_protocol::{
+    BatchRequest, BatchResponse, MAX_BATCH_RESPONSE_BYTES, MAX_BATCHES_PER_REQUEST,
+};
 use event_loop::NetworkTask;
 pub use sync_protocol::{SYNC_BATCH, SYNC_REPLY_BUDGET_BYTES, SyncRequest, SyncResponse};
 
@@ -85,6 +89,15 @@ pub enum Command {
         response: SyncResponse,
         permit: tokio::sync::OwnedSemaphorePermit,
     },
+    /// Ask `peer` for batches by digest (`/lantau/batches/1`).
+    RequestBatches {
+        peer: PeerId,
+        request: BatchRequest,
+    },
+    RespondBatches {
+        channel: ResponseChannel<BatchResponse>,
+        response: BatchResponse,
+    },
 }
 
 pub enum Event {
@@ -112,6 +125,19 @@ pub enum Event {
         /// The reply arrived but did not decode (oversized, malformed, or a block whose body
         /// does not match its header): the peer lied, rather than being slow or gone.
         lied: bool,
+    },
+    BatchesRequested {
+        from: PeerId,
+        request: BatchRequest,
+        channel: ResponseChannel<BatchResponse>,
+    },
+    Batches {
+        from: PeerId,
+        response: BatchResponse,
+    },
+    /// A batch request failed (timed out, refused, or its reply did not decode).
+    BatchFetchFailed {
+        from: PeerId,
     },
     Connected(PeerId),
     Disconnected(PeerId),

@@ -1228,3 +1228,166 @@ async fn a_silently_cut_validator_is_noticed_and_resumes_after_the_heal() {
         "node3's loss is not logged:\n{text}"
     );
 }
+
+/// Start `net`'s validator 3 as a liar of `behaviour` (the others honest), and wait for the
+/// first blocks.
+async fn with_liar(behaviour: node::byzantine::Behaviour, alice: &Keypair) -> Net {
+    let mut net = start_only(4, 3, alice);
+    let mut liar = net.setup(3);
+    liar.byzantine = Some(behaviour);
+    net.handles[3] = Some(service::start(liar).unwrap());
+    wait_for("first blocks", async || net.min_height().await >= 2).await;
+    net
+}
+
+fn alice_pays(alice: &Keypair, nonce: u64, amount: u64) -> Vec<u8> {
+    Transfer {
+        chain_id: "net-test".into(),
+        from: alice.public(),
+        to: Keypair::from_seed("bob").public(),
+        amount,
+        nonce,
+        memo: vec![],
+    }
+    .sign(alice)
+    .encode()
+}
+
+/// The heights in `from..to` that validator 3 proposed, as node 0 committed them.
+async fn proposed_by_3(net: &Net, from: u64, to: u64) -> Vec<(u64, u32)> {
+    let liar = net.keys[3].public();
+    let mut heights = vec![];
+    for h in from..to {
+        let (block, cert) = net.node(0).block(Some(h)).await.unwrap().unwrap();
+        if block.header.proposer == liar {
+            heights.push((h, cert.round));
+        }
+    }
+    heights
+}
+
+/// A proposal names its transactions by the batches that gossiped them. A validator that
+/// never gossips its batches (so every other validator lacks them) still gets its block
+/// decided: the others fetch the batches from it by digest, check them, and vote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proposal_whose_batches_were_never_gossiped_is_fetched_and_decided() {
+    let alice = Keypair::from_seed("alice");
+    let bob = Keypair::from_seed("bob").public();
+    let net = with_liar(node::byzantine::Behaviour::HideBatches, &alice).await;
+    // Only validator 3 ever holds these: they reach the others inside its proposal alone.
+    for nonce in 0..3 {
+        let accepted = net.node(3).submit(alice_pays(&alice, nonce, 10)).await;
+        assert!(accepted.unwrap().is_ok());
+    }
+    wait_for("the hidden transfers on every validator", async || {
+        for h in net.running() {
+            if h.balance(bob).await.unwrap() != 30 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for i in 0..3 {
+        let m = net.node(i).metrics();
+        assert!(
+            m.batches_fetched.get() >= 1,
+            "validator {i} fetched no batch"
+        );
+        assert_eq!(m.batch_replies_rejected.get(), 0);
+    }
+    // Every block holding them was validator 3's.
+    let tip = net.node(0).status().await.unwrap().committed_height;
+    let mut found = 0;
+    for h in 1..=tip {
+        let (block, _) = net.node(0).block(Some(h)).await.unwrap().unwrap();
+        if !block.txs.is_empty() {
+            assert_eq!(block.header.proposer, net.keys[3].public());
+            found += block.txs.len();
+        }
+    }
+    assert_eq!(found, 3);
+}
+
+/// A validator that answers batch fetches with bytes matching no digest asked for is refused
+/// (nothing it sent is stored) and set aside; its proposals are given up and it loses its
+/// rounds, while the honest validators go on committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_that_does_not_match_its_digest_is_refused_and_its_sender_set_aside() {
+    let alice = Keypair::from_seed("alice");
+    let bob = Keypair::from_seed("bob").public();
+    let net = with_liar(node::byzantine::Behaviour::BadBatches, &alice).await;
+    // A transfer only the liar holds: its proposals name a batch only it can serve.
+    assert!(
+        net.node(3)
+            .submit(alice_pays(&alice, 0, 10))
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let rejected = || {
+        (0..3)
+            .map(|i| net.node(i).metrics().batch_replies_rejected.get())
+            .sum::<u64>()
+    };
+    wait_for("the liar's replies to be refused", async || rejected() >= 1).await;
+    let from = net.node(0).status().await.unwrap().committed_height;
+    wait_for("8 more heights", async || net.min_height().await > from + 8).await;
+    // The liar's transfer was never stored or committed anywhere honest.
+    for i in 0..3 {
+        assert_eq!(net.node(i).balance(bob).await.unwrap(), 0);
+        assert!(net.node(i).status().await.unwrap().halted.is_none());
+    }
+    // Its proposals after the lie lost their round: every height it proposed carried no
+    // transactions of its own (the only ones it had), so none was decided from its batches.
+    let to = net.node(0).status().await.unwrap().committed_height;
+    for (h, _) in proposed_by_3(&net, from + 1, to).await {
+        let (block, _) = net.node(0).block(Some(h)).await.unwrap().unwrap();
+        assert!(block.txs.is_empty(), "height {h}");
+    }
+    // An honest transfer still commits.
+    submit_all(net.node(0), vec![alice_pays(&alice, 0, 7)]).await;
+    wait_for("the honest transfer", async || {
+        net.node(1).balance(bob).await.unwrap() == 7
+    })
+    .await;
+}
+
+/// A proposer naming a batch that exists nowhere costs its round and nothing else: every
+/// peer is asked, the proposal is given up, the next round decides, and the liar is neither
+/// penalised nor cut off (nothing it sent was false on its face).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proposer_naming_an_unknown_batch_loses_its_round_and_nothing_else() {
+    let alice = Keypair::from_seed("alice");
+    let bob = Keypair::from_seed("bob").public();
+    let net = with_liar(node::byzantine::Behaviour::PhantomBatches, &alice).await;
+    let from = net.node(0).status().await.unwrap().committed_height;
+    submit_all(net.node(0), vec![alice_pays(&alice, 0, 5)]).await;
+    wait_for("8 more heights", async || net.min_height().await > from + 8).await;
+    let given_up: u64 = (0..3)
+        .map(|i| net.node(i).metrics().proposals_unresolved.get())
+        .sum();
+    assert!(given_up >= 3, "{given_up}");
+    let to = net.node(0).status().await.unwrap().committed_height;
+    // Validator 3 leads round 0 of every fourth height; a liar's round is lost, so none of
+    // the heights since was decided on a proposal of its.
+    assert_eq!(proposed_by_3(&net, from + 1, to).await, vec![]);
+    let mut later_rounds = 0;
+    for h in from + 1..to {
+        let (_, cert) = net.node(0).block(Some(h)).await.unwrap().unwrap();
+        later_rounds += usize::from(cert.round > 0);
+    }
+    assert!(later_rounds >= 1);
+    assert_eq!(net.node(2).balance(bob).await.unwrap(), 5);
+    let liar = net.peers[3].0;
+    for i in 0..3 {
+        let peers = net.node(i).peers().await.unwrap();
+        let seen = peers
+            .iter()
+            .find(|p| p.peer_id == liar)
+            .expect("still connected");
+        assert!(seen.score >= 0.0, "the liar was penalised: {}", seen.score);
+        assert_eq!(net.node(i).metrics().gossip_rejected.get(), 0);
+        assert_eq!(net.node(i).metrics().batch_replies_rejected.get(), 0);
+    }
+}

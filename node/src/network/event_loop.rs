@@ -174,6 +174,15 @@ impl NetworkTask {
             Command::RequestBlocks { peer, request } => {
                 swarm.behaviour_mut().sync.send_request(&peer, request);
             }
+            Command::RequestBatches { peer, request } => {
+                swarm.behaviour_mut().batches.send_request(&peer, request);
+            }
+            Command::RespondBatches { channel, response } => {
+                let _ = swarm
+                    .behaviour_mut()
+                    .batches
+                    .send_response(channel, response);
+            }
             Command::RespondBlocks {
                 request_id,
                 channel,
@@ -346,6 +355,26 @@ impl NetworkTask {
                 let lied = matches!(&error, request_response::OutboundFailure::Io(e) if e.kind() == io::ErrorKind::InvalidData);
                 Some(Event::SyncFailed { from: peer, lied })
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Batches(request_response::Event::Message {
+                peer,
+                message,
+                ..
+            })) => Some(match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => Event::BatchesRequested {
+                    from: peer,
+                    request,
+                    channel,
+                },
+                request_response::Message::Response { response, .. } => Event::Batches {
+                    from: peer,
+                    response,
+                },
+            }),
+            SwarmEvent::Behaviour(BehaviourEvent::Batches(
+                request_response::Event::OutboundFailure { peer, .. },
+            )) => Some(Event::BatchFetchFailed { from: peer }),
             _ => None,
         }
     }

@@ -17,6 +17,7 @@ use libp2p::{
     yamux,
 };
 
+use super::batch_protocol::{BATCH_PROTOCOL, BATCH_REQUEST_TIMEOUT, BatchCodec};
 use super::sync_protocol::{SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT, SyncCodec};
 use super::{
     CONSENSUS_TOPIC, MAX_GOSSIP_BYTES, MAX_PENDING_INCOMING, NetworkConfig, NetworkError, TX_TOPIC,
@@ -31,6 +32,7 @@ pub(super) struct Behaviour {
     pub(super) identify: identify::Behaviour,
     pub(super) ping: ping::Behaviour,
     pub(super) sync: request_response::Behaviour<SyncCodec>,
+    pub(super) batches: request_response::Behaviour<BatchCodec>,
 }
 
 /// How often each connection is pinged, and how long one ping may take. A cut link leaves TCP
@@ -115,6 +117,10 @@ pub(super) fn build(
                 sync: request_response::Behaviour::new(
                     [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+                ),
+                batches: request_response::Behaviour::new(
+                    [(StreamProtocol::new(BATCH_PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(BATCH_REQUEST_TIMEOUT),
                 ),
             })
         })

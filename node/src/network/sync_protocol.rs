@@ -37,10 +37,6 @@ pub struct SyncResponse {
     pub blocks: Vec<(Block, CommitCertificate)>,
 }
 
-/// Length-prefixed messages through `ledger::encoding`, with size limits on both sides.
-#[derive(Clone, Default)]
-pub(super) struct SyncCodec;
-
 pub(super) async fn read_framed<T: futures::AsyncRead + Unpin + Send, M: Decode<()>>(
     io: &mut T,
     limit: usize,
@@ -59,7 +55,7 @@ pub(super) async fn read_framed<T: futures::AsyncRead + Unpin + Send, M: Decode<
     encoding::decode(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-async fn write_framed<T: futures::AsyncWrite + Unpin + Send, M: Encode>(
+pub(super) async fn write_framed<T: futures::AsyncWrite + Unpin + Send, M: Encode>(
     io: &mut T,
     msg: &M,
 ) -> io::Result<()> {
@@ -69,32 +65,59 @@ async fn write_framed<T: futures::AsyncWrite + Unpin + Send, M: Encode>(
     io.close().await
 }
 
-impl request_response::Codec for SyncCodec {
+/// Length-prefixed `Req`/`Resp` messages through `ledger::encoding`, refused past the limits
+/// (`REQ` and `RESP` bytes) before they are read into memory.
+pub(super) struct FramedCodec<Req, Resp, const REQ: usize, const RESP: usize>(
+    std::marker::PhantomData<fn() -> (Req, Resp)>,
+);
+
+impl<Req, Resp, const REQ: usize, const RESP: usize> Default for FramedCodec<Req, Resp, REQ, RESP> {
+    fn default() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<Req, Resp, const REQ: usize, const RESP: usize> Clone for FramedCodec<Req, Resp, REQ, RESP> {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// Block sync's codec.
+pub(super) type SyncCodec =
+    FramedCodec<SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES>;
+
+impl<Req, Resp, const REQ: usize, const RESP: usize> request_response::Codec
+    for FramedCodec<Req, Resp, REQ, RESP>
+where
+    Req: Encode + Decode<()> + Send + Sync + 'static,
+    Resp: Encode + Decode<()> + Send + Sync + 'static,
+{
     type Protocol = StreamProtocol;
-    type Request = SyncRequest;
-    type Response = SyncResponse;
+    type Request = Req;
+    type Response = Resp;
 
     async fn read_request<T: futures::AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> io::Result<SyncRequest> {
-        read_framed(io, MAX_SYNC_REQUEST_BYTES).await
+    ) -> io::Result<Req> {
+        read_framed(io, REQ).await
     }
 
     async fn read_response<T: futures::AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> io::Result<SyncResponse> {
-        read_framed(io, MAX_SYNC_RESPONSE_BYTES).await
+    ) -> io::Result<Resp> {
+        read_framed(io, RESP).await
     }
 
     async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: SyncRequest,
+        req: Req,
     ) -> io::Result<()> {
         write_framed(io, &req).await
     }
@@ -103,7 +126,7 @@ impl request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        res: SyncResponse,
+        res: Resp,
     ) -> io::Result<()> {
         write_framed(io, &res).await
     }

@@ -11,6 +11,7 @@ use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
 
 use super::Node;
+use crate::batches::ConsensusWire;
 use crate::network::{self, Command, Verdict};
 
 /// Far-ahead consensus messages already verified, by content: a peer re-publishing one under
@@ -45,12 +46,12 @@ impl Node {
         // A stale proposal may carry 16 MiB: drop it by the height its bytes claim,
         // before its block is decoded and bound to its header.
         let current = self.driver.consensus().height();
-        if Message::peek_height(&data).is_some_and(|h| h < current) {
+        if ConsensusWire::peek_height(&data).is_some_and(|h| h < current) {
             self.metrics.consensus_refused("stale_height");
             self.report(id, source, Verdict::Ignore).await;
             return;
         }
-        let Ok(msg) = Message::decode(&data) else {
+        let Ok(wire) = ConsensusWire::decode(&data) else {
             self.metrics.consensus_refused("undecodable");
             tracing::debug!(%from, "undecodable consensus message");
             self.report(id, source, Verdict::Reject).await;
@@ -60,6 +61,28 @@ impl Node {
             self.report(id, source, Verdict::Ignore).await;
             return;
         }
+        let msg = match wire {
+            ConsensusWire::Proposal(p) => Message::Proposal(p),
+            ConsensusWire::Vote(v) => Message::Vote(v),
+            // Far ahead: only its signature is checked below, which needs no body.
+            ConsensusWire::Compact(c) if c.height > current + 1 => c.header_only(),
+            ConsensusWire::Compact(c) => match self.take_compact(*c, from) {
+                Ok(Some(msg)) => msg,
+                // Signed by its proposer and waiting for batches: forwarded, so that peers
+                // that hold them are not held up by us.
+                Ok(None) => {
+                    self.metrics.message(false, "proposal");
+                    self.report(id, source, Verdict::Accept).await;
+                    return;
+                }
+                Err(why) => {
+                    self.metrics.consensus_refused("malformed");
+                    tracing::warn!(%from, why, "malformed compact proposal");
+                    self.report(id, source, Verdict::Reject).await;
+                    return;
+                }
+            },
+        };
         self.metrics.message(false, msg.kind());
         let height = msg.height();
         // A message more than a height ahead is not taken in, but its signature is

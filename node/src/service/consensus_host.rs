@@ -163,7 +163,7 @@ impl Node {
         };
         for (route, msg) in out {
             self.metrics.message(true, msg.kind());
-            let data = msg.encode();
+            let data = self.wire_bytes(msg);
             match route {
                 Route::All => {
                     let topic = network::CONSENSUS_TOPIC;

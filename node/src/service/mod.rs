@@ -5,12 +5,14 @@
 //!
 //! - `consensus_host`: the driver's host (persist, validate, commit) and its outputs;
 //! - `proposing`: building this validator's blocks;
+//! - `batch_fetch`: proposals by batch digest, out and in, and fetching missing batches;
 //! - `network_events`: what the network brings, sent on to
 //!   - `tx_gossip`: transaction batches in and out,
 //!   - `consensus_gossip`: proposals and votes,
 //!   - `block_sync`: serving blocks and catching up;
 //! - `requests`: what the handles ask of the node task.
 
+mod batch_fetch;
 mod block_sync;
 mod consensus_gossip;
 mod consensus_host;
@@ -38,6 +40,7 @@ use crate::metrics::Metrics;
 use crate::network::{self, Command, NetworkConfig};
 use crate::reads::{self, Publisher};
 use crate::sync::SyncPeers;
+use batch_fetch::BatchFetch;
 use block_sync::BlockSync;
 use consensus_gossip::FarAheadVerified;
 use proposing::Proposing;
@@ -79,6 +82,7 @@ struct Node {
     /// Each validator's libp2p peer id, for messages addressed to one validator.
     validator_peers: HashMap<ledger::PublicKey, PeerId>,
     far_ahead_verified: FarAheadVerified,
+    batches: BatchFetch,
 }
 
 /// Open the store, start the network and the node task. Call from inside a multi-threaded
@@ -146,11 +150,15 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         validators.validators().to_vec(),
         status,
     );
+    let my_peer = setup.network.key.public().to_peer_id();
     let (net, events) = network::spawn(setup.network)?;
     let (timers, timer_rx) = mpsc::channel::<Input>(1024);
     let (requests, request_rx) = mpsc::channel::<Request>(1024);
     let (builds, build_rx) = mpsc::channel::<(u64, u32)>(16);
     let (verified_gossip, verified_rx) = mpsc::channel::<VerifiedGossip>(256);
+    let (stored, stored_rx) = mpsc::channel(256);
+    let (ticks, tick_rx) = mpsc::channel::<()>(64);
+
     let node = Node {
         driver: Driver::new(consensus),
         app,
@@ -182,6 +190,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         byzantine,
         validator_peers,
         far_ahead_verified: FarAheadVerified::default(),
+        batches: BatchFetch::new(stored, ticks, my_peer),
     };
     let metrics = node.metrics.clone();
     let admission = node.admission.clone();
@@ -195,6 +204,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         events,
         request_rx,
         verified_rx,
+        (stored_rx, tick_rx),
     ));
     Ok(NodeHandle {
         requests,
@@ -213,6 +223,10 @@ async fn run(
     mut events: mpsc::Receiver<network::Event>,
     mut requests: mpsc::Receiver<Request>,
     mut verified: mpsc::Receiver<VerifiedGossip>,
+    (mut stored, mut ticks): (
+        mpsc::Receiver<(ledger::Hash, crate::batches::StoredBatch)>,
+        mpsc::Receiver<()>,
+    ),
 ) {
     node.start().await;
     let mut linger = tokio::time::interval(TxOutbox::LINGER);
@@ -224,6 +238,8 @@ async fn run(
             Some((height, round)) = builds.recv() => node.build(height, round).await,
             Some(event) = events.recv() => node.on_network(event).await,
             Some(batch) = verified.recv() => node.on_verified_gossip(batch).await,
+            Some((digest, batch)) = stored.recv() => node.on_batch_stored(digest, batch).await,
+            Some(()) = ticks.recv() => node.on_fetch_tick().await,
             request = requests.recv() => match request {
                 Some(request) => node.on_request(request).await,
                 None => return,

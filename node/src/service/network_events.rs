@@ -1,6 +1,6 @@
 //! What the network brings, sent to the subsystem it belongs to: transaction gossip
-//! (`tx_gossip`), consensus gossip (`consensus_gossip`), block sync (`block_sync`) and
-//! peer counts.
+//! (`tx_gossip`), consensus gossip (`consensus_gossip`), batch fetches (`batch_fetch`), block
+//! sync (`block_sync`) and peer counts.
 
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
@@ -14,10 +14,10 @@ impl Node {
             Event::Gossip {
                 topic: network::TX_TOPIC,
                 data,
+                from,
                 id,
                 source,
-                ..
-            } => self.on_tx_gossip(data, id, source).await,
+            } => self.on_tx_gossip(data, from, id, source).await,
             Event::Gossip {
                 data,
                 from,
@@ -32,6 +32,11 @@ impl Node {
             } => self.serve_blocks(request_id, request, channel),
             Event::Blocks { response, from } => self.on_blocks(response, from).await,
             Event::SyncFailed { from, lied } => self.on_sync_failed(from, lied).await,
+            Event::BatchesRequested {
+                request, channel, ..
+            } => self.serve_batches(request, channel).await,
+            Event::Batches { from, response } => self.on_batches(from, response).await,
+            Event::BatchFetchFailed { from } => self.on_batch_fetch_failed(from).await,
             Event::Connected(_) => self.peers += 1,
             Event::Disconnected(peer) => {
                 self.peers = self.peers.saturating_sub(1);

@@ -59,6 +59,8 @@ impl Node {
             return;
         }
         self.proposing.waiting = None;
+        // What we admitted goes out as a batch first: the proposal then names it.
+        self.flush_outbox().await;
         let block = match tokio::task::block_in_place(|| {
             self.app
                 .build_block(height, round, proposer, crate::now_ms())

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::Node;
 use crate::admission::{Origin, Reservation};
+use crate::batches::StoredBatch;
 use crate::network::{self, Command, Verdict};
 use crate::refusal::Refusal;
 
@@ -70,7 +71,13 @@ pub(super) struct TxGossip {
 
 impl Node {
     /// A batch from gossip: reserve room by its claimed count, then verify it off this task.
-    pub(super) async fn on_tx_gossip(&mut self, data: Vec<u8>, id: MessageId, source: PeerId) {
+    pub(super) async fn on_tx_gossip(
+        &mut self,
+        data: Vec<u8>,
+        from: PeerId,
+        id: MessageId,
+        source: PeerId,
+    ) {
         self.metrics.message(false, "tx_batch");
         // The count a batch claims, bounded by its bytes, is what it reserves: no
         // room is decided before a byte is decoded, and decoding happens off this task.
@@ -87,15 +94,29 @@ impl Node {
         let fits = reservation.as_ref().map_or(0, |r| r.len());
         self.metrics
             .txs_refused(ErrorCode::MempoolFull.as_str(), n - fits);
-        // Bytes this node did not check are not relayed: no room is no verdict.
+        let stored = self.batches.stored.clone();
+        // Bytes this node did not check are not relayed: no room is no verdict. The batch is
+        // still kept by digest, since a proposal may name it.
         let Some(reservation) = reservation else {
+            tokio::task::spawn_blocking(move || {
+                if let Some(batch) = StoredBatch::decode(data, from) {
+                    let _ = stored.blocking_send(batch);
+                }
+            });
             self.report(id, source, Verdict::Ignore).await;
             return;
         };
-        // Verified off this task (consensus runs here); the verdict waits for it.
+        // Decoded and verified off this task (consensus runs here); stored by digest first,
+        // so that a proposal naming it is not held up by its verification; the verdict waits.
         let (verifier, back) = (self.app.verifier(), self.txs.verified.clone());
         tokio::task::spawn_blocking(move || {
-            let (verified, complete, malformed) = match TxBatch::decode(&data) {
+            let decoded = TxBatch::decode(&data);
+            if decoded.is_ok()
+                && let Some(batch) = StoredBatch::decode(data, from)
+            {
+                let _ = stored.blocking_send(batch);
+            }
+            let (verified, complete, malformed) = match decoded {
                 Ok(mut batch) => {
                     let complete = fits >= batch.txs.len();
                     batch.txs.truncate(fits);
@@ -144,17 +165,27 @@ impl Node {
         self.report(id, source, verdict).await;
     }
 
+    /// Seal what this node admitted into a batch: kept by digest at once (our next proposal
+    /// names it, so our own transactions never travel inside a proposal) and gossiped.
     pub(super) async fn flush_outbox(&mut self) {
-        if let Some(batch) = self.txs.outbox.take() {
-            self.metrics.message(true, "tx_batch");
-            let _ = self
-                .net
-                .send(Command::Publish {
-                    topic: network::TX_TOPIC,
-                    data: batch.encode(),
-                })
-                .await;
+        let Some(batch) = self.txs.outbox.take() else {
+            return;
+        };
+        let data = batch.encode();
+        if let Some((digest, stored)) = StoredBatch::decode(data.clone(), self.batches.me) {
+            self.batches.store.insert(digest, stored);
         }
+        if self.byzantine.as_ref().is_some_and(|b| b.hides_batches()) {
+            return;
+        }
+        self.metrics.message(true, "tx_batch");
+        let _ = self
+            .net
+            .send(Command::Publish {
+                topic: network::TX_TOPIC,
+                data,
+            })
+            .await;
     }
 
     /// Count refused transactions by their API code. From gossip, a transaction we already

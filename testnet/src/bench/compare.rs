@@ -197,6 +197,8 @@ mod tests {
                 machine: serde_json::json!({"cores": 2}),
                 points: vec![],
                 aggregates: vec![],
+                ceiling: None,
+                ceiling_line: None,
             },
         }
     }

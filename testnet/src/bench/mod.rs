@@ -12,6 +12,7 @@
 //! - `results`, `stats`, `report`, `plots`, `compare`: what was measured, and its write-up.
 
 pub mod audit;
+pub mod ceiling;
 pub mod compare;
 pub mod config;
 mod faults;

@@ -206,6 +206,8 @@ pub struct ReportInput<'a> {
     /// Per point: (label, throughput over time, latency over time).
     pub timelines: Vec<(String, String, String)>,
     pub latency_cap_ms: u64,
+    /// "ceiling C tx/s (...); peak P = R x ceiling" (`bench::ceiling`).
+    pub ceiling_line: String,
 }
 
 pub const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}\
@@ -326,6 +328,7 @@ pub fn html(input: &ReportInput) -> String {
         t = escape(&input.title)
     );
     h.push_str(&headline(input.points, input.latency_cap_ms));
+    let _ = write!(h, "<p>{}</p>", escape(&input.ceiling_line));
     if !input.aggregates.is_empty() {
         h.push_str(&aggregates_table(input.aggregates));
     }
@@ -484,8 +487,10 @@ mod tests {
             cdf_svg: cdf,
             timelines: vec![("4v".into(), timeline, latency)],
             latency_cap_ms: 1500,
+            ceiling_line: "ceiling 40000 tx/s (2 cores x 80000 raw sig/s / 4 validators)".into(),
         });
         assert!(page.contains("Peak throughput") && page.matches("<svg").count() == 4);
+        assert!(page.contains("ceiling 40000 tx/s"));
         assert!(!page.contains("src=\"http"), "no external assets");
         assert!(
             page.contains("<th>prevote</th>") && page.contains("<td>400</td>"),

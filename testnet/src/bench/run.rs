@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::ceiling::Ceiling;
 use super::config::BenchConfig;
 use super::machine::machine_description;
 use super::point::run_point;
@@ -21,6 +22,7 @@ pub struct Outcome {
     pub report: PathBuf,
     pub table: String,
     pub peak: Option<PointSummary>,
+    pub ceiling: Ceiling,
 }
 
 /// Run every point of `config` with the `lantau` at `binary`, writing into `out`.
@@ -36,6 +38,11 @@ pub async fn run(
     let machine = machine_description(binary);
     write(&out.join("params.toml"), &params)?;
     write(&out.join("machine.txt"), &machine)?;
+    // Before any testnet runs, on a quiet machine: the ceiling every peak is a ratio of.
+    progress(0.0, "measuring the ceiling (raw batch verification)");
+    let most = config.validators.iter().copied().max().unwrap_or(1);
+    let ceiling = Ceiling::measure(most, std::time::Duration::from_secs(1));
+    progress(0.0, &ceiling.line(None));
 
     // Repeats run back to back, so a slow drift of the machine shows in the interval.
     let pairs: Vec<(usize, u64, usize)> = config
@@ -97,6 +104,8 @@ pub async fn run(
     } else {
         vec![]
     };
+    let peak = report::peak_under_cap(&points, config.latency_cap_ms).cloned();
+    let ceiling_line = ceiling.line(peak.as_ref().map(|p| p.committed_tps));
     let run = RunSummary {
         version: machine_fields["lantau"]
             .as_str()
@@ -106,6 +115,8 @@ pub async fn run(
         machine: machine_fields,
         points: points.clone(),
         aggregates: aggregates.clone(),
+        ceiling: Some(ceiling),
+        ceiling_line: Some(ceiling_line.clone()),
     };
     write(
         &out.join("summary.json"),
@@ -122,6 +133,7 @@ pub async fn run(
         cdf_svg: cdf,
         timelines,
         latency_cap_ms: config.latency_cap_ms,
+        ceiling_line: ceiling_line.clone(),
     });
     let report_path = out.join("report.html");
     write(&report_path, &html)?;
@@ -132,9 +144,10 @@ pub async fn run(
     }
     Ok(Outcome {
         table,
-        peak: report::peak_under_cap(&points, config.latency_cap_ms).cloned(),
+        peak,
         points,
         report: report_path,
+        ceiling,
     })
 }
 
@@ -150,4 +163,10 @@ pub struct RunSummary {
     /// With `repeat` > 1: each (validators, rate) over its runs, mean and 95% interval.
     #[serde(default)]
     pub aggregates: Vec<stats::Aggregate>,
+    /// This machine's ceiling, measured before the first point (absent in older runs).
+    #[serde(default)]
+    pub ceiling: Option<Ceiling>,
+    /// "ceiling C tx/s (...); peak P = R x ceiling", as the terminal printed it.
+    #[serde(default)]
+    pub ceiling_line: Option<String>,
 }
