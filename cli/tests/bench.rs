@@ -388,6 +388,9 @@ fn one_byzantine_validator_of_four_cannot_harm_the_honest_ones() {
         "flood-rounds",
         "fake-pol",
         "silent",
+        "hide-batches",
+        "bad-batches",
+        "phantom-batches",
     ] {
         let out = tmp.path().join(behaviour);
         let liar = format!("3:{behaviour}");
