@@ -155,6 +155,9 @@ pub(super) async fn run_point(
     .await;
     collecting.store(false, std::sync::atomic::Ordering::Relaxed);
     let _ = collector.await;
+    // Measured before the audit, which re-reads and re-verifies every committed transfer
+    // here: that is the harness checking, not the client's cost to the validators.
+    let resources = resources::measure(&net_dir, &manifest, generator_cpu_at_start);
     progress(0.95, "auditing the honest validators");
     let honest: Vec<usize> = live
         .iter()
@@ -163,7 +166,6 @@ pub(super) async fn run_point(
         .collect();
     let audit = audit::run(&net_dir, &manifest, &honest).await;
     let messages = messages_received(&manifest, &honest).await;
-    let resources = resources::measure(&net_dir, &manifest, generator_cpu_at_start);
     progress(0.97, "stopping the testnet");
     if let Some(links) = &links {
         links.heal();
