@@ -21,12 +21,43 @@ use crate::network::{
     BatchRequest, BatchResponse, Command, MAX_BATCH_RESPONSE_BYTES, MAX_BATCHES_PER_REQUEST,
 };
 
-/// Compact proposals waiting for batches at once; more evict the oldest.
-const MAX_PENDING: usize = 8;
+/// Compact proposals waiting for batches at once, per proposer; more evict that proposer's
+/// oldest (so a validator flooding proposals cannot push out another's).
+const MAX_PENDING_PER_PROPOSER: usize = 2;
 /// How long a proposal waits for its batches to arrive by gossip before they are fetched.
 const GRACE: Duration = Duration::from_millis(30);
 /// How long a peer whose reply matched no digest is not asked again.
 const SET_ASIDE: Duration = Duration::from_secs(60);
+
+/// Per peer: batch requests not yet ended, and the digests they named. A reply is judged
+/// against these, even when the proposal that asked was completed by gossip meanwhile (an
+/// honest peer answering late is not a liar).
+#[derive(Default)]
+struct Asked(HashMap<PeerId, (usize, HashSet<Hash>)>);
+
+impl Asked {
+    fn ask(&mut self, peer: PeerId, digests: &[Hash]) {
+        let (open, named) = self.0.entry(peer).or_default();
+        *open += 1;
+        named.extend(digests.iter().copied());
+    }
+
+    fn named(&self, peer: &PeerId, digest: &Hash) -> bool {
+        self.0
+            .get(peer)
+            .is_some_and(|(_, named)| named.contains(digest))
+    }
+
+    /// One request to `peer` ended (answered or failed).
+    fn ended(&mut self, peer: &PeerId) {
+        if let Some((open, _)) = self.0.get_mut(peer) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                self.0.remove(peer);
+            }
+        }
+    }
+}
 
 struct Pending {
     compact: CompactProposal,
@@ -42,6 +73,7 @@ struct Pending {
 pub(super) struct BatchFetch {
     pub(super) store: BatchStore,
     pending: Vec<Pending>,
+    asked: Asked,
     set_aside: HashMap<PeerId, Instant>,
     /// Batches decoded off the node task (gossip, our own sealed ones) come back here.
     pub(super) stored: mpsc::Sender<(Hash, StoredBatch)>,
@@ -60,6 +92,7 @@ impl BatchFetch {
         Self {
             store: BatchStore::new(BatchStore::DEFAULT_BYTES_PER_AUTHOR),
             pending: vec![],
+            asked: Asked::default(),
             set_aside: HashMap::new(),
             stored,
             ticks,
@@ -111,8 +144,14 @@ impl Node {
                 let key = (compact.height, compact.round, compact.proposer);
                 let pending = &mut self.batches.pending;
                 pending.retain(|p| (p.compact.height, p.compact.round, p.compact.proposer) != key);
-                if pending.len() >= MAX_PENDING {
-                    pending.remove(0);
+                let theirs = pending
+                    .iter()
+                    .filter(|p| p.compact.proposer == key.2)
+                    .count();
+                if theirs >= MAX_PENDING_PER_PROPOSER
+                    && let Some(oldest) = pending.iter().position(|p| p.compact.proposer == key.2)
+                {
+                    pending.remove(oldest);
                 }
                 pending.push(Pending {
                     compact,
@@ -221,6 +260,7 @@ impl Node {
         fetch.pending = keep;
         self.metrics.proposals_unresolved.inc_by(given_up);
         for (peer, digests) in requests {
+            self.batches.asked.ask(peer, &digests);
             let request = BatchRequest { digests };
             let _ = self
                 .net
@@ -231,17 +271,10 @@ impl Node {
 
     /// A peer's reply: every batch must be one asked of it, else the peer is set aside.
     pub(super) async fn on_batches(&mut self, from: PeerId, response: BatchResponse) {
-        let asked: HashSet<Hash> = self
-            .batches
-            .pending
-            .iter()
-            .filter(|p| p.asking == Some(from))
-            .flat_map(|p| p.compact.batches.iter().copied())
-            .collect();
         for encoded in response.batches {
             let digest = ledger::TxBatch::digest(&encoded);
-            let batch = asked
-                .contains(&digest)
+            let batch = (self.batches.asked)
+                .named(&from, &digest)
                 .then(|| StoredBatch::decode(encoded, from))
                 .flatten();
             let Some((digest, batch)) = batch else {
@@ -260,6 +293,7 @@ impl Node {
 
     /// A request to `from` ended (answered or not): what is still missing is asked elsewhere.
     pub(super) async fn on_batch_fetch_failed(&mut self, from: PeerId) {
+        self.batches.asked.ended(&from);
         for p in &mut self.batches.pending {
             if p.asking == Some(from) {
                 p.asking = None;
@@ -293,5 +327,30 @@ impl Node {
             .net
             .send(Command::RespondBatches { channel, response })
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_is_judged_against_every_open_request_to_its_peer() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let (d1, d2, d3) = (Hash([1; 32]), Hash([2; 32]), Hash([3; 32]));
+        let mut asked = Asked::default();
+        asked.ask(a, &[d1]);
+        asked.ask(a, &[d2]);
+        asked.ask(b, &[d3]);
+        assert!(asked.named(&a, &d1) && asked.named(&a, &d2));
+        assert!(!asked.named(&a, &d3), "asked of another peer");
+        // The first reply ends one request; the second still holds both names.
+        asked.ended(&a);
+        assert!(asked.named(&a, &d2) && asked.named(&a, &d1));
+        asked.ended(&a);
+        assert!(!asked.named(&a, &d2), "nothing is open with a any more");
+        assert!(asked.named(&b, &d3));
+        asked.ended(&a);
+        assert!(!asked.named(&a, &d1));
     }
 }
