@@ -178,6 +178,7 @@ pub fn spawn(
         connected: HashSet::new(),
         writing: HashMap::new(),
         serving: HashMap::new(),
+        serving_batches: HashMap::new(),
         last_heard: HashMap::new(),
         last_sweep: std::time::Instant::now(),
     };

@@ -33,6 +33,9 @@ pub(super) struct NetworkTask {
     /// moment, when its next request overtakes our write's completion), so a peer that stalls
     /// its reads holds at most `SERVED_PER_PEER` serving permits, not all.
     pub(super) serving: HashMap<PeerId, HashSet<InboundRequestId>>,
+    /// Batch fetches being answered per peer, bounded the same way: a reply may hold 32 MiB,
+    /// so a peer that keeps asking without reading holds at most `SERVED_PER_PEER` of them.
+    pub(super) serving_batches: HashMap<PeerId, HashSet<InboundRequestId>>,
     /// Each connection's last answered ping (or its opening), to close dead links.
     pub(super) last_heard: HashMap<ConnectionId, (PeerId, Instant)>,
     /// When dead links were last looked for.
@@ -204,6 +207,7 @@ impl NetworkTask {
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> Option<Event> {
         let (swarm, connected, allowed) = (&mut self.swarm, &mut self.connected, &self.allowed);
         let (serving, writing) = (&mut self.serving, &mut self.writing);
+        let serving_batches = &mut self.serving_batches;
         let my_direct_topic = &self.my_direct_topic;
         match event {
             SwarmEvent::ConnectionEstablished {
@@ -359,19 +363,47 @@ impl NetworkTask {
                 peer,
                 message,
                 ..
-            })) => Some(match message {
+            })) => match message {
                 request_response::Message::Request {
-                    request, channel, ..
-                } => Event::BatchesRequested {
-                    from: peer,
+                    request_id,
                     request,
                     channel,
-                },
-                request_response::Message::Response { response, .. } => Event::Batches {
+                } => {
+                    let mine = serving_batches.entry(peer).or_default();
+                    if mine.len() >= SERVED_PER_PEER {
+                        tracing::debug!(%peer, "too many concurrent batch fetches; one refused");
+                        drop(channel);
+                        None
+                    } else {
+                        mine.insert(request_id);
+                        Some(Event::BatchesRequested {
+                            from: peer,
+                            request,
+                            channel,
+                        })
+                    }
+                }
+                request_response::Message::Response { response, .. } => Some(Event::Batches {
                     from: peer,
                     response,
+                }),
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Batches(
+                request_response::Event::ResponseSent {
+                    peer, request_id, ..
+                }
+                | request_response::Event::InboundFailure {
+                    peer, request_id, ..
                 },
-            }),
+            )) => {
+                if let Some(mine) = serving_batches.get_mut(&peer) {
+                    mine.remove(&request_id);
+                    if mine.is_empty() {
+                        serving_batches.remove(&peer);
+                    }
+                }
+                None
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Batches(
                 request_response::Event::OutboundFailure { peer, .. },
             )) => Some(Event::BatchFetchFailed { from: peer }),

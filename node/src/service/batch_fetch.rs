@@ -137,8 +137,11 @@ impl Node {
             Ok(p) => Ok(Some(Message::Proposal(Box::new(p)))),
             Err(Unresolved::Malformed(why)) => Err(why),
             Err(Unresolved::Missing(_)) => {
+                // Checked before anything is fetched for it (consensus checks it again once
+                // the proposal is whole: one signature per waiting proposal, not per tx).
                 let c = self.driver.consensus();
-                if c.verify_foreign(&compact.header_only()).is_err() {
+                let header_only = compact.header_only();
+                if tokio::task::block_in_place(|| c.verify_foreign(&header_only)).is_err() {
                     return Err("bad signature");
                 }
                 let key = (compact.height, compact.round, compact.proposer);
