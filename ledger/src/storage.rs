@@ -28,6 +28,9 @@ use tree::{
     CF_TREE_NODES, CF_TREE_STALE, CF_TREE_STALE_VALUES, CF_TREE_VALUES, NodeCache, StoreTree,
 };
 
+/// About what a commit writes per transaction besides the block itself: its index entry, two
+/// history entries, two accounts and their tree leaves, and a share of the tree's inner nodes.
+const COMMIT_BYTES_PER_TX: usize = 1024;
 const CF_BLOCKS: &str = "blocks";
 const CF_CERTS: &str = "certificates";
 const CF_BLOCK_INDEX: &str = "block_index";
@@ -191,6 +194,14 @@ impl Store {
         // dropped.
         opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        // Compactions run below the node's own threads: they can wait, while the commit in
+        // flight holds up the chain (at 15k tx/s on 2 cores: e2e p99 1.2-1.8 s -> 0.8-1.0 s,
+        // and no refusals). Flushes keep their priority, so writes never stall behind them.
+        let mut env = rocksdb::Env::new()?;
+        env.lower_thread_pool_cpu_priority();
+        opts.set_env(&env);
+        // One writer (the node task): the concurrent memtable insert's atomics buy nothing.
+        opts.set_allow_concurrent_memtable_write(false);
         let cfs = COLUMN_FAMILIES.iter().map(|name| {
             let mut cf = Options::default();
             // Hashes, keys and signatures do not compress: LZ4 on them was ~4% of a loaded
@@ -444,9 +455,14 @@ impl Store {
             return Err(out_of_order("certificate is for another block".into()));
         }
         self.check_txs_are_new(height, ids)?;
-        let mut batch = WriteBatch::default();
+        let encoded_block = encoding::encode(block);
+        // Sized up front: grown by doubling, the batch's buffer was copied over and over (and
+        // its fresh pages cleared by the kernel) at every commit.
+        let mut batch = WriteBatch::with_capacity_bytes(
+            2 * encoded_block.len() + ids.len() * COMMIT_BYTES_PER_TX,
+        );
         let key = height_key(height);
-        batch.put_cf(self.cf(CF_BLOCKS), key, encoding::encode(block));
+        batch.put_cf(self.cf(CF_BLOCKS), key, encoded_block);
         batch.put_cf(self.cf(CF_CERTS), key, encoding::encode(certificate));
         batch.put_cf(self.cf(CF_BLOCK_INDEX), hash.0, key);
         let txs = self.cf(CF_TXS);

@@ -187,6 +187,28 @@ pub struct Admitted {
 /// cost, small enough to spread a few hundred transactions over every core.
 pub const VERIFY_CHUNK: usize = 128;
 
+/// How much lower than the rest of the node the admission pool runs (Linux nice steps; each
+/// is ~1.25x less CPU share under contention). New transactions only add work, while a
+/// proposal being judged, a commit or a vote holds up the whole chain: when the cores are
+/// busy, the height in flight goes first, and admission waits (and refuses, bounded) instead
+/// of every height waiting behind a queue of gossip. At 5 the chain's work gets ~3x the share.
+pub const ADMISSION_NICENESS: i32 = 5;
+
+/// Lower the calling thread's CPU priority by `nice` steps (Linux; a no-op elsewhere, and when
+/// the system refuses: priority is an optimisation, never a condition).
+fn lower_this_thread(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let me = Some(rustix::thread::gettid());
+        if let Ok(now) = getpriority_process(me) {
+            let _ = setpriority_process(me, now + nice);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
 /// The admission pipeline with its verified-once cache and its own thread pools.
 pub struct TxVerifier {
     chain_id: String,
@@ -203,17 +225,18 @@ pub struct TxVerifier {
 impl TxVerifier {
     /// `threads` = 0 uses one thread per core.
     pub fn new(chain_id: impl Into<String>, threads: usize, cache_capacity: usize) -> Self {
-        let pool = |name: &'static str| {
+        let pool = |name: &'static str, nice: i32| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .thread_name(move |i| format!("{name}-{i}"))
+                .start_handler(move |_| lower_this_thread(nice))
                 .build()
                 .expect("spawning verification threads")
         };
         Self {
             chain_id: chain_id.into(),
-            pool: pool("lantau-verify"),
-            block_pool: pool("lantau-verify-block"),
+            pool: pool("lantau-verify", ADMISSION_NICENESS),
+            block_pool: pool("lantau-verify-block", 0),
             cache: VerifiedCache::new(cache_capacity),
             keys: KeyCache {
                 keys: Mutex::new(HashMap::new()),
@@ -229,39 +252,61 @@ impl TxVerifier {
     /// Decode, hash and verify raw transactions. Blocks the calling thread while the pool
     /// works: call it from a blocking context (e.g. `spawn_blocking`), never an async task.
     pub fn admit<B: AsRef<[u8]> + Sync>(&self, raw: &[B]) -> Vec<Result<Admitted, TxError>> {
+        let decoded = self.decode(raw);
+        self.verify_decoded(raw, decoded)
+    }
+
+    /// The first half of [`Self::admit`]: decode, bound, check the chain and hash each raw
+    /// transaction, without its signature. For a caller that keeps the decoded transactions
+    /// too (a gossiped batch is stored by digest and admitted from one decoding).
+    pub fn decode<B: AsRef<[u8]> + Sync>(&self, raw: &[B]) -> Vec<Result<Admitted, TxError>> {
         self.pool.install(|| {
             raw.par_chunks(VERIFY_CHUNK)
-                .flat_map_iter(|chunk| self.admit_chunk(chunk))
+                .flat_map_iter(|chunk| chunk.iter().map(|bytes| self.decode_one(bytes.as_ref())))
                 .collect()
         })
     }
 
-    fn admit_chunk<B: AsRef<[u8]>>(&self, raw: &[B]) -> Vec<Result<Admitted, TxError>> {
-        let decoded: Vec<Result<Admitted, TxError>> = raw
-            .iter()
-            .map(|bytes| {
-                let bytes = bytes.as_ref();
-                let tx = SignedTx::decode(bytes)?;
-                tx.check_chain(&self.chain_id)?;
-                Ok(Admitted {
-                    hash: SignedTx::hash_bytes(bytes),
-                    size: bytes.len(),
-                    tx,
+    fn decode_one(&self, bytes: &[u8]) -> Result<Admitted, TxError> {
+        let tx = SignedTx::decode(bytes)?;
+        tx.check_chain(&self.chain_id)?;
+        Ok(Admitted {
+            hash: SignedTx::hash_bytes(bytes),
+            size: bytes.len(),
+            tx,
+        })
+    }
+
+    /// The second half of [`Self::admit`]: check the signatures of what [`Self::decode`] made
+    /// of `raw` (`decoded[i]` from `raw[i]`), in batches on the admission pool.
+    pub fn verify_decoded<B: AsRef<[u8]> + Sync>(
+        &self,
+        raw: &[B],
+        decoded: Vec<Result<Admitted, TxError>>,
+    ) -> Vec<Result<Admitted, TxError>> {
+        assert_eq!(raw.len(), decoded.len(), "one decoding per transaction");
+        let verdicts: Vec<Result<(), SignatureError>> = self.pool.install(|| {
+            raw.par_chunks(VERIFY_CHUNK)
+                .zip(decoded.par_chunks(VERIFY_CHUNK))
+                .flat_map_iter(|(raw, decoded)| {
+                    let candidates: Vec<Option<Candidate<'_>>> = decoded
+                        .iter()
+                        .zip(raw)
+                        .map(|(d, bytes)| {
+                            d.as_ref().ok().map(|a| {
+                                debug_assert_eq!(SignedTx::hash_bytes(bytes.as_ref()), a.hash);
+                                Candidate {
+                                    tx: &a.tx,
+                                    encoded: bytes.as_ref(),
+                                    hash: a.hash,
+                                }
+                            })
+                        })
+                        .collect();
+                    self.verify_candidates(&candidates, false)
                 })
-            })
-            .collect();
-        let candidates: Vec<Option<Candidate<'_>>> = decoded
-            .iter()
-            .zip(raw)
-            .map(|(d, bytes)| {
-                d.as_ref().ok().map(|a| Candidate {
-                    tx: &a.tx,
-                    encoded: bytes.as_ref(),
-                    hash: a.hash,
-                })
-            })
-            .collect();
-        let verdicts = self.verify_candidates(&candidates, false);
+                .collect()
+        });
         decoded
             .into_iter()
             .zip(verdicts)

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use bincode::{Decode, Encode};
 use consensus::{Message, Proposal, SignedProposal};
-use ledger::{Block, BlockHeader, Hash, PublicKey, Signature, SignedTx, SignedVote, TxBatch};
+use ledger::verify::Admitted;
+use ledger::{
+    Block, BlockHeader, Hash, PublicKey, Signature, SignedTx, SignedVote, TxBatch, TxError,
+};
 use libp2p::PeerId;
 
 /// A batch as the store keeps it: its bytes as sent (what a fetch is answered with, and what
@@ -38,6 +41,27 @@ impl StoredBatch {
                 Some((SignedTx::hash_bytes(raw), tx))
             })
             .collect::<Option<Vec<_>>>()?;
+        let stored = StoredBatch {
+            encoded: Arc::new(encoded),
+            txs: Arc::new(txs),
+            author,
+        };
+        Some((digest, stored))
+    }
+
+    /// [`Self::decode`] for a batch the admission pipeline already decoded
+    /// (`TxVerifier::decode` of its transactions, in order): `None` unless every one of them
+    /// decoded and is on this chain.
+    pub fn from_decoded(
+        encoded: Vec<u8>,
+        author: PeerId,
+        decoded: &[Result<Admitted, TxError>],
+    ) -> Option<(Hash, StoredBatch)> {
+        let txs = decoded
+            .iter()
+            .map(|d| d.as_ref().ok().map(|a| (a.hash, a.tx.clone())))
+            .collect::<Option<Vec<_>>>()?;
+        let digest = TxBatch::digest(&encoded);
         let stored = StoredBatch {
             encoded: Arc::new(encoded),
             txs: Arc::new(txs),

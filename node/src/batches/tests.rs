@@ -190,3 +190,43 @@ fn bytes_that_are_no_batch_of_transactions_are_not_stored() {
     .encode();
     assert!(StoredBatch::decode(garbage, a).is_none());
 }
+
+#[test]
+fn a_batch_stored_from_its_admission_decoding_is_the_batch_its_bytes_decode_to() {
+    let author = PeerId::random();
+    let txs = [tx(0), tx(1), tx(2)];
+    let bytes = encoded(&txs);
+    let raw: Vec<Vec<u8>> = txs.iter().map(SignedTx::encode).collect();
+    let verifier = ledger::verify::TxVerifier::new("batch-test", 1, 16);
+    let decoded = verifier.decode(&raw);
+    let (digest, from_admission) =
+        StoredBatch::from_decoded(bytes.clone(), author, &decoded).unwrap();
+    let (expected_digest, expected) = StoredBatch::decode(bytes, author).unwrap();
+    assert_eq!(digest, expected_digest);
+    assert_eq!(from_admission.txs, expected.txs);
+    assert_eq!(from_admission.encoded, expected.encoded);
+    // The same decoding then admits them, signatures checked.
+    let admitted = verifier.verify_decoded(&raw, decoded);
+    assert!(admitted.iter().all(Result::is_ok));
+
+    // A transaction of another chain keeps the batch out of the store, and is refused.
+    let foreign = ledger::verify::TxVerifier::new("other-chain", 1, 16);
+    let decoded = foreign.decode(&raw);
+    assert!(StoredBatch::from_decoded(encoded(&txs), author, &decoded).is_none());
+    assert!(
+        foreign
+            .verify_decoded(&raw, decoded)
+            .iter()
+            .all(|r| matches!(r, Err(TxError::WrongChain { .. })))
+    );
+    // A forged signature decodes (and so is stored) but is not admitted.
+    let mut forged = tx(3);
+    forged.signature.0[5] ^= 1;
+    let raw = vec![forged.encode()];
+    let decoded = verifier.decode(&raw);
+    assert!(StoredBatch::from_decoded(encoded(&[forged]), author, &decoded).is_some());
+    assert!(matches!(
+        verifier.verify_decoded(&raw, decoded)[0],
+        Err(TxError::Signature(_))
+    ));
+}

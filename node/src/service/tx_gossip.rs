@@ -109,18 +109,22 @@ impl Node {
         // Decoded and verified off this task (consensus runs here); stored by digest first,
         // so that a proposal naming it is not held up by its verification; the verdict waits.
         let (verifier, back) = (self.app.verifier(), self.txs.verified.clone());
+        // Each transaction is decoded and hashed once, for the store and admission both.
         tokio::task::spawn_blocking(move || {
-            let decoded = TxBatch::decode(&data);
-            if decoded.is_ok()
-                && let Some(batch) = StoredBatch::decode(data, from)
-            {
-                let _ = stored.blocking_send(batch);
-            }
-            let (verified, complete, malformed) = match decoded {
+            let (verified, complete, malformed) = match TxBatch::decode(&data) {
                 Ok(mut batch) => {
+                    let mut decoded = verifier.decode(&batch.txs);
+                    if let Some(batch) = StoredBatch::from_decoded(data, from, &decoded) {
+                        let _ = stored.blocking_send(batch);
+                    }
                     let complete = fits >= batch.txs.len();
                     batch.txs.truncate(fits);
-                    (verifier.admit(&batch.txs), complete, false)
+                    decoded.truncate(fits);
+                    (
+                        verifier.verify_decoded(&batch.txs, decoded),
+                        complete,
+                        false,
+                    )
                 }
                 Err(_) => (vec![], false, true),
             };
