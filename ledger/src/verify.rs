@@ -447,6 +447,23 @@ mod tests {
     use crate::crypto::Keypair;
     use crate::tx::{Transfer, tests::transfer};
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn admission_runs_below_the_caller_and_blocks_are_judged_at_its_priority() {
+        use rustix::process::getpriority_process;
+        let nice_here = || getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let v = TxVerifier::new("test-chain", 2, 16);
+        let caller = nice_here();
+        let admission = v.pool.install(nice_here);
+        let blocks = v.block_pool.install(nice_here);
+        // Raising a nice value is always allowed (up to 19), so only the cap can stop it.
+        assert_eq!(admission, (caller + ADMISSION_NICENESS).min(19));
+        assert_eq!(
+            blocks, caller,
+            "proposals are judged at the node's own priority"
+        );
+    }
+
     fn txs(n: usize) -> Vec<SignedTx> {
         let alice = Keypair::from_seed("alice");
         (0..n as u64)
