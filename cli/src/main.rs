@@ -24,12 +24,6 @@ macro_rules! out {
     }};
 }
 
-/// A validator allocates and frees transactions, batches and write buffers at high rates
-/// across threads; glibc's allocator handed large buffers back to the kernel and faulted them
-/// in again (page clearing was ~5% of a loaded validator's CPU).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod bench_cmds;
 mod client_cmds;
 mod dashboard;
