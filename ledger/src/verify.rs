@@ -187,28 +187,6 @@ pub struct Admitted {
 /// cost, small enough to spread a few hundred transactions over every core.
 pub const VERIFY_CHUNK: usize = 128;
 
-/// How much lower than the rest of the node the admission pool runs (Linux nice steps; each
-/// is ~1.25x less CPU share under contention). New transactions only add work, while a
-/// proposal being judged, a commit or a vote holds up the whole chain: when the cores are
-/// busy, the height in flight goes first, and admission waits (and refuses, bounded) instead
-/// of every height waiting behind a queue of gossip. At 5 the chain's work gets ~3x the share.
-pub const ADMISSION_NICENESS: i32 = 5;
-
-/// Lower the calling thread's CPU priority by `nice` steps (Linux; a no-op elsewhere, and when
-/// the system refuses: priority is an optimisation, never a condition).
-fn lower_this_thread(nice: i32) {
-    #[cfg(target_os = "linux")]
-    if nice > 0 {
-        use rustix::process::{getpriority_process, setpriority_process};
-        let me = Some(rustix::thread::gettid());
-        if let Ok(now) = getpriority_process(me) {
-            let _ = setpriority_process(me, now + nice);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
-}
-
 /// The admission pipeline with its verified-once cache and its own thread pools.
 pub struct TxVerifier {
     chain_id: String,
@@ -225,18 +203,17 @@ pub struct TxVerifier {
 impl TxVerifier {
     /// `threads` = 0 uses one thread per core.
     pub fn new(chain_id: impl Into<String>, threads: usize, cache_capacity: usize) -> Self {
-        let pool = |name: &'static str, nice: i32| {
+        let pool = |name: &'static str| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .thread_name(move |i| format!("{name}-{i}"))
-                .start_handler(move |_| lower_this_thread(nice))
                 .build()
                 .expect("spawning verification threads")
         };
         Self {
             chain_id: chain_id.into(),
-            pool: pool("lantau-verify", ADMISSION_NICENESS),
-            block_pool: pool("lantau-verify-block", 0),
+            pool: pool("lantau-verify"),
+            block_pool: pool("lantau-verify-block"),
             cache: VerifiedCache::new(cache_capacity),
             keys: KeyCache {
                 keys: Mutex::new(HashMap::new()),
@@ -446,23 +423,6 @@ mod tests {
     use super::*;
     use crate::crypto::Keypair;
     use crate::tx::{Transfer, tests::transfer};
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn admission_runs_below_the_caller_and_blocks_are_judged_at_its_priority() {
-        use rustix::process::getpriority_process;
-        let nice_here = || getpriority_process(Some(rustix::thread::gettid())).unwrap();
-        let v = TxVerifier::new("test-chain", 2, 16);
-        let caller = nice_here();
-        let admission = v.pool.install(nice_here);
-        let blocks = v.block_pool.install(nice_here);
-        // Raising a nice value is always allowed (up to 19), so only the cap can stop it.
-        assert_eq!(admission, (caller + ADMISSION_NICENESS).min(19));
-        assert_eq!(
-            blocks, caller,
-            "proposals are judged at the node's own priority"
-        );
-    }
 
     fn txs(n: usize) -> Vec<SignedTx> {
         let alice = Keypair::from_seed("alice");
