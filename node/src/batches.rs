@@ -41,12 +41,7 @@ impl StoredBatch {
                 Some((SignedTx::hash_bytes(raw), tx))
             })
             .collect::<Option<Vec<_>>>()?;
-        let stored = StoredBatch {
-            encoded: Arc::new(encoded),
-            txs: Arc::new(txs),
-            author,
-        };
-        Some((digest, stored))
+        Some((digest, Self::new(encoded, txs, author)))
     }
 
     /// [`Self::decode`] for a batch the admission pipeline already decoded
@@ -61,13 +56,15 @@ impl StoredBatch {
             .iter()
             .map(|d| d.as_ref().ok().map(|a| (a.hash, a.tx.clone())))
             .collect::<Option<Vec<_>>>()?;
-        let digest = TxBatch::digest(&encoded);
-        let stored = StoredBatch {
+        Some((TxBatch::digest(&encoded), Self::new(encoded, txs, author)))
+    }
+
+    fn new(encoded: Vec<u8>, txs: Vec<(Hash, SignedTx)>, author: PeerId) -> Self {
+        StoredBatch {
             encoded: Arc::new(encoded),
             txs: Arc::new(txs),
             author,
-        };
-        Some((digest, stored))
+        }
     }
 }
 
