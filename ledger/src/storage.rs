@@ -466,15 +466,26 @@ impl Store {
         batch.put_cf(self.cf(CF_BLOCKS), key, encoded_block);
         batch.put_cf(self.cf(CF_CERTS), key, encoding::encode(certificate));
         batch.put_cf(self.cf(CF_BLOCK_INDEX), hash.0, key);
+        // Each column family's keys go in ascending order: RocksDB's memtable skip list starts
+        // each insert from where the previous one landed, so keys in order skip most of the
+        // search that random hashes and addresses would make it repeat from the top.
+        let mut records: Vec<([u8; 32], Vec<u8>)> = ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| {
+                let record = TxRecord {
+                    height,
+                    index: index as u32,
+                };
+                (id.0, encoding::encode(&record))
+            })
+            .collect();
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let txs = self.cf(CF_TXS);
-        for (index, id) in ids.iter().enumerate() {
-            let record = TxRecord {
-                height,
-                index: index as u32,
-            };
-            batch.put_cf(txs, id.0, encoding::encode(&record));
+        for (key, record) in records {
+            batch.put_cf(txs, key, record);
         }
-        let history = self.cf(CF_ACCOUNT_TXS);
+        let mut history: Vec<([u8; 44], AccountTx)> = Vec::with_capacity(2 * ids.len());
         for (index, (tx, id)) in block.txs.iter().zip(ids).enumerate() {
             let t = &tx.transfer;
             let index = index as u32;
@@ -487,18 +498,15 @@ impl Store {
                 amount: t.amount,
                 nonce: t.nonce,
             };
-            let (sent, received) = (entry(true, t.to), entry(false, t.from));
-            batch.put_cf(
-                history,
-                account_tx_key(&t.from, height, index),
-                encoding::encode(&sent),
-            );
-            batch.put_cf(
-                history,
-                account_tx_key(&t.to, height, index),
-                encoding::encode(&received),
-            );
+            history.push((account_tx_key(&t.from, height, index), entry(true, t.to)));
+            history.push((account_tx_key(&t.to, height, index), entry(false, t.from)));
         }
+        history.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let history_cf = self.cf(CF_ACCOUNT_TXS);
+        for (key, entry) in &history {
+            batch.put_cf(history_cf, key, encoding::encode(entry));
+        }
+        // `changes` is a map by address: already in key order.
         let state = self.cf(CF_STATE);
         let mut changed_at = self.changed_at.lock().unwrap_or_else(|p| p.into_inner());
         for (address, account) in &execution.changes {

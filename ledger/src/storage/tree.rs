@@ -174,21 +174,29 @@ pub(super) fn write_update(
     superseded: impl IntoIterator<Item = (Address, Version)>,
 ) {
     let b = &update.0;
-    let nodes = cf(db, CF_TREE_NODES);
-    for (key, node) in b.node_batch.nodes() {
-        batch.put_cf(
-            nodes,
-            encoding::encode_serde(key),
-            encoding::encode_serde(node),
-        );
+    // In key order, as the commit writes every column family (see `Store::commit_with_ids`):
+    // neither the batch's maps nor the encodings of their keys are ordered like the bytes.
+    let mut nodes: Vec<(Vec<u8>, &Node)> = b
+        .node_batch
+        .nodes()
+        .iter()
+        .map(|(key, node)| (encoding::encode_serde(key), node))
+        .collect();
+    nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let nodes_cf = cf(db, CF_TREE_NODES);
+    for (key, node) in nodes {
+        batch.put_cf(nodes_cf, key, encoding::encode_serde(node));
     }
-    let values = cf(db, CF_TREE_VALUES);
-    for ((v, key), value) in b.node_batch.values() {
-        batch.put_cf(
-            values,
-            value_key(key, *v),
-            value.as_deref().unwrap_or_default(),
-        );
+    let mut values: Vec<([u8; 40], &[u8])> = b
+        .node_batch
+        .values()
+        .iter()
+        .map(|((v, key), value)| (value_key(key, *v), value.as_deref().unwrap_or_default()))
+        .collect();
+    values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let values_cf = cf(db, CF_TREE_VALUES);
+    for (key, value) in values {
+        batch.put_cf(values_cf, key, value);
     }
     // Each index is one entry per version (a put per stale node made commits pay for one
     // memtable insert more per node).
