@@ -480,7 +480,7 @@ impl Store {
                 (id.0, encoding::encode(&record))
             })
             .collect();
-        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        records.sort_unstable_by_key(|a| a.0);
         let txs = self.cf(CF_TXS);
         for (key, record) in records {
             batch.put_cf(txs, key, record);
@@ -501,7 +501,7 @@ impl Store {
             history.push((account_tx_key(&t.from, height, index), entry(true, t.to)));
             history.push((account_tx_key(&t.to, height, index), entry(false, t.from)));
         }
-        history.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        history.sort_unstable_by_key(|a| a.0);
         let history_cf = self.cf(CF_ACCOUNT_TXS);
         for (key, entry) in &history {
             batch.put_cf(history_cf, key, encoding::encode(entry));

@@ -193,7 +193,7 @@ pub(super) fn write_update(
         .iter()
         .map(|((v, key), value)| (value_key(key, *v), value.as_deref().unwrap_or_default()))
         .collect();
-    values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    values.sort_unstable_by_key(|a| a.0);
     let values_cf = cf(db, CF_TREE_VALUES);
     for (key, value) in values {
         batch.put_cf(values_cf, key, value);
