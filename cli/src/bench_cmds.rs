@@ -250,6 +250,13 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
     ))?;
     progress.finish(&format!("results in {}", out.display()));
     out!("{}", outcome.table);
+    for line in outcome
+        .points
+        .iter()
+        .filter_map(|p| p.stages.line(&p.label))
+    {
+        outln!("{line}");
+    }
     match &outcome.peak {
         Some(p) => outln!(
             "peak: {:.0} committed tx/s with e2e p99 {:.0} ms <= {} ms ({})",

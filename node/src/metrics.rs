@@ -109,6 +109,9 @@ pub struct Metrics {
     messages_sent: Family<Kind, Counter>,
     heights_decided: Family<Round, Counter>,
     block_commit_seconds: Histogram,
+    block_build_seconds: Histogram,
+    block_validate_seconds: Histogram,
+    signing_persist_seconds: Histogram,
     height_seconds: Histogram,
     round_seconds: Histogram,
     block_txs: Histogram,
@@ -270,6 +273,24 @@ impl Metrics {
                 Unit::Seconds,
                 seconds()
             ),
+            block_build_seconds: reg!(
+                "block_build",
+                "Time to build this validator's proposal: pick and execute the mempool's transfers",
+                Unit::Seconds,
+                seconds()
+            ),
+            block_validate_seconds: reg!(
+                "block_validate",
+                "Time to judge a proposed block before voting on it: structure, signatures, execution",
+                Unit::Seconds,
+                seconds()
+            ),
+            signing_persist_seconds: reg!(
+                "signing_persist",
+                "Time to make one signing record durable, which each signed message waits for before it is sent",
+                Unit::Seconds,
+                seconds()
+            ),
             height_seconds: reg!(
                 "height",
                 "Time from the previous commit to this height's commit on this validator",
@@ -362,6 +383,20 @@ impl Metrics {
         self.block_commit_seconds.observe(took.as_secs_f64());
         let round = DECIDED_ROUNDS[(round as usize).min(DECIDED_ROUNDS.len() - 1)];
         self.heights_decided.get_or_create(&Round { round }).inc();
+    }
+
+    /// The stages of a height that hold up this validator's part in it (besides the commit):
+    /// building a proposal, judging one, and persisting each signature before it is sent.
+    pub fn built(&self, took: Duration) {
+        self.block_build_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn validated(&self, took: Duration) {
+        self.block_validate_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn signing_persisted(&self, took: Duration) {
+        self.signing_persist_seconds.observe(took.as_secs_f64());
     }
 
     pub fn height_took(&self, took: Duration) {

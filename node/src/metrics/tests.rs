@@ -98,6 +98,19 @@ fn commits_fill_the_histograms_and_the_round_counts() {
     assert_eq!(v("lantau_block_commit_seconds_count"), 3.0);
     assert_eq!(v("lantau_block_commit_seconds_bucket{le=\"0.004\"}"), 2.0);
     assert_eq!(v("lantau_height_seconds_sum"), 0.25);
+    m.built(Duration::from_millis(6));
+    m.validated(Duration::from_millis(8));
+    m.validated(Duration::from_millis(2));
+    m.signing_persisted(Duration::from_micros(300));
+    let text = m.render();
+    let v = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
+    assert_eq!(v("lantau_block_build_seconds_sum"), 0.006);
+    assert_eq!(v("lantau_block_validate_seconds_count"), 2.0);
+    assert_eq!(v("lantau_block_validate_seconds_sum"), 0.01);
+    assert_eq!(
+        v("lantau_signing_persist_seconds_bucket{le=\"0.0005\"}"),
+        1.0
+    );
     assert_eq!(v("lantau_round_seconds_count"), 1.0);
 }
 

@@ -29,13 +29,17 @@ impl Host for NodeHost<'_> {
     type Error = AppError;
 
     fn persist(&mut self, record: &SignRecord) -> Result<(), AppError> {
-        Ok(tokio::task::block_in_place(|| {
-            self.app.persist_signing(record)
-        })?)
+        let started = std::time::Instant::now();
+        tokio::task::block_in_place(|| self.app.persist_signing(record))?;
+        self.metrics.signing_persisted(started.elapsed());
+        Ok(())
     }
 
     fn validate(&mut self, height: u64, block: &Block) -> Result<bool, AppError> {
-        match tokio::task::block_in_place(|| self.app.validate(block))? {
+        let started = std::time::Instant::now();
+        let verdict = tokio::task::block_in_place(|| self.app.validate(block))?;
+        self.metrics.validated(started.elapsed());
+        match verdict {
             Ok(()) => Ok(true),
             Err(invalid) => {
                 self.metrics.consensus_refused(invalid.reason());

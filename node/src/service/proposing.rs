@@ -61,6 +61,7 @@ impl Node {
         self.proposing.waiting = None;
         // What we admitted goes out as a batch first: the proposal then names it.
         self.flush_outbox().await;
+        let started = std::time::Instant::now();
         let block = match tokio::task::block_in_place(|| {
             self.app
                 .build_block(height, round, proposer, crate::now_ms())
@@ -68,6 +69,7 @@ impl Node {
             Ok(block) => block,
             Err(e) => return self.halt(format!("cannot build a block: {e}")),
         };
+        self.metrics.built(started.elapsed());
         self.proposing.built.retain(|&(h, _)| h >= height);
         self.proposing.built.insert((height, round));
         let _ = self

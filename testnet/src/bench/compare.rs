@@ -166,6 +166,7 @@ pub fn write_report(runs: &[Run], out: &Path) -> Result<PathBuf, TestnetError> {
         ));
         h.push_str(&report::points_table(&run.summary.points, Table::Fate));
         h.push_str(&report::points_table(&run.summary.points, Table::Machine));
+        h.push_str(&report::points_table(&run.summary.points, Table::Stages));
     }
     h.push_str("<h2>Machines</h2>");
     for run in runs {

@@ -9,7 +9,8 @@
 //!
 //! - `run`: the whole run and its report; `point`: one point; `faults`: faults on schedule;
 //! - `load`: the presigned open-loop load; `proxy`: links with delay and partitions;
-//! - `results`, `stats`, `report`, `plots`, `compare`: what was measured, and its write-up.
+//! - `results`, `stats`, `stages`, `report`, `plots`, `compare`: what was measured, and its
+//!   write-up.
 
 pub mod audit;
 pub mod ceiling;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod resources;
 pub mod results;
 mod run;
+pub mod stages;
 pub mod stats;
 
 pub use machine::machine_description;

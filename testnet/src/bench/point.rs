@@ -165,7 +165,7 @@ pub(super) async fn run_point(
         .filter(|&i| !config.is_byzantine(i))
         .collect();
     let audit = audit::run(&net_dir, &manifest, &honest).await;
-    let messages = messages_received(&manifest, &honest).await;
+    let metrics = scrape_metrics(&manifest, &honest).await;
     progress(0.97, "stopping the testnet");
     if let Some(links) = &links {
         links.heal();
@@ -196,7 +196,8 @@ pub(super) async fn run_point(
         .map(|b| format!("node{} {}", b.node, b.behaviour))
         .collect();
     data.summary.complete &= audit.is_clean();
-    data.summary.messages_received = messages;
+    data.summary.messages_received = messages_received(&metrics);
+    data.summary.stages = super::stages::Stages::from_metrics(&metrics);
     data.summary.resources = resources;
     data.summary.audit = audit;
     results::write_point(dir, &data, &sent, &commits)?;
@@ -299,15 +300,23 @@ async fn start_testnet(
     })
 }
 
-/// p2p messages `nodes` received, by kind, summed from their `/metrics`.
-async fn messages_received(manifest: &Manifest, nodes: &[usize]) -> BTreeMap<String, u64> {
-    let mut total = BTreeMap::new();
+/// The `/metrics` text of each of `nodes` that answers.
+async fn scrape_metrics(manifest: &Manifest, nodes: &[usize]) -> Vec<String> {
+    let mut texts = Vec::new();
     for &i in nodes {
         let client = Client::new(&manifest.nodes[i].api).with_timeout(Duration::from_secs(2));
-        let Ok(text) = client.metrics().await else {
-            continue;
-        };
-        for (kind, n) in parse_messages_received(&text) {
+        if let Ok(text) = client.metrics().await {
+            texts.push(text);
+        }
+    }
+    texts
+}
+
+/// p2p messages received, by kind, summed over validators' `/metrics` texts.
+fn messages_received(texts: &[String]) -> BTreeMap<String, u64> {
+    let mut total = BTreeMap::new();
+    for text in texts {
+        for (kind, n) in parse_messages_received(text) {
             *total.entry(kind).or_insert(0) += n;
         }
     }

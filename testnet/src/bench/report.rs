@@ -14,6 +14,8 @@ pub enum Table {
     Fate,
     /// CPU and memory of the validators and the load generator.
     Machine,
+    /// Where a height's time goes on the validators (`stages`).
+    Stages,
 }
 
 /// One summary column: CSV header, HTML header, and the value as text.
@@ -113,6 +115,14 @@ pub fn columns(p: &PointSummary) -> Vec<Column> {
             format!("{:.0}%", 100.0 * p.resources.load_generator_share()),
         ),
     ]
+    .into_iter()
+    .chain(p.stages.columns().map(|(csv, title, value)| Column {
+        csv,
+        title,
+        value,
+        table: Table::Stages,
+    }))
+    .collect()
 }
 
 /// `summary.csv`: one row per point.
@@ -338,6 +348,8 @@ pub fn html(input: &ReportInput) -> String {
     h.push_str(&points_table(input.points, Table::Fate));
     h.push_str("<h2>Machine use</h2>");
     h.push_str(&points_table(input.points, Table::Machine));
+    h.push_str("<h2>Where a height's time goes</h2><p>Each validator, in turn at every height: the proposer builds its block, the others validate it, each persists its prevote and precommit (and the proposer its proposal) before sending them, and every validator commits the decided block. Means per event over the honest validators, warm-up included; what remains of a height is waiting: the block interval, the network, the slowest of the quorum.</p>");
+    h.push_str(&points_table(input.points, Table::Stages));
     for p in input.points.iter().filter(|p| !p.byzantine.is_empty()) {
         let _ = write!(
             h,
@@ -418,6 +430,7 @@ mod tests {
             window_to_secs: 11.0,
             rounds: Default::default(),
             messages_received: Default::default(),
+            stages: Default::default(),
             resources: Default::default(),
             byzantine: vec![],
             audit: Default::default(),

@@ -118,6 +118,9 @@ pub struct PointSummary {
     /// `/metrics` (summed over validators).
     #[serde(default)]
     pub messages_received: BTreeMap<String, u64>,
+    /// Where a height's time went on the honest validators (their `/metrics`).
+    #[serde(default)]
+    pub stages: super::stages::Stages,
     /// CPU time and peak memory of every validator and of the load generator.
     #[serde(default)]
     pub resources: super::resources::Resources,
@@ -307,6 +310,7 @@ pub fn analyse(
             window_to_secs: since_load(window.end_ms),
             rounds,
             messages_received: BTreeMap::new(),
+            stages: Default::default(),
             resources: Default::default(),
             byzantine: vec![],
             audit: Default::default(),
