@@ -163,7 +163,8 @@ fn smoke_run_commits_everything_it_acknowledged() {
         ],
     );
     assert_files(&out, "4v-300tps");
-    check_layout_in_chromium(&out.join("report.html"), 4);
+    // Performance, fate, machine use, where a height's time goes, messages.
+    check_layout_in_chromium(&out.join("report.html"), 5);
     let p = &summary[0];
     let sent = p["sent"].as_u64().unwrap();
     assert_eq!(sent, rate * 4, "every pre-signed transfer was sent");
@@ -198,6 +199,16 @@ fn smoke_run_commits_everything_it_acknowledged() {
     let messages = &p["messages_received"];
     for kind in ["proposal", "prevote", "precommit", "tx_batch"] {
         assert!(messages[kind].as_u64().unwrap() > 0, "{kind}: {messages}");
+    }
+    // Every height was built, validated, voted on and committed somewhere: each stage has a
+    // mean, and none of them is longer than the height it is part of.
+    let stages = &p["stages"];
+    let height = stages["height_ms"].as_f64().unwrap();
+    for stage in ["build_ms", "validate_ms", "signing_ms", "commit_ms"] {
+        let ms = stages[stage]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{stage}: {stages}"));
+        assert!(ms > 0.0 && ms <= height, "{stage}: {stages}");
     }
 
     // One sample row per transfer, each committed with a height and a latency.
@@ -498,8 +509,8 @@ fn compare_puts_runs_side_by_side_named_by_what_differs() {
         2,
         "a section per run"
     );
-    // A summary table, then three tables per run.
-    check_layout_in_chromium(&out.join("report.html"), 7);
+    // A summary table, then four tables per run.
+    check_layout_in_chromium(&out.join("report.html"), 9);
 
     // A directory that holds no run is named.
     let output = Command::new(env!("CARGO_BIN_EXE_lantau"))
