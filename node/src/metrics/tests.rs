@@ -80,6 +80,10 @@ fn commits_fill_the_histograms_and_the_round_counts() {
     m.committed(10, 2_000, 4, Duration::from_millis(40));
     m.height_took(Duration::from_millis(250));
     m.round_took(Duration::from_millis(100));
+    m.built(Duration::from_millis(6));
+    m.validated(Duration::from_millis(8));
+    m.validated(Duration::from_millis(2));
+    m.signing_persisted(Duration::from_micros(300));
     let text = m.render();
     let v = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
     assert_eq!(v("lantau_txs_committed_total"), 13.0);
@@ -98,12 +102,6 @@ fn commits_fill_the_histograms_and_the_round_counts() {
     assert_eq!(v("lantau_block_commit_seconds_count"), 3.0);
     assert_eq!(v("lantau_block_commit_seconds_bucket{le=\"0.004\"}"), 2.0);
     assert_eq!(v("lantau_height_seconds_sum"), 0.25);
-    m.built(Duration::from_millis(6));
-    m.validated(Duration::from_millis(8));
-    m.validated(Duration::from_millis(2));
-    m.signing_persisted(Duration::from_micros(300));
-    let text = m.render();
-    let v = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
     assert_eq!(v("lantau_block_build_seconds_sum"), 0.006);
     assert_eq!(v("lantau_block_validate_seconds_count"), 2.0);
     assert_eq!(v("lantau_block_validate_seconds_sum"), 0.01);
