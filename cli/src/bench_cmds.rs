@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Validators' admission bound by drain time, ms; 0 = off [default: the node's, 1500].
     #[arg(long)]
     mempool_max_drain_ms: Option<u64>,
+    /// Validators skip the account history index (`index_account_history = false`), to
+    /// measure consensus and storage without it.
+    #[arg(long)]
+    no_account_history: bool,
     /// Run each point this many times; the summary gives the mean and a 95% interval
     /// [default: 1].
     #[arg(long)]
@@ -165,6 +169,9 @@ fn config(args: BenchArgs) -> Result<(BenchConfig, Option<PathBuf>)> {
     }
     if let Some(v) = args.mempool_max_drain_ms {
         c.mempool_max_drain_ms = Some(v);
+    }
+    if args.no_account_history {
+        c.index_account_history = false;
     }
     if let Some(v) = args.repeat {
         c.repeat = v;

@@ -57,6 +57,9 @@ pub enum ErrorCode {
     /// A proof was asked for a height whose state this node no longer keeps (or has not
     /// committed yet).
     HeightNotKept,
+    /// An account's history was asked of a node that does not index it (or not that far
+    /// back: its index was off for a while).
+    HistoryNotIndexed,
     /// A code this client does not know (a newer server).
     #[serde(other)]
     Unknown,
@@ -97,6 +100,7 @@ impl ErrorCode {
         ErrorCode::Duplicate,
         ErrorCode::Unauthorized,
         ErrorCode::HeightNotKept,
+        ErrorCode::HistoryNotIndexed,
     ];
 
     /// The code as it appears in JSON.
@@ -134,6 +138,7 @@ impl ErrorCode {
             ErrorCode::Duplicate => "duplicate",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::HeightNotKept => "height_not_kept",
+            ErrorCode::HistoryNotIndexed => "history_not_indexed",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -305,6 +310,10 @@ pub struct NodeStatus {
     /// persist a signature): why, and what to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
+    /// The height from which `GET /v1/accounts/{address}/txs` lists every transfer (1 unless
+    /// the node's history index was off for a while); null when it keeps no history.
+    #[serde(default)]
+    pub history_indexed_from: Option<u64>,
 }
 
 /// `GET /readiness`: whether this node is fit to serve and vote (503 when not), and why not.

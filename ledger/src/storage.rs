@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bincode::{Decode, Encode};
 use rocksdb::{
@@ -62,6 +62,10 @@ const KEY_GENESIS: &[u8] = b"genesis";
 const KEY_TIP: &[u8] = b"tip";
 /// The oldest state tree version pruning keeps (nodes reached only by older ones are gone).
 const KEY_TREE_FIRST_KEPT: &[u8] = b"tree-first-kept";
+/// The height from which every committed transfer is in `account_txs`: 1 (or absent) unless
+/// the index was off for a while (`Store::set_account_history`), then one past the last
+/// height committed without it.
+const KEY_HISTORY_FROM: &[u8] = b"history-from";
 /// 2: transaction records carry no receipt (every transfer in a committed block executed).
 /// 3: each account's transfers are indexed (`account_txs`), for its history.
 /// 4: the state root is the root of a Merkle tree over every account (`state_tree`).
@@ -90,6 +94,20 @@ fn account_tx_key(address: &Address, height: u64, index: u32) -> [u8; 44] {
     key[32..40].copy_from_slice(&height.to_be_bytes());
     key[40..].copy_from_slice(&index.to_be_bytes());
     key
+}
+
+fn history_not_indexed(from: Option<u64>) -> String {
+    match from {
+        None => "this node does not index account history (index_account_history = false in its config.toml): ask a node that does, or turn it on (history is then kept from the next height this node commits)".into(),
+        Some(h) => format!("this node indexes account history from height {h} on (the index was off before it): transfers below height {h} are not listed here; ask a node that kept its index on"),
+    }
+}
+
+/// The height in an `account_tx_key`.
+fn key_height(key: &[u8]) -> u64 {
+    key.get(32..40)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +153,11 @@ pub enum StorageError {
         id: Hash,
         at: Option<u64>,
     },
+    #[error("{}", history_not_indexed(*from))]
+    HistoryNotIndexed {
+        /// `None`: this node does not index history at all; `Some(h)`: only from height `h`.
+        from: Option<u64>,
+    },
     #[error(
         "the state at height {height} is not kept here: this node keeps heights {oldest}..={tip} provable (older ones are pruned: config state_versions_kept); ask for one of those"
     )]
@@ -157,6 +180,8 @@ pub struct Store {
     signing_keys: std::sync::Mutex<Vec<Vec<u8>>>,
     /// How many of the newest state tree versions commits keep (at least 1).
     versions_kept: AtomicU64,
+    /// Whether commits index each account's transfers (`account_txs`).
+    account_history: AtomicBool,
     /// The state tree's recent nodes, shared with its reader.
     node_cache: Arc<NodeCache>,
     /// The height each account last changed at: the version of its newest value in the
@@ -225,6 +250,7 @@ impl Store {
             db: Arc::new(db),
             signing_keys: Default::default(),
             versions_kept: AtomicU64::new(DEFAULT_STATE_VERSIONS_KEPT),
+            account_history: AtomicBool::new(true),
             node_cache: Arc::default(),
             changed_at: Default::default(),
         };
@@ -360,6 +386,23 @@ impl Store {
         self.versions_kept.store(n.max(1), Ordering::Relaxed);
     }
 
+    /// Index each account's transfers as blocks commit (the default), or not: the index is
+    /// the largest of a commit's writes, and a validator that serves no history can skip it.
+    /// Heights committed with it off are never indexed later: once it is back on, history
+    /// is complete only from the height after the last of them ([`Self::account_history_from`]).
+    pub fn set_account_history(&self, on: bool) {
+        self.account_history.store(on, Ordering::Relaxed);
+    }
+
+    /// The height from which `account_txs` lists every committed transfer; `None` when this
+    /// node does not index history.
+    pub fn account_history_from(&self) -> Result<Option<u64>, StorageError> {
+        if !self.account_history.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        Ok(Some(self.get_meta(KEY_HISTORY_FROM)?.unwrap_or(1)))
+    }
+
     /// The oldest height whose state this store can still prove.
     pub fn oldest_provable(&self) -> Result<u64, StorageError> {
         Ok(self.get_meta::<u64>(KEY_TREE_FIRST_KEPT)?.unwrap_or(0))
@@ -485,26 +528,14 @@ impl Store {
         for (key, record) in records {
             batch.put_cf(txs, key, record);
         }
-        let mut history: Vec<([u8; 44], AccountTx)> = Vec::with_capacity(2 * ids.len());
-        for (index, (tx, id)) in block.txs.iter().zip(ids).enumerate() {
-            let t = &tx.transfer;
-            let index = index as u32;
-            let entry = |sent, counterparty| AccountTx {
-                height,
-                index,
-                hash: *id,
-                sent,
-                counterparty,
-                amount: t.amount,
-                nonce: t.nonce,
-            };
-            history.push((account_tx_key(&t.from, height, index), entry(true, t.to)));
-            history.push((account_tx_key(&t.to, height, index), entry(false, t.from)));
-        }
-        history.sort_unstable_by_key(|a| a.0);
-        let history_cf = self.cf(CF_ACCOUNT_TXS);
-        for (key, entry) in &history {
-            batch.put_cf(history_cf, key, encoding::encode(entry));
+        if self.account_history.load(Ordering::Relaxed) {
+            self.index_history(&mut batch, block, ids);
+        } else {
+            batch.put_cf(
+                self.cf(CF_META),
+                KEY_HISTORY_FROM,
+                encoding::encode(&(height + 1)),
+            );
         }
         // `changes` is a map by address: already in key order.
         let state = self.cf(CF_STATE);
@@ -546,6 +577,32 @@ impl Store {
         self.node_cache.pruned(&pruned);
         self.node_cache.written(&execution.tree_update);
         Ok(new_tip)
+    }
+
+    /// Put each transfer of `block` under both its accounts' history keys, in key order.
+    fn index_history(&self, batch: &mut WriteBatch, block: &Block, ids: &[Hash]) {
+        let height = block.header.height;
+        let mut history: Vec<([u8; 44], AccountTx)> = Vec::with_capacity(2 * ids.len());
+        for (index, (tx, id)) in block.txs.iter().zip(ids).enumerate() {
+            let t = &tx.transfer;
+            let index = index as u32;
+            let entry = |sent, counterparty| AccountTx {
+                height,
+                index,
+                hash: *id,
+                sent,
+                counterparty,
+                amount: t.amount,
+                nonce: t.nonce,
+            };
+            history.push((account_tx_key(&t.from, height, index), entry(true, t.to)));
+            history.push((account_tx_key(&t.to, height, index), entry(false, t.from)));
+        }
+        history.sort_unstable_by_key(|a| a.0);
+        let history_cf = self.cf(CF_ACCOUNT_TXS);
+        for (key, entry) in &history {
+            batch.put_cf(history_cf, key, encoding::encode(entry));
+        }
     }
 
     /// Durably append one entry of the validator's signing log (consensus records, opaque
@@ -701,6 +758,14 @@ impl Store {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AccountTx>, StorageError> {
+        let Some(from) = self.account_history_from()? else {
+            return Err(StorageError::HistoryNotIndexed { from: None });
+        };
+        // Below `from` the index has a gap: listing what happens to be there would pass a
+        // partial history off as a whole one.
+        if from > 1 && before.is_some_and(|h| h <= from) {
+            return Err(StorageError::HistoryNotIndexed { from: Some(from) });
+        }
         let limit = limit.min(MAX_HISTORY_PAGE);
         let upper = match before {
             Some(h) => account_tx_key(address, h, 0),
@@ -713,7 +778,7 @@ impl Store {
                 break;
             }
             let (key, value) = item?;
-            if !key.starts_with(&address.0) {
+            if !key.starts_with(&address.0) || key_height(&key) < from {
                 break;
             }
             // `From` in reverse starts at the bound itself when it exists.
@@ -864,6 +929,74 @@ mod tests {
             }
         );
         assert!(store.block(3).unwrap().is_none());
+    }
+
+    #[test]
+    fn with_the_history_index_off_commits_skip_it_and_history_is_kept_only_from_when_it_is_back_on()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(4, &[("alice", 100), ("bob", 10)]);
+        let (alice, bob) = (Keypair::from_seed("alice"), Keypair::from_seed("bob"));
+        let history_keys = |store: &Store| -> Vec<u64> {
+            store
+                .db
+                .iterator_cf(store.cf(CF_ACCOUNT_TXS), IteratorMode::Start)
+                .map(|item| key_height(&item.unwrap().0))
+                .collect()
+        };
+        {
+            let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+            assert_eq!(store.account_history_from().unwrap(), Some(1));
+            commit_next(
+                &store,
+                &mut state,
+                vec![transfer(&alice, bob.public(), 1, 0)],
+            );
+            store.set_account_history(false);
+            commit_next(
+                &store,
+                &mut state,
+                vec![transfer(&alice, bob.public(), 2, 1)],
+            );
+            assert_eq!(history_keys(&store), vec![1, 1], "height 2 left no entry");
+            assert_eq!(store.account_history_from().unwrap(), None);
+            let off = store.account_txs(&alice.public(), None, 10).unwrap_err();
+            assert!(
+                matches!(off, StorageError::HistoryNotIndexed { from: None }),
+                "{off}"
+            );
+            assert!(off.to_string().contains("index_account_history"), "{off}");
+        }
+        // Back on (the default) after a restart: complete from height 3 only.
+        let (store, mut state) = Store::open(dir.path(), &g).unwrap();
+        assert_eq!(store.account_history_from().unwrap(), Some(3));
+        let b3 = commit_next(
+            &store,
+            &mut state,
+            vec![transfer(&bob, alice.public(), 3, 0)],
+        );
+        let listed = store.account_txs(&alice.public(), None, 10).unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|e| (e.height, e.hash))
+                .collect::<Vec<_>>(),
+            vec![(3, b3.txs[0].hash())],
+            "height 1's entries sit below the gap and are not passed off as the whole history"
+        );
+        for before in [3, 2] {
+            let gap = store
+                .account_txs(&alice.public(), Some(before), 10)
+                .unwrap_err();
+            assert!(
+                matches!(gap, StorageError::HistoryNotIndexed { from: Some(3) }),
+                "{gap}"
+            );
+        }
+        assert_eq!(
+            store.account_txs(&alice.public(), Some(4), 10).unwrap(),
+            listed
+        );
     }
 
     #[test]

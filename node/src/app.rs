@@ -43,6 +43,8 @@ pub struct AppConfig {
     pub mempool_max_drain_ms: u64,
     /// Heights whose state stays provable (older tree versions are pruned).
     pub state_versions_kept: u64,
+    /// Index each account's transfers as blocks commit.
+    pub index_account_history: bool,
 }
 
 impl AppConfig {
@@ -71,6 +73,7 @@ impl Default for AppConfig {
             mempool_max_per_sender: c.mempool_max_per_sender,
             mempool_max_drain_ms: c.mempool_max_drain_ms,
             state_versions_kept: c.state_versions_kept,
+            index_account_history: c.index_account_history,
         }
     }
 }
@@ -131,6 +134,7 @@ impl Application {
     pub fn open(dir: &Path, genesis: &Genesis, config: AppConfig) -> Result<Self, StorageError> {
         let (store, state) = Store::open(dir, genesis)?;
         store.set_state_versions_kept(config.state_versions_kept);
+        store.set_account_history(config.index_account_history);
         Ok(Self {
             rules: ChainRules::of(genesis),
             verifier: Arc::new(TxVerifier::new(

@@ -92,6 +92,7 @@ pub fn load(home: &Path) -> Result<Loaded, HomeError> {
             empty_block_wait_ms: config.empty_block_wait_ms,
             verify_threads: config.verify_threads,
             state_versions_kept: config.state_versions_kept,
+            index_account_history: config.index_account_history,
         },
     };
     let api_token = read_api_token(home, &config.api_token_file)?;

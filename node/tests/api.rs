@@ -406,6 +406,7 @@ async fn api_accepts_good_requests_and_refuses_bad_ones_with_codes() {
     let (s, v) = call(&app, "GET", "/v1/status", "").await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["height"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["history_indexed_from"], 1, "{v}");
     let (s, _) = call(&app, "GET", "/health", "").await;
     assert_eq!(s, StatusCode::OK);
     // A single validator needs no peers: ready. Asked for more peers than it has: 503, and why.
@@ -1071,6 +1072,59 @@ async fn event_streams_tell_commits_and_are_bounded_and_histories_list_transfers
     drop(held.pop());
     assert_eq!(open_events(&app, "").await.status(), StatusCode::OK);
     drop((body, late, blocks));
+}
+
+/// A validator with its history index off still commits and answers for transactions, and
+/// says plainly that it keeps no history instead of answering with an empty one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_history_index_refuses_history_queries_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let node = start_with(
+        dir.path(),
+        &alice,
+        AppConfig {
+            verify_threads: 1,
+            index_account_history: false,
+            ..AppConfig::default()
+        },
+    );
+    let app = router(node, LIMIT);
+    let tx = pays_bob(&alice, 0);
+    let (s, v) = call(&app, "POST", "/v1/txs?wait_ms=10000", &tx_json(&tx)).await;
+    assert_eq!(
+        (s, &v["status"]),
+        (StatusCode::OK, &"committed".into()),
+        "{v}"
+    );
+    let (s, v) = call(&app, "GET", &format!("/v1/txs/{}", tx.hash()), "").await;
+    assert_eq!(
+        (s, &v["status"]),
+        (StatusCode::OK, &"committed".into()),
+        "{v}"
+    );
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!("/v1/accounts/{}/txs", alice.public()),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::NOT_FOUND, "history_not_indexed".into()),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("index_account_history"),
+        "{v}"
+    );
+    let (s, v) = call(&app, "GET", "/v1/status", "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["history_indexed_from"].is_null(), "{v}");
 }
 
 /// Proofs: an account and an absence verify against the genesis validator, a transaction's

@@ -69,6 +69,10 @@ pub const CONFIG_DOCS: &[(&str, &str)] = &[
         "Heights whose state stays provable (`GET /v1/accounts/{address}?prove=true&height=H`); older versions of the state tree are pruned as blocks commit. At least 1.",
     ),
     (
+        "index_account_history",
+        "Index each account's committed transfers for `GET /v1/accounts/{address}/txs` (`lantau query history`). The index is the largest of a commit's writes; a validator that serves no history may turn it off, and history queries then get 404 `history_not_indexed`. Heights committed while it is off are never indexed later: turned back on, history is complete from the next height on.",
+    ),
+    (
         "mempool_max_per_sender",
         "Most transactions one sender may have waiting (429 `sender_limit` beyond).",
     ),
@@ -149,6 +153,8 @@ pub struct NodeConfig {
     pub mempool_max_per_sender: usize,
     /// Heights whose state stays provable; older tree versions are pruned.
     pub state_versions_kept: u64,
+    /// Index each account's transfers (`GET /v1/accounts/{address}/txs`) as blocks commit.
+    pub index_account_history: bool,
     /// With an empty mempool the proposer waits up to this long after the last commit for a
     /// transaction before proposing an empty block (fewer empty blocks on an idle chain).
     /// Must be below `timeouts.propose_base_ms`; 0 = propose at once.
@@ -181,6 +187,7 @@ impl Default for NodeConfig {
             mempool_gap_ttl_blocks: 100,
             mempool_max_per_sender: 10_000,
             state_versions_kept: 1_000,
+            index_account_history: true,
             empty_block_wait_ms: 500,
             api_token_file: String::new(),
             verify_threads: 0,

@@ -36,6 +36,11 @@ pub(super) fn node_error(e: NodeError) -> Response {
             ErrorCode::HeightNotKept,
             e.to_string(),
         ),
+        NodeError::Storage(e @ ledger::storage::StorageError::HistoryNotIndexed { .. }) => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::HistoryNotIndexed,
+            e.to_string(),
+        ),
         NodeError::Storage(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::StorageError,

@@ -9,7 +9,7 @@
 //! | GET | `/v1/commits?from=H` | [`CommitInfo`]s of recent blocks, with this node's commit times |
 //! | GET | `/v1/accounts/{address}` | `{"balance", "nonce", "next_nonce"}` (committed, and counting this node's pending transfers) |
 //! | GET | `/v1/accounts/{address}?prove=true&height=H` | [`AccountProofView`]: the account (or null) at H (default: the tip) with header, certificate and state proof; 404 `height_not_kept` outside the kept heights |
-//! | GET | `/v1/accounts/{address}/txs?limit=N&before=H` | its committed transfers, newest first ([`ledger::AccountTx`]) |
+//! | GET | `/v1/accounts/{address}/txs?limit=N&before=H` | its committed transfers, newest first ([`ledger::AccountTx`]); 404 `history_not_indexed` without the index |
 //! | GET | `/v1/mempool?limit=N&from=ADDRESS` | [`MempoolView`] |
 //! | GET | `/v1/events?tx=HASH` | Server-Sent Events: committed blocks (see `events`) |
 //! | GET | `/v1/validators` | `[{"public_key", "power"}]` |

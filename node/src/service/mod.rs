@@ -144,6 +144,7 @@ pub fn start(setup: NodeSetup) -> Result<NodeHandle, NodeError> {
         mempool: 0,
         syncing: false,
         halted: None,
+        history_indexed_from: app.store().account_history_from()?,
     };
     let (publish, reads) = reads::channel(
         app.store().clone(),

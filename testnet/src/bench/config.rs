@@ -10,6 +10,7 @@
 //! offline = [3]              # validators never started (f down from the start)
 //! latency_ms = 20            # added to every link, each way (TCP proxies) ...
 //! jitter_ms = 5              # ... plus up to this much, uniformly
+//! index_account_history = false  # validators skip the account history index
 //!
 //! engine = "docker"          # validators as containers (default "processes")
 //! cpus_per_validator = 0.5   # docker only: a CPU limit per container
@@ -46,6 +47,8 @@ pub struct BenchConfig {
     pub mempool_max_txs: usize,
     /// Validators' admission bound by drain time (ms; 0 = off); unset = the node's default.
     pub mempool_max_drain_ms: Option<u64>,
+    /// Validators index each account's transfers (`index_account_history`), as by default.
+    pub index_account_history: bool,
     /// Runs of each point, for a mean and a 95% interval.
     pub repeat: usize,
     pub offline: Vec<usize>,
@@ -94,6 +97,7 @@ impl Default for BenchConfig {
             max_block_txs: 10_000,
             mempool_max_txs: 0,
             mempool_max_drain_ms: None,
+            index_account_history: true,
             repeat: 1,
             offline: vec![],
             latency_ms: 0,

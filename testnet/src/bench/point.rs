@@ -231,6 +231,7 @@ async fn start_testnet(
     if let Some(ms) = config.mempool_max_drain_ms {
         node_config.mempool_max_drain_ms = ms;
     }
+    node_config.index_account_history = config.index_account_history;
     if config.mempool_max_txs > 0 {
         node_config.mempool_max_txs = config.mempool_max_txs;
     }

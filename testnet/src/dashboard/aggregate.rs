@@ -410,6 +410,7 @@ mod tests {
             mempool: 0,
             syncing: false,
             halted: None,
+            history_indexed_from: Some(1),
         }
     }
 
