@@ -301,13 +301,8 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                 (None, Some(key)) => crate::keys::address(&key)?,
                 (None, None) => unreachable!("clap requires one of them"),
             };
-            let client = node.client()?;
-            let entries = rt.block_on(client.account_txs(&address, before, limit as usize))?;
-            // A short page is the whole history only if the node's index has no gap.
-            let indexed_from = match (entries.len() as u64) < limit && !node.json {
-                true => rt.block_on(client.status())?.history_indexed_from,
-                false => None,
-            };
+            let entries =
+                rt.block_on(node.client()?.account_txs(&address, before, limit as usize))?;
             if node.json {
                 print_json(&entries);
             } else if entries.is_empty() {
@@ -340,11 +335,6 @@ pub fn run_query(cmd: QueryCommand) -> Result<()> {
                     let oldest = entries.last().map_or(0, |e| e.height);
                     outln!("older: lantau query history {address} --before {oldest}");
                 }
-            }
-            if let Some(from) = indexed_from.filter(|h| *h > 1) {
-                outln!(
-                    "this node indexes history from height {from} on (its index was off before): older transfers are not listed"
-                );
             }
         }
         QueryCommand::Mempool { from, limit, node } => {

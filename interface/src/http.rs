@@ -310,8 +310,8 @@ pub struct NodeStatus {
     /// persist a signature): why, and what to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
-    /// The height from which `GET /v1/accounts/{address}/txs` lists every transfer (1 unless
-    /// the node's history index was off for a while); null when it keeps no history.
+    /// The height from which `GET /v1/accounts/{address}/txs` lists every transfer (1: a
+    /// validator fills any gap its index left when it starts); null when it keeps no history.
     #[serde(default)]
     pub history_indexed_from: Option<u64>,
 }

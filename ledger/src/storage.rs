@@ -66,6 +66,11 @@ const KEY_TREE_FIRST_KEPT: &[u8] = b"tree-first-kept";
 /// the index was off for a while (`Store::set_account_history`), then one past the last
 /// height committed without it.
 const KEY_HISTORY_FROM: &[u8] = b"history-from";
+/// The first height committed without the history index since it was last complete: where
+/// [`Store::fill_history_gap`] starts.
+const KEY_HISTORY_GAP_FROM: &[u8] = b"history-gap-from";
+/// Heights re-indexed per write while a history gap is filled.
+const HISTORY_FILL_HEIGHTS_PER_WRITE: u64 = 64;
 /// 2: transaction records carry no receipt (every transfer in a committed block executed).
 /// 3: each account's transfers are indexed (`account_txs`), for its history.
 /// 4: the state root is the root of a Merkle tree over every account (`state_tree`).
@@ -531,11 +536,11 @@ impl Store {
         if self.account_history.load(Ordering::Relaxed) {
             self.index_history(&mut batch, block, ids);
         } else {
-            batch.put_cf(
-                self.cf(CF_META),
-                KEY_HISTORY_FROM,
-                encoding::encode(&(height + 1)),
-            );
+            let meta = self.cf(CF_META);
+            if self.get_meta::<u64>(KEY_HISTORY_GAP_FROM)?.is_none() {
+                batch.put_cf(meta, KEY_HISTORY_GAP_FROM, encoding::encode(&height));
+            }
+            batch.put_cf(meta, KEY_HISTORY_FROM, encoding::encode(&(height + 1)));
         }
         // `changes` is a map by address: already in key order.
         let state = self.cf(CF_STATE);
@@ -577,6 +582,40 @@ impl Store {
         self.node_cache.pruned(&pruned);
         self.node_cache.written(&execution.tree_update);
         Ok(new_tip)
+    }
+
+    /// With the history index on, index the heights committed while it was off, from the
+    /// stored blocks (every block is kept), so the history is whole again. Idempotent: the
+    /// entries are the ones the commit would have written, and a crash part-way leaves the
+    /// gap recorded, to be filled at the next call. Returns how many heights it indexed.
+    pub fn fill_history_gap(&self) -> Result<u64, StorageError> {
+        if !self.account_history.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let Some(from) = self.get_meta::<u64>(KEY_HISTORY_FROM)? else {
+            return Ok(0);
+        };
+        let gap_from = self.get_meta::<u64>(KEY_HISTORY_GAP_FROM)?.unwrap_or(1);
+        let mut height = gap_from;
+        while height < from {
+            let mut batch = WriteBatch::default();
+            let end = from.min(height + HISTORY_FILL_HEIGHTS_PER_WRITE);
+            for h in height..end {
+                let block = self.block(h)?.ok_or_else(|| StorageError::Corrupt {
+                    what: format!("block {h}, needed to fill the account history index"),
+                    error: DecodeError::Malformed("missing".into()),
+                })?;
+                let ids: Vec<Hash> = block.txs.iter().map(crate::tx::SignedTx::hash).collect();
+                self.index_history(&mut batch, &block, &ids);
+            }
+            self.write_synced(batch)?;
+            height = end;
+        }
+        let mut done = WriteBatch::default();
+        done.delete_cf(self.cf(CF_META), KEY_HISTORY_FROM);
+        done.delete_cf(self.cf(CF_META), KEY_HISTORY_GAP_FROM);
+        self.write_synced(done)?;
+        Ok(from - gap_from)
     }
 
     /// Put each transfer of `block` under both its accounts' history keys, in key order.
@@ -932,7 +971,7 @@ mod tests {
     }
 
     #[test]
-    fn with_the_history_index_off_commits_skip_it_and_history_is_kept_only_from_when_it_is_back_on()
+    fn with_the_history_index_off_commits_skip_it_and_the_gap_is_refused_until_filled_from_blocks()
     {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(4, &[("alice", 100), ("bob", 10)]);
@@ -967,7 +1006,7 @@ mod tests {
             );
             assert!(off.to_string().contains("index_account_history"), "{off}");
         }
-        // Back on (the default) after a restart: complete from height 3 only.
+        // Back on (the default) after a restart: complete from height 3 only, until filled.
         let (store, mut state) = Store::open(dir.path(), &g).unwrap();
         assert_eq!(store.account_history_from().unwrap(), Some(3));
         let b3 = commit_next(
@@ -997,6 +1036,19 @@ mod tests {
             store.account_txs(&alice.public(), Some(4), 10).unwrap(),
             listed
         );
+        // Filled from the stored blocks: whole again, as if the index had never been off.
+        assert_eq!(store.fill_history_gap().unwrap(), 1);
+        assert_eq!(store.account_history_from().unwrap(), Some(1));
+        assert_eq!(history_keys(&store), vec![1, 2, 3, 1, 2, 3]);
+        let whole = store.account_txs(&alice.public(), None, 10).unwrap();
+        assert_eq!(
+            whole
+                .iter()
+                .map(|e| (e.height, e.sent, e.amount))
+                .collect::<Vec<_>>(),
+            vec![(3, false, 3), (2, true, 2), (1, true, 1)]
+        );
+        assert_eq!(store.fill_history_gap().unwrap(), 0, "nothing left to fill");
     }
 
     #[test]

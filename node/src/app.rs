@@ -135,6 +135,13 @@ impl Application {
         let (store, state) = Store::open(dir, genesis)?;
         store.set_state_versions_kept(config.state_versions_kept);
         store.set_account_history(config.index_account_history);
+        let filled = store.fill_history_gap()?;
+        if filled > 0 {
+            tracing::info!(
+                heights = filled,
+                "indexed the account history of heights committed while index_account_history was off"
+            );
+        }
         Ok(Self {
             rules: ChainRules::of(genesis),
             verifier: Arc::new(TxVerifier::new(

@@ -70,7 +70,7 @@ pub const CONFIG_DOCS: &[(&str, &str)] = &[
     ),
     (
         "index_account_history",
-        "Index each account's committed transfers for `GET /v1/accounts/{address}/txs` (`lantau query history`). The index is the largest of a commit's writes; a validator that serves no history may turn it off, and history queries then get 404 `history_not_indexed`. Heights committed while it is off are never indexed later: turned back on, history is complete from the next height on.",
+        "Index each account's committed transfers for `GET /v1/accounts/{address}/txs` (`lantau query history`). The index is the largest of a commit's writes; a validator that serves no history may turn it off, and history queries then get 404 `history_not_indexed`. Turned back on, the validator indexes the heights it committed without it from their blocks when it starts, so its history is whole again.",
     ),
     (
         "mempool_max_per_sender",

@@ -14,8 +14,20 @@ impl Submit for Application {
 use ledger::{GenesisAccount, GenesisValidator, Keypair, Transfer};
 
 fn setup(mempool_max_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AppConfig {
+        mempool_max_txs,
+        verify_threads: 1,
+        ..AppConfig::default()
+    };
+    let app = Application::open(dir.path(), &genesis(), config).unwrap();
+    (dir, app, Keypair::from_seed("alice"))
+}
+
+/// One validator; alice holds 100.
+fn genesis() -> Genesis {
     let alice = Keypair::from_seed("alice");
-    let genesis = Genesis {
+    Genesis {
         chain_id: "app-test".into(),
         genesis_time_ms: 0,
         validators: vec![GenesisValidator {
@@ -29,15 +41,7 @@ fn setup(mempool_max_txs: usize) -> (tempfile::TempDir, Application, Keypair) {
             balance: 100,
         }],
         permissions: None,
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        mempool_max_txs,
-        verify_threads: 1,
-        ..AppConfig::default()
-    };
-    let app = Application::open(dir.path(), &genesis, config).unwrap();
-    (dir, app, alice)
+    }
 }
 
 fn transfer(from: &Keypair, nonce: u64, chain: &str) -> Vec<u8> {
@@ -497,4 +501,36 @@ fn admission_is_bounded_by_drain_time() {
     let (admits, drain) = app.admission();
     assert_eq!(admits, 7, "a slow chain still takes a block's worth");
     assert_eq!(drain, Some(0.0), "an empty mempool drains at once");
+}
+
+/// Heights committed while the history index was off are indexed from their blocks when a
+/// validator opens with it back on: its history is whole, not cut at the switch.
+#[test]
+fn reopened_with_the_history_index_back_on_a_validator_fills_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::from_seed("alice");
+    let open = |index_account_history| {
+        let config = AppConfig {
+            verify_threads: 1,
+            index_account_history,
+            ..AppConfig::default()
+        };
+        Application::open(dir.path(), &genesis(), config).unwrap()
+    };
+    let mut app = open(false);
+    assert!(app.submit(&[transfer(&alice, 0, "app-test")])[0].is_ok());
+    let block = commit_next(&mut app, &Keypair::from_seed("v"));
+    assert_eq!(block.txs.len(), 1);
+    assert!(app.store().account_txs(&alice.public(), None, 10).is_err());
+    drop(app);
+    let app = open(true);
+    assert_eq!(app.store().account_history_from().unwrap(), Some(1));
+    let history = app.store().account_txs(&alice.public(), None, 10).unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| (e.height, e.hash))
+            .collect::<Vec<_>>(),
+        vec![(1, block.txs[0].hash())]
+    );
 }
