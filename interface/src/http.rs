@@ -57,8 +57,8 @@ pub enum ErrorCode {
     /// A proof was asked for a height whose state this node no longer keeps (or has not
     /// committed yet).
     HeightNotKept,
-    /// An account's history was asked of a node that does not index it (or not that far
-    /// back: its index was off for a while).
+    /// An account's history was asked of a node that does not index it
+    /// (`index_account_history = false`).
     HistoryNotIndexed,
     /// A code this client does not know (a newer server).
     #[serde(other)]

@@ -103,7 +103,7 @@ fn account_tx_key(address: &Address, height: u64, index: u32) -> [u8; 44] {
 
 fn history_not_indexed(from: Option<u64>) -> String {
     match from {
-        None => "this node does not index account history (index_account_history = false in its config.toml): ask a node that does, or turn it on (history is then kept from the next height this node commits)".into(),
+        None => "this node does not index account history (index_account_history = false in its config.toml): ask a node that does, or turn it on and restart the node (it then indexes the heights it skipped from their blocks)".into(),
         Some(h) => format!("this node indexes account history from height {h} on (the index was off before it): transfers below height {h} are not listed here; ask a node that kept its index on"),
     }
 }
@@ -393,8 +393,9 @@ impl Store {
 
     /// Index each account's transfers as blocks commit (the default), or not: the index is
     /// the largest of a commit's writes, and a validator that serves no history can skip it.
-    /// Heights committed with it off are never indexed later: once it is back on, history
-    /// is complete only from the height after the last of them ([`Self::account_history_from`]).
+    /// Heights committed with it off are recorded: once it is back on, history is complete
+    /// only from the height after the last of them ([`Self::account_history_from`]) until
+    /// [`Self::fill_history_gap`] indexes them from their blocks.
     pub fn set_account_history(&self, on: bool) {
         self.account_history.store(on, Ordering::Relaxed);
     }
